@@ -1,0 +1,146 @@
+"""The one place that builds AWS clients: endpoint, region, retries and credentials are decided here."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
+
+from .errors import InputError, NotReadyError, PermissionDeniedError, RecoveryError
+
+#: botocore's standard retry mode: exponential backoff with jitter, retries throttling, 5xx and dropped
+#: connections. 10 attempts rides out a throttled burst; the engine adds its own rate limit on top.
+DEFAULT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 10},
+    connect_timeout=10,
+    read_timeout=60,
+    max_pool_connections=64,
+)
+
+
+@dataclass
+class Aws:
+    """Clients for one region and endpoint. ``endpoint_url=None`` means the SDK's own resolution.
+
+    Every runbook function takes an ``Aws`` (never builds clients itself), so tests and the sandbox inject one.
+    """
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    session: Any = None
+    config: Config = field(default_factory=lambda: DEFAULT_CONFIG)
+
+    def __post_init__(self) -> None:
+        if self.session is None:
+            self.session = boto3.session.Session(region_name=self.region)
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        """A cached boto3 client for ``service``."""
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service, region_name=self.region, endpoint_url=self.endpoint_url, config=self.config
+            )
+        return self._clients[service]
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def iam(self) -> Any:
+        return self.client("iam")
+
+    @property
+    def ssm(self) -> Any:
+        return self.client("ssm")
+
+    @property
+    def sts(self) -> Any:
+        return self.client("sts")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def logs(self) -> Any:
+        return self.client("logs")
+
+    @functools.cached_property
+    def caller_arn(self) -> str:
+        """The identity this runbook acts as (recorded with every action in the incident timeline)."""
+        try:
+            return self.sts.get_caller_identity()["Arn"]
+        except (ClientError, NoCredentialsError, EndpointConnectionError) as exc:
+            raise explain(exc, "sts:GetCallerIdentity") from exc
+
+    @functools.cached_property
+    def account_id(self) -> str:
+        return self.caller_arn.split(":")[4]
+
+    def with_credentials(self, credentials: dict[str, str]) -> "Aws":
+        """The same region and endpoint, as another identity (an STS Credentials dict)."""
+        session = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials.get("SessionToken"),
+            region_name=self.region,
+        )
+        return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, config=self.config)
+
+    def assume_role(self, role_arn: str, session_name: str = "recovery-probe") -> "Aws":
+        """Act as ``role_arn`` (used to verify containment as the application would see it)."""
+        try:
+            creds = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        except ClientError as exc:
+            raise explain(exc, "sts:AssumeRole", role_arn) from exc
+        return self.with_credentials(creds)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError, else None."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code")
+
+
+def explain(exc: BaseException, action: str, resource: str = "") -> RecoveryError:
+    """Turn an AWS SDK failure into a sentence that says what happened and what to do."""
+    where = f" on {resource}" if resource else ""
+    if isinstance(exc, NoCredentialsError):
+        return PermissionDeniedError(
+            f"No AWS credentials found for {action}{where}. Set AWS_PROFILE or the AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY variables (for the sandbox: the lines `recovery sandbox` prints).",
+            cause=exc,
+        )
+    if isinstance(exc, NoRegionError):
+        return InputError("No AWS region given: set the `region` parameter.", cause=exc)
+    if isinstance(exc, EndpointConnectionError):
+        return NotReadyError(
+            f"Could not reach AWS for {action}: {exc}. Check `region` and `endpoint_url` "
+            "(is the sandbox running?).",
+            cause=exc,
+        )
+    code = error_code(exc) or ""
+    message = getattr(exc, "response", {}).get("Error", {}).get("Message", str(exc))
+    if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}:
+        return PermissionDeniedError(
+            f"AWS denied {action}{where}: {message}. Grant `{action}` to the identity running the runbook "
+            "(see the recovery-role policy printed by 01_prepare).",
+            cause=exc,
+        )
+    if code in {"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException",
+                "InvalidSignatureException", "SignatureDoesNotMatch"}:
+        return PermissionDeniedError(
+            f"AWS rejected the credentials for {action}: {message}. Refresh them (aws sso login, or the "
+            "sandbox's export lines) and run the cell again.",
+            cause=exc,
+        )
+    if code in {"ResourceNotFoundException", "TableNotFoundException", "SourceTableNotFoundException"}:
+        return InputError(
+            f"{action}{where}: {message}. Check the table name and the region/account you are in.", cause=exc
+        )
+    return RecoveryError(f"{action}{where} failed with {code or type(exc).__name__}: {message}", cause=exc)
