@@ -1,20 +1,66 @@
-"""Corrections to moto, installed once per process when a Sandbox starts."""
+"""Corrections to moto, installed once per process when a Sandbox starts.
+
+Each correction is a thin wrapper around one moto method; the behaviour lives in ``history``, ``restores``,
+``exports`` and ``iam`` beside this file.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import threading
+from typing import Any, Callable
 
 from .clock import Clock
 from .settings import SandboxSettings
 
 _installed = False
+_tls = threading.local()
+STATE: dict[str, Any] = {"settings": SandboxSettings(), "clock": None}
 
 
 def install(settings: SandboxSettings, clock: Clock) -> None:
+    """Wrap moto's DynamoDB backend and handlers (idempotent; later calls only swap the settings)."""
     global _installed
+    STATE["settings"], STATE["clock"] = settings, clock
     if _installed:
         return
     _installed = True
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.responses import DynamoHandler
+
+    from . import exports, iam, restores
+
+    _normalize_numbers(DynamoType)
+    for name in ("put_item", "delete_item", "transact_write_items", "execute_statement",
+                 "execute_transaction", "batch_execute_statement"):
+        setattr(DynamoDBBackend, name, _outer(getattr(DynamoDBBackend, name)))
+    DynamoDBBackend.update_item = _outer(_touching_update(DynamoDBBackend.update_item))
+    Table.put_item = _touching(Table.put_item, from_result=True)
+    Table.delete_item = _touching(Table.delete_item, from_result=True)
+    DynamoDBBackend.update_continuous_backups = restores.wrap_update_continuous_backups(
+        DynamoDBBackend.update_continuous_backups)
+    DynamoDBBackend.describe_continuous_backups = restores.wrap_describe_continuous_backups(
+        DynamoDBBackend.describe_continuous_backups)
+    DynamoDBBackend.create_table = restores.wrap_forget_history(DynamoDBBackend.create_table)
+    DynamoDBBackend.delete_table = restores.wrap_forget_history(DynamoDBBackend.delete_table)
+    Table.describe = restores.wrap_describe(Table.describe)
+    DynamoHandler.restore_table_to_point_in_time = restores.handle_restore_to_point_in_time
+    DynamoHandler.restore_table_from_backup = restores.handle_restore_from_backup
+    DynamoHandler.export_table_to_point_in_time = exports.handle_export
+    DynamoHandler.describe_export = exports.handle_describe_export
+    DynamoHandler.list_exports = exports.handle_list_exports
+    DynamoHandler._authenticate_and_authorize_normal_action = iam.authorize_dynamodb
+    iam.allow_account_principals()
+
+
+def settings() -> SandboxSettings:
+    return STATE["settings"]
+
+
+def now() -> float:
+    return STATE["clock"].now()
 
 
 def set_enforcement(on: bool) -> None:
@@ -28,3 +74,108 @@ def set_enforcement(on: bool) -> None:
 
 def reset_state() -> None:
     """Forget sandbox-side state (PITR history, exports) kept beside moto's backends."""
+    from . import exports, history
+
+    history.HISTORIES.clear()
+    exports.EXPORTS.clear()
+
+
+# -- numbers as AWS stores them -----------------------------------------------------------------------------
+def _normalize_numbers(dynamo_type: type) -> None:
+    from recovery_helpers.items import normalize_number
+
+    original = dynamo_type.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, type_as_dict: Any) -> None:
+        original(self, type_as_dict)
+        try:
+            if self.type == "N" and isinstance(self.value, str):
+                self.value = normalize_number(self.value)
+            elif self.type == "NS" and isinstance(self.value, list):
+                self.value = [normalize_number(v) if isinstance(v, str) else v for v in self.value]
+        except Exception:  # leave invalid numbers to moto's own validation
+            pass
+
+    dynamo_type.__init__ = __init__
+
+
+# -- change capture for PITR history ------------------------------------------------------------------------
+def _outer(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One request-level write: collect the keys it touches, record their final state once if it succeeds."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_tls, "depth", 0)
+        if depth == 0:
+            _tls.touched = {}
+        _tls.depth = depth + 1
+        ok = False
+        try:
+            result = fn(*args, **kwargs)
+            ok = True
+            return result
+        finally:
+            _tls.depth = depth
+            if depth == 0:
+                touched, _tls.touched = _tls.touched, {}
+                if ok:
+                    _flush(touched)
+
+    return wrapper
+
+
+def _touching(fn: Callable[..., Any], from_result: bool) -> Callable[..., Any]:
+    """Table-level put/delete: note which key changed (recorded by the enclosing request, or at once)."""
+
+    @functools.wraps(fn)
+    def wrapper(table: Any, *args: Any, **kwargs: Any) -> Any:
+        result = fn(table, *args, **kwargs)
+        if result is not None:
+            entry = (table, result.hash_key, result.range_key)
+            if getattr(_tls, "depth", 0) > 0:
+                _tls.touched[(id(table), _key_repr(result))] = entry
+            else:
+                _flush({(id(table), _key_repr(result)): entry})
+        return result
+
+    return wrapper
+
+
+def _touching_update(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Backend update_item mutates the item in place (no Table.put_item): note its key from the result."""
+
+    @functools.wraps(fn)
+    def wrapper(backend: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        result = fn(backend, table_name, *args, **kwargs)
+        if result is not None:
+            table = backend.get_table(table_name)
+            _tls.touched[(id(table), _key_repr(result))] = (table, result.hash_key, result.range_key)
+        return result
+
+    return wrapper
+
+
+def _key_repr(item: Any) -> tuple[Any, Any]:
+    return (item.hash_key, item.range_key)
+
+
+def _flush(touched: dict[Any, tuple[Any, Any, Any]]) -> None:
+    from .history import HISTORIES, snapshot_of
+
+    if not touched:
+        return
+    when = now()
+    for table, hash_key, range_key in touched.values():
+        hist = HISTORIES.get(table.table_arn)
+        if hist is None:
+            continue
+        try:
+            current = table.get_item(hash_key, range_key)
+        except Exception:
+            continue
+        snap = snapshot_of(current)
+        key_attrs = {hist.hash_attr: {hash_key.type: hash_key.value}}
+        if hist.range_attr and range_key is not None:
+            key_attrs[hist.range_attr] = {range_key.type: range_key.value}
+        hist.record(when, hist.key_of(key_attrs), snap)

@@ -1,0 +1,166 @@
+"""IAM for DynamoDB as AWS evaluates it: the real action behind every write path, on the table's ARN.
+
+Moto authorises a DynamoDB request by its API name against Resource "*": a Deny of PutItem does not stop a
+TransactWriteItems that puts, PartiQL statements are checked as "ExecuteStatement", and table ARNs in policies
+are never matched. Here each request is mapped to the IAM actions AWS checks (TransactWriteItems -> PutItem,
+UpdateItem, DeleteItem, ConditionCheckItem per element; ExecuteStatement -> PartiQLSelect/Insert/Update/Delete;
+restores -> the restore action on the source plus write actions on the target) and each is evaluated against
+the caller's policies with the table (or index) ARN. A refusal is AWS's ``AccessDeniedException`` (HTTP 400).
+It also refuses data-plane calls on a restored table that is still CREATING, as AWS does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+from . import restores
+
+_PARTIQL_TABLE = re.compile(r'(?:\bFROM|\bINTO|^\s*UPDATE)\s+"?([A-Za-z0-9_.\-]+?)"?(?:\.|\s|$)', re.I)
+_RESTORE_TARGET_ACTIONS = ("BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem")
+_DATA_PLANE_SINGLE = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}
+_BLOCKED_WHILE_CREATING = {"UpdateTable", "TagResource", "UntagResource", "UpdateTimeToLive",
+                           "UpdateContinuousBackups", "CreateBackup", "ExportTableToPointInTime"}
+
+
+def authorize_dynamodb(self: Any, resource: str = "*") -> None:
+    """Replacement for moto's per-request check on the DynamoDB handler."""
+    from moto import settings as moto_settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    op = self._get_action()
+    if ActionAuthenticatorMixin.request_count >= moto_settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        _check_permissions(self, op)
+    else:
+        ActionAuthenticatorMixin.request_count += 1
+    _check_table_ready(self, op)
+
+
+def _check_permissions(handler: Any, op: str) -> None:
+    from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult
+
+    parsed_url = urlparse(handler.uri)
+    path = handler.raw_path + ("?" + parsed_url.query if parsed_url.query else "")
+    request = IAMRequest(
+        account_id=handler.current_account, method=handler.method, path=path, data=handler.data,
+        body=handler.raw_body, headers=handler.headers, action=op,
+    )
+    request.check_signature()
+    policies = [IAMPolicy(p) for p in request._access_key.collect_policies()]
+    arn_prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
+    for action, table in iam_actions(op, handler.body or {}):
+        resource = arn_prefix + table if table else "*"
+        verdicts = [p.is_action_permitted(f"dynamodb:{action}", resource) for p in policies]
+        if PermissionResult.DENIED in verdicts:
+            why = "with an explicit deny in an identity-based policy"
+        elif PermissionResult.PERMITTED in verdicts:
+            continue
+        else:
+            why = f"because no identity-based policy allows the dynamodb:{action} action"
+        raise restores._error(
+            "AccessDeniedException",
+            f"User: {request._access_key.arn} is not authorized to perform: dynamodb:{action} "
+            f"on resource: {resource} {why}",
+        )
+
+
+def iam_actions(op: str, body: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """(IAM action, table[/index/name]) pairs AWS checks for one DynamoDB request."""
+    if op in _DATA_PLANE_SINGLE:
+        table = body.get("TableName")
+        if op in ("Query", "Scan") and body.get("IndexName"):
+            table = f"{table}/index/{body['IndexName']}"
+        yield op, table
+    elif op in ("BatchWriteItem", "BatchGetItem"):
+        for table in body.get("RequestItems") or {}:
+            yield op, table
+    elif op == "TransactWriteItems":
+        names = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck":
+                 "ConditionCheckItem"}
+        for element in body.get("TransactItems") or []:
+            for kind, request in element.items():
+                yield names.get(kind, kind), request.get("TableName")
+    elif op == "TransactGetItems":
+        for element in body.get("TransactItems") or []:
+            yield "GetItem", element.get("Get", {}).get("TableName")
+    elif op == "ExecuteStatement":
+        yield _partiql_action(body.get("Statement", ""))
+    elif op in ("BatchExecuteStatement", "ExecuteTransaction"):
+        key = "Statements" if op == "BatchExecuteStatement" else "TransactStatements"
+        for statement in body.get(key) or []:
+            yield _partiql_action(statement.get("Statement", ""))
+    elif op == "RestoreTableToPointInTime":
+        source = body.get("SourceTableName") or str(body.get("SourceTableArn", "")).split("/")[-1]
+        yield op, source
+        for action in _RESTORE_TARGET_ACTIONS:
+            yield action, body.get("TargetTableName")
+    elif op == "RestoreTableFromBackup":
+        backup_arn = str(body.get("BackupArn", ""))
+        yield op, backup_arn.split(":table/")[-1] if ":table/" in backup_arn else None
+        for action in _RESTORE_TARGET_ACTIONS:
+            yield action, body.get("TargetTableName")
+    elif op == "ListTables":
+        yield op, None
+    else:
+        table = body.get("TableName") or _table_from_arn(body.get("TableArn") or body.get("ResourceArn"))
+        yield op, table
+
+
+def _partiql_action(statement: str) -> tuple[str, str | None]:
+    verb = statement.strip().split(None, 1)[0].upper() if statement.strip() else "SELECT"
+    action = {"SELECT": "PartiQLSelect", "INSERT": "PartiQLInsert", "UPDATE": "PartiQLUpdate",
+              "DELETE": "PartiQLDelete"}.get(verb, "PartiQLSelect")
+    match = _PARTIQL_TABLE.search(statement)
+    return action, match.group(1) if match else None
+
+
+def _table_from_arn(arn: str | None) -> str | None:
+    if not arn or ":table/" not in arn:
+        return None
+    return arn.split(":table/", 1)[1]
+
+
+def _tables_in(op: str, body: dict[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for _, table in iam_actions(op, body):
+        if table and op not in ("RestoreTableToPointInTime", "RestoreTableFromBackup"):
+            names.add(table.split("/index/")[0].split("/backup/")[0])
+    return names
+
+
+def _check_table_ready(handler: Any, op: str) -> None:
+    """AWS answers data-plane calls on a CREATING table with ResourceNotFoundException, control calls with
+    ResourceInUseException."""
+    from moto.dynamodb.exceptions import ResourceInUseException, ResourceNotFoundException
+
+    body = handler.body or {}
+    backend = handler.dynamodb_backend
+    for name in _tables_in(op, body):
+        table = backend.tables.get(name)
+        if table is None or not restores.is_creating(table):
+            continue
+        if op in _BLOCKED_WHILE_CREATING:
+            raise ResourceInUseException(f"Table is being created: {name}")
+        if op not in ("DescribeTable", "DescribeContinuousBackups", "ListTagsOfResource", "DeleteTable",
+                      "DescribeTimeToLive"):
+            raise ResourceNotFoundException(table_name=name)
+
+
+def allow_account_principals() -> None:
+    """Trust policies naming an account (``arn:aws:iam::ACCOUNT:root`` or ``ACCOUNT``) trust every principal of
+    that account, as on AWS; moto only matches exact principal ARNs."""
+    from moto.iam.access_control import IAMPolicyStatement
+
+    original = IAMPolicyStatement._check_principal
+
+    def _check_principal(self: Any, principal: str) -> bool:
+        if original(self, principal):
+            return True
+        expected = (self._statement.get("Principal") or {})
+        aws = expected.get("AWS") if isinstance(expected, dict) else None
+        values = aws if isinstance(aws, list) else [aws]
+        account = principal.split(":")[4] if principal and principal.count(":") >= 5 else None
+        return account is not None and any(v in (account, f"arn:aws:iam::{account}:root") for v in values)
+
+    IAMPolicyStatement._check_principal = _check_principal
