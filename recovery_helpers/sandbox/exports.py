@@ -11,7 +11,6 @@ written in [ExportFromTime, ExportToTime): ``{"Metadata": {"WriteTimestampMicros
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import gzip
 import hashlib
 import json
@@ -19,7 +18,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from recovery_helpers.items import to_json_safe
+
 from . import patches, restores
+
 from .history import HISTORIES
 
 EXPORTS: dict[str, "Export"] = {}
@@ -176,7 +178,7 @@ def _write(s3: Any, export: Export, lines: Any) -> None:
         chunk.clear()
 
     for line in lines:
-        chunk.append(json.dumps(line, separators=(",", ":")))
+        chunk.append(json.dumps(to_json_safe(line), separators=(",", ":")))
         total += 1
         if len(chunk) >= ITEMS_PER_FILE:
             flush()

@@ -12,7 +12,9 @@ final state of every key it touched with ONE timestamp, and records nothing if i
 
 from __future__ import annotations
 
+import base64
 import bisect
+import copy
 import json
 import threading
 from dataclasses import dataclass, field
@@ -32,8 +34,8 @@ class TableHistory:
 
     def key_of(self, attrs: dict[str, Any]) -> KeyTuple:
         return (
-            json.dumps(attrs[self.hash_attr], sort_keys=True),
-            json.dumps(attrs[self.range_attr], sort_keys=True) if self.range_attr else "",
+            json.dumps(attrs[self.hash_attr], sort_keys=True, default=_bytes_text),
+            json.dumps(attrs[self.range_attr], sort_keys=True, default=_bytes_text) if self.range_attr else "",
         )
 
     def record(self, when: float, key: KeyTuple, snapshot: Snapshot) -> None:
@@ -83,4 +85,10 @@ def snapshot_of(item: Any) -> Snapshot:
     """A moto Item as plain DynamoDB JSON, detached from the live object (moto mutates items in place)."""
     if item is None:
         return None
-    return json.loads(json.dumps(item.to_json()["Attributes"]))
+    return copy.deepcopy(item.to_json()["Attributes"])
+
+
+def _bytes_text(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    raise TypeError(f"cannot encode {type(value).__name__}")

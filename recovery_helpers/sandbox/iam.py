@@ -31,7 +31,16 @@ def authorize_dynamodb(self: Any, resource: str = "*") -> None:
 
     op = self._get_action()
     if ActionAuthenticatorMixin.request_count >= moto_settings.INITIAL_NO_AUTH_ACTION_COUNT:
-        _check_permissions(self, op)
+        from moto.core.exceptions import InvalidClientTokenIdError, SignatureDoesNotMatchError
+
+        try:
+            _check_permissions(self, op)
+        except InvalidClientTokenIdError as exc:  # DynamoDB speaks JSON errors, not IAM's XML
+            raise restores._error("UnrecognizedClientException",
+                                  "The security token included in the request is invalid.") from exc
+        except SignatureDoesNotMatchError as exc:
+            raise restores._error("InvalidSignatureException", "The request signature we calculated does not "
+                                  "match the signature you provided.") from exc
     else:
         ActionAuthenticatorMixin.request_count += 1
     _check_table_ready(self, op)
