@@ -1,0 +1,536 @@
+"""The demo incident: a multi-tenant orders table, a buggy deploy, and the ground truth to check recovery against.
+
+``stage`` builds the world in an AWS endpoint (the sandbox): a table with PITR, a GSI and every attribute type; an
+application role; the read-only parameter; a CloudWatch log group, an audit table fed by the table's stream. The
+simulated application (``DemoApp``) writes through the app-side kit (read-only guard, change logger) as the app
+role. Then deploy "v2.3.1" corrupts orders of two tenants for a while (multiplies ``total`` by 100, sets
+``currency`` to ``XXX``, drops ``shipping.address``; deletes some orders; creates duplicates) while every tenant
+keeps writing legitimately, some of them to orders the bug touched (a ``notes`` attribute). The model of what the
+table must look like after a correct recovery is written beside the change log.
+
+``main`` (what ``recovery demo`` and ``make demo`` run): a sandbox, the incident, the six notebooks headless, and a
+check of the whole table against the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable
+
+from .aws import Aws
+from .items import KeySchema, canonical_json, from_json_safe, iter_chunks, to_json_safe
+
+TABLE = "demo-orders"
+APP_ROLE = "demo-app"
+READ_ONLY_PARAMETER = "read-only-customers"
+DENY_POLICY = "DenyWrite"
+LOG_GROUP = "/demo/orders-app"
+AUDIT_TABLE = "demo-orders-audit"
+TENANT_ATTRIBUTE = "pk"
+CORRUPTED_ATTRIBUTES = ["total", "currency", "shipping"]
+KEY = KeySchema("pk", "S", "sk", "S")
+
+
+@dataclass
+class DemoIncident:
+    """What stage() produced: the facts an on-call engineer would have, and where the ground truth is."""
+
+    table_name: str
+    affected_tenants: list[str]
+    restore_time: str
+    incident_start: str
+    incident_end: str
+    log_file: str
+    ground_truth_file: str
+    expected_file: str
+    corrupted: dict[str, int] = field(default_factory=dict)
+    items: int = 0
+    legitimate_writes: int = 0
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> "DemoIncident":
+        return cls(**json.loads(path.read_text()))
+
+
+# -- the simulated application -------------------------------------------------------------------------------
+class DemoApp:
+    """The orders service: writes as the app role, logs every change, refuses writes for read-only tenants."""
+
+    def __init__(self, app: Aws, log_file: Path, *, cloudwatch: bool = True) -> None:
+        from .appkit.change_logger import ChangeLogger
+        from .appkit.guard import ReadOnlyGuard
+
+        self.ddb = app.dynamodb
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        self.file_log = logging.getLogger(f"demo-changes-{id(self)}")
+        self.file_log.propagate = False
+        self.file_log.setLevel(logging.INFO)
+        self.file_log.addHandler(handler)
+        self.changes = ChangeLogger(self.file_log)
+        self.cloudwatch = ChangeLogger(
+            None, logs_client=app.logs, log_group=LOG_GROUP, log_stream="orders-app"
+        ) if cloudwatch else None
+        self.guard = ReadOnlyGuard(READ_ONLY_PARAMETER, ssm_client=app.ssm, ttl_seconds=1)
+        self.refused = 0
+
+    def _log(self, key: dict[str, Any], action: str, ship: bool = True) -> None:
+        plain = {name: value["S"] for name, value in key.items()}
+        self.changes.log_change(plain, action)
+        if ship and self.cloudwatch is not None:
+            self.cloudwatch.log_change(plain, action)
+
+    def load(self, items: Iterable[dict[str, Any]]) -> None:
+        """Initial data, batched (logged as creates to the file only: before log shipping was set up)."""
+        for chunk in iter_chunks(items, 25):
+            request = {TABLE: [{"PutRequest": {"Item": item}} for item in chunk]}
+            while request:
+                request = self.ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            for item in chunk:
+                self._log(KEY.key_of(item), "create", ship=False)
+
+    def put(self, item: dict[str, Any], action: str) -> bool:
+        if self.guard.is_read_only(item["pk"]["S"]):
+            self.refused += 1
+            return False
+        self.ddb.put_item(TableName=TABLE, Item=item)
+        self._log(KEY.key_of(item), action)
+        return True
+
+    def update(self, key: dict[str, Any], expression: str, values: dict[str, Any] | None = None,
+               names: dict[str, str] | None = None) -> bool:
+        if self.guard.is_read_only(key["pk"]["S"]):
+            self.refused += 1
+            return False
+        kwargs: dict[str, Any] = {"TableName": TABLE, "Key": key, "UpdateExpression": expression}
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        self.ddb.update_item(**kwargs)
+        self._log(key, "update")
+        return True
+
+    def delete(self, key: dict[str, Any]) -> bool:
+        if self.guard.is_read_only(key["pk"]["S"]):
+            self.refused += 1
+            return False
+        self.ddb.delete_item(TableName=TABLE, Key=key)
+        self._log(key, "delete")
+        return True
+
+
+# -- the world -------------------------------------------------------------------------------------------------
+def _order(rng: random.Random, tenant: str, n: int, when: str) -> dict[str, Any]:
+    cents = rng.randrange(100, 10_000_000)
+    total = Decimal(cents) / 100 + Decimal(rng.randrange(0, 10**12)) / Decimal(10**20)
+    item: dict[str, Any] = {
+        "pk": {"S": tenant},
+        "sk": {"S": f"order#{n:05d}"},
+        "status": {"S": rng.choice(["open", "paid", "shipped", "closed"])},
+        "total": {"N": str(total)},
+        "currency": {"S": rng.choice(["EUR", "USD", "GBP"])},
+        "shipping": {"M": {
+            "method": {"S": rng.choice(["post", "courier"])},
+            "weightKg": {"N": str(Decimal(rng.randrange(1, 5000)) / 100)},
+            "address": {"M": {"street": {"S": f"{rng.randrange(1, 300)} Main St"},
+                              "zip": {"S": f"{rng.randrange(10000, 99999)}"},
+                              "city": {"S": rng.choice(["Lyon", "Porto", "Graz", "Turku"])}}},
+        }},
+        "lines": {"L": [{"M": {"sku": {"S": f"SKU-{rng.randrange(1000)}"}, "qty": {"N": str(rng.randrange(1, 9))}}}
+                        for _ in range(rng.randrange(1, 4))]},
+        "labels": {"SS": rng.sample(["gift", "priority", "fragile", "b2b", "promo"], k=2)},
+        "scores": {"NS": [str(rng.randrange(1, 50)), str(Decimal(rng.randrange(1, 500)) / 10)]},
+        "thumb": {"B": bytes(rng.randrange(256) for _ in range(12))},
+        "paid": {"BOOL": rng.random() < 0.5},
+        "coupon": {"NULL": True},
+        "updatedAt": {"S": when},
+    }
+    if item["scores"]["NS"][0] == item["scores"]["NS"][1]:
+        item["scores"]["NS"].pop()
+    return item
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _wait_past(epoch: float) -> None:
+    """Wait until the clock has passed ``epoch`` (at most a second here): restore times are whole seconds."""
+    while time.time() <= epoch:
+        time.sleep(min(0.05, max(0.0, epoch - time.time()) + 0.001))
+
+
+def _next_second() -> dt.datetime:
+    """The next whole second, once it has passed: everything before it is strictly earlier."""
+    boundary = int(time.time()) + 1
+    _wait_past(boundary + 0.01)
+    return dt.datetime.fromtimestamp(boundary, tz=dt.timezone.utc)
+
+
+def _ensure_world(admin: Aws) -> Aws:
+    """Table, PITR, app role, read-only parameter, log group, audit table + stream; returns the app's identity."""
+    account = admin.account_id
+    ddb = admin.dynamodb
+    ddb.create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "status")],
+        GlobalSecondaryIndexes=[{"IndexName": "by-status", "KeySchema": [
+            {"AttributeName": "status", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}],
+    )
+    ddb.update_continuous_backups(TableName=TABLE, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+    admin.ssm.put_parameter(Name=READ_ONLY_PARAMETER, Type="StringList", Value="none", Overwrite=True)
+    admin.logs.create_log_group(logGroupName=LOG_GROUP)
+    admin.logs.put_retention_policy(logGroupName=LOG_GROUP, retentionInDays=365)
+    from .sources.audit_table import enable_stream, ensure_audit_table
+
+    ensure_audit_table(admin, AUDIT_TABLE)
+    enable_stream(admin, TABLE)
+    arn = f"arn:aws:dynamodb:{admin.region}:{account}:table/{TABLE}"
+    admin.iam.create_role(RoleName=APP_ROLE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                       "Action": "sts:AssumeRole"}]}))
+    admin.iam.put_role_policy(RoleName=APP_ROLE, PolicyName="orders-app", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": [arn, f"{arn}/index/*"]},
+            {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": "*"},
+            {"Effect": "Allow", "Action": ["logs:PutLogEvents", "logs:CreateLogStream"], "Resource": "*"},
+        ]}))
+    return admin.assume_role(f"arn:aws:iam::{account}:role/{APP_ROLE}", "orders-app")
+
+
+def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int = 400, seed: int = 7,
+          affected: tuple[str, ...] = ("tenant-2", "tenant-4")) -> DemoIncident:
+    """Build the world and run the incident; write the change log, ground truth and expected table to out_dir."""
+    rng = random.Random(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_file = out_dir / "changes.jsonl"
+    log_file.write_text("")
+    app_aws = _ensure_world(admin)
+    app = DemoApp(app_aws, log_file)
+    names = [f"tenant-{i}" for i in range(1, tenants + 1)]
+    model: dict[str, dict[str, Any] | None] = {}  # key_id -> current live item, mirrored
+
+    def key_id(key: dict[str, Any]) -> str:
+        return KEY.key_id(key)
+
+    baseline = [_order(rng, t, n, _now_iso()) for t in names for n in range(orders_per_tenant)]
+    app.load(baseline)
+    for item in baseline:
+        model[key_id(KEY.key_of(item))] = item
+    pre_bug = dict(model)
+
+    restore_at = _next_second()  # everything so far is strictly before it; the bug starts after it
+    bug_updated: set[str] = set()
+    bug_deleted: set[str] = set()
+    bug_created: set[str] = set()
+    legit = 0
+    victims = {t: [k for k in model if json.loads(k)[0]["S"] == t] for t in affected}
+    others = [t for t in names if t not in affected]
+
+    def bug_update(k: str) -> None:
+        key = KEY.key_from_id(k)
+        item = model[k]
+        assert item is not None
+        total = Decimal(item["total"]["N"]) * 100
+        stamp = {"S": _now_iso()}
+        app.update(key, "SET #t = :t, currency = :c, updatedAt = :u REMOVE shipping.address",
+                   {":t": {"N": str(total)}, ":c": {"S": "XXX"}, ":u": stamp}, {"#t": "total"})
+        new = json.loads(json.dumps(to_json_safe(item)))
+        new = from_json_safe(new)
+        new["total"] = {"N": str(total)}
+        new["currency"] = {"S": "XXX"}
+        new["updatedAt"] = stamp
+        new["shipping"]["M"].pop("address", None)
+        model[k] = new
+        bug_updated.add(k)
+
+    def legit_update(k: str) -> None:
+        nonlocal legit
+        key = KEY.key_from_id(k)
+        note = {"S": f"customer called at {_now_iso()}"}
+        app.update(key, "SET notes = :n", {":n": note})
+        item = dict(model[k] or {})
+        item["notes"] = note
+        model[k] = item
+        legit += 1
+
+    def legit_other(tenant: str, n: int) -> None:
+        nonlocal legit
+        choice = rng.random()
+        existing = [k for k in model if json.loads(k)[0]["S"] == tenant and model[k] is not None]
+        if choice < 0.5 and existing:
+            k = rng.choice(existing)
+            status = {"S": rng.choice(["paid", "shipped", "closed"])}
+            stamp = {"S": _now_iso()}
+            app.update(KEY.key_from_id(k), "SET #s = :s, updatedAt = :u",
+                       {":s": status, ":u": stamp}, {"#s": "status"})
+            item = dict(model[k] or {})
+            item["status"] = status
+            item["updatedAt"] = stamp
+            model[k] = item
+        elif choice < 0.8:
+            item = _order(rng, tenant, 50_000 + n, _now_iso())
+            app.put(item, "create")
+            model[key_id(KEY.key_of(item))] = item
+        elif existing:
+            k = rng.choice(existing)
+            app.delete(KEY.key_from_id(k))
+            model[k] = None
+        legit += 1
+
+    # the incident: bug writes for the affected tenants, interleaved with legitimate writes everywhere
+    step = 0
+    for tenant in affected:
+        pool = victims[tenant]
+        rng.shuffle(pool)
+        for k in pool[:40]:
+            bug_update(k)
+            step += 1
+            if step % 3 == 0:
+                legit_other(rng.choice(others), step)
+        for k in pool[40:52]:
+            app.delete(KEY.key_from_id(k))
+            model[k] = None
+            bug_deleted.add(k)
+            legit_other(rng.choice(others), step)
+            step += 1
+        for n in range(8):
+            dup = _order(rng, tenant, 90_000 + n, _now_iso())
+            dup["status"] = {"S": "duplicate"}
+            app.put(dup, "create")
+            k = key_id(KEY.key_of(dup))
+            model[k] = dup
+            bug_created.add(k)
+        for k in pool[:6]:  # customers edit orders the bug already corrupted
+            legit_update(k)
+    incident_end = _next_second()
+
+    # after the incident window, unaffected tenants go on writing
+    for n in range(30):
+        legit_other(rng.choice(others), 100_000 + n)
+
+    # the audit table's Lambda: feed the stream's records to the handler, as AWS would
+    _drain_stream_into_audit_table(admin)
+
+    expected: dict[str, dict[str, Any] | None] = dict(model)
+    truth = []
+    for k in sorted(bug_updated | bug_deleted | bug_created):
+        if k in bug_created:
+            expected[k], kind = None, "create"
+        elif k in bug_deleted:
+            expected[k], kind = pre_bug[k], "delete"
+        else:
+            item = dict(model[k] or {})
+            for name in CORRUPTED_ATTRIBUTES:
+                if name in pre_bug[k]:
+                    item[name] = pre_bug[k][name]
+                else:
+                    item.pop(name, None)
+            expected[k], kind = item, "update"
+        truth.append({"key": KEY.key_to_plain(KEY.key_from_id(k)), "key_id": k, "kind": kind,
+                      "expected": to_json_safe(expected[k])})
+    truth_file = out_dir / "ground-truth.jsonl"
+    truth_file.write_text("".join(json.dumps(t) + "\n" for t in truth))
+    expected_file = out_dir / "expected-table.jsonl"
+    with expected_file.open("w") as fh:
+        for k in sorted(expected):
+            if expected[k] is not None:
+                fh.write(json.dumps(to_json_safe(expected[k])) + "\n")
+    incident = DemoIncident(
+        table_name=TABLE, affected_tenants=list(affected), restore_time=restore_at.isoformat(),
+        incident_start=restore_at.isoformat(), incident_end=incident_end.isoformat(), log_file=str(log_file),
+        ground_truth_file=str(truth_file), expected_file=str(expected_file),
+        corrupted={"update": len(bug_updated), "delete": len(bug_deleted), "create": len(bug_created)},
+        items=sum(1 for v in model.values() if v is not None), legitimate_writes=legit,
+    )
+    incident.save(out_dir / "incident-facts.json")
+    return incident
+
+
+def _drain_stream_into_audit_table(admin: Aws) -> int:
+    """Read every record of the table's stream and hand them to the audit Streams handler."""
+    from .appkit.streams_handler import AuditWriter
+    from .tenancy import Tenancy
+
+    stream_arn = admin.dynamodb.describe_table(TableName=TABLE)["Table"].get("LatestStreamArn")
+    if not stream_arn:
+        return 0
+    streams = admin.client("dynamodbstreams")
+    writer = AuditWriter(AUDIT_TABLE, tenancy=Tenancy.parse(TENANT_ATTRIBUTE), dynamodb=admin.dynamodb,
+                         default_table=TABLE)
+    count = 0
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records = page.get("Records", [])
+            if not records:
+                break
+            writer.handle(records)
+            count += len(records)
+            iterator = page.get("NextShardIterator")
+    return count
+
+
+# -- checking the outcome -------------------------------------------------------------------------------------
+@dataclass
+class CheckResult:
+    ok: bool
+    missing: list[str]
+    unexpected: list[str]
+    different: list[str]
+    corrupted_left: list[str]
+
+    def lines(self) -> list[str]:
+        if self.ok:
+            return ["table matches the ground truth: every corrupted item recovered, no legitimate write lost"]
+        out = []
+        for name in ("corrupted_left", "missing", "unexpected", "different"):
+            values = getattr(self, name)
+            if values:
+                out.append(f"{name.replace('_', ' ')}: {len(values)} (e.g. {values[:3]})")
+        return out
+
+
+def check(admin: Aws, incident: DemoIncident) -> CheckResult:
+    """Compare the whole live table with the model of what it must be after a correct recovery."""
+    expected = {}
+    for line in Path(incident.expected_file).read_text().splitlines():
+        item = from_json_safe(json.loads(line))
+        expected[KEY.key_id(KEY.key_of(item))] = canonical_json(item)
+    live = {}
+    for page in admin.dynamodb.get_paginator("scan").paginate(TableName=incident.table_name, ConsistentRead=True):
+        for item in page["Items"]:
+            live[KEY.key_id(KEY.key_of(item))] = canonical_json(item)
+    truth = {json.loads(line)["key_id"] for line in Path(incident.ground_truth_file).read_text().splitlines()}
+    missing = sorted(set(expected) - set(live))
+    unexpected = sorted(set(live) - set(expected))
+    different = sorted(k for k in set(live) & set(expected) if live[k] != expected[k])
+    corrupted_left = sorted(truth & set(missing + unexpected + different))
+    return CheckResult(not (missing or unexpected or different), missing, unexpected, different, corrupted_left)
+
+
+# -- recovery demo -------------------------------------------------------------------------------------------
+def demo_parameters(incident: DemoIncident, *, incident_id: str, endpoint_url: str | None, runs_dir: str,
+                    region: str = "us-east-1") -> dict[str, Any]:
+    """The one parameters mapping for all six notebooks (what a parameters YAML file would hold)."""
+    return {
+        "incident_id": incident_id, "table_name": incident.table_name, "region": region,
+        "endpoint_url": endpoint_url, "runs_dir": runs_dir,
+        "app_role_name": APP_ROLE, "read_only_parameter": READ_ONLY_PARAMETER, "deny_policy_name": DENY_POLICY,
+        "apply": True,
+        "tenants": incident.affected_tenants,
+        "restore_time": incident.restore_time, "source": "pitr", "restore_indexes": False,
+        "impacted_source": "log_file", "log_file": incident.log_file,
+        "incident_start": incident.incident_start, "incident_end": incident.incident_end,
+        "tenant_attribute": TENANT_ATTRIBUTE, "approve": True,
+        "dry_run": False, "max_workers": 8, "attributes": CORRUPTED_ATTRIBUTES,
+        "delete_restored_table": True,
+    }
+
+
+def _journal_counts(run_dir: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    journal = run_dir / "journal.jsonl"
+    if journal.exists():
+        for line in journal.read_text().splitlines():
+            if line.strip():
+                status = json.loads(line).get("status", "?")
+                counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _plan_counts(run_dir: Path) -> dict[str, int]:
+    meta = run_dir / "plan.json"
+    if not meta.exists():
+        return {}
+    return json.loads(meta.read_text()).get("counts", {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="recovery demo", description="Rehearse a partial recovery end to end.")
+    parser.add_argument("--incident-id", default="demo")
+    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--orders-per-tenant", type=int, default=400)
+    parser.add_argument("--keep-sandbox", action="store_true", help="keep serving the sandbox after the run")
+    parser.add_argument("--steps", default=None, help="comma-separated subset of steps (default: all six)")
+    args = parser.parse_args(argv)
+
+    from .incident import validate_incident_id
+    from .runner import run_steps
+    from .sandbox import Sandbox
+
+    validate_incident_id(args.incident_id)
+    run_dir = Path(args.runs_dir) / args.incident_id
+    if run_dir.exists() and any(run_dir.iterdir()):
+        print(f"error: {run_dir} already holds a run; pass another --incident-id or remove it", file=sys.stderr)
+        return 2
+    started = time.time()
+    with Sandbox(export_min_window_seconds=1) as sb:
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(sb.env())
+        admin = Aws(region=sb.region, endpoint_url=sb.endpoint_url)
+        print(f"sandbox: {sb.endpoint_url}")
+        incident = stage(admin, run_dir / "demo", orders_per_tenant=args.orders_per_tenant)
+        print(f"incident staged: {incident.items} orders, deploy v2.3.1 corrupted {sum(incident.corrupted.values())} "
+              f"({incident.corrupted}) for {', '.join(incident.affected_tenants)}; "
+              f"{incident.legitimate_writes} legitimate writes meanwhile")
+        params = demo_parameters(incident, incident_id=args.incident_id, endpoint_url=sb.endpoint_url,
+                                 runs_dir=args.runs_dir)
+        (run_dir / "demo" / "parameters.yaml").write_text(_yaml(params))
+        steps = args.steps.split(",") if args.steps else None
+        result = run_steps(params, steps)
+        if not result.ok:
+            print(f"runbook failed at step {result.failed_step}: see {run_dir}", file=sys.stderr)
+            return 1
+        outcome = check(admin, incident)
+        plan, journal = _plan_counts(run_dir), _journal_counts(run_dir)
+        print()
+        print("== recovery demo summary ==")
+        print(f"corrupted items (ground truth): {sum(incident.corrupted.values())} "
+              f"(updated {incident.corrupted['update']}, deleted {incident.corrupted['delete']}, "
+              f"created {incident.corrupted['create']})")
+        print(f"plan: {plan}")
+        print(f"patch results: {journal}")
+        print(f"restored (put back or reverted): {plan.get('changed', 0) + plan.get('deleted', 0)}, "
+              f"deleted: {plan.get('created', 0)}, left alone: {plan.get('unchanged', 0)}, "
+              f"conflicts: {journal.get('conflict', 0)}")
+        for line in outcome.lines():
+            print(line)
+        print(f"archive: {run_dir.resolve()}")
+        print(f"took {time.time() - started:.1f}s")
+        if args.keep_sandbox:
+            print(f"sandbox still serving at {sb.endpoint_url}; Ctrl-C to stop")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return 0 if outcome.ok else 1
+
+
+def _yaml(params: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(params, sort_keys=False)
+
