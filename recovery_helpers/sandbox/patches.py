@@ -53,6 +53,7 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     DynamoHandler.list_exports = exports.handle_list_exports
     DynamoHandler._authenticate_and_authorize_normal_action = iam.authorize_dynamodb
     iam.allow_account_principals()
+    _speed_up_dispatch()
 
 
 def settings() -> SandboxSettings:
@@ -78,6 +79,18 @@ def reset_state() -> None:
 
     history.HISTORIES.clear()
     exports.EXPORTS.clear()
+
+
+# -- speed: moto recomputes per request what never changes ---------------------------------------------------
+def _speed_up_dispatch() -> None:
+    """Cache moto's module list (an os.listdir per request) and each handler's method names (inspect per
+    request). Same answers, about a fifth less CPU per request."""
+    from moto import backends
+    from moto.core import responses
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
 
 
 # -- numbers as AWS stores them -----------------------------------------------------------------------------
