@@ -1,0 +1,673 @@
+"""Step 04: which items did the incident touch, how do they differ from the restored table, and what to do.
+
+``build_plan`` finds the impacted keys (one or several sources), fetches both versions of each (BatchGetItem,
+consistent reads on the live table), classifies them, and writes the plan that ``05_patch`` applies.
+``approve`` records a headless approval. Work is split into independent segments by a stable hash of the key,
+run in a thread pool; only one chunk of items per worker is in memory at a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import random
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+from boto3.dynamodb.types import Binary
+from botocore.exceptions import ClientError
+from deepdiff import DeepDiff
+from deepdiff.helper import notpresent
+from tqdm.auto import tqdm
+
+from .aws import error_code, explain
+from .context import Context
+from .errors import ApprovalError, InputError, NotReadyError, RecoveryError
+from .items import KeySchema, item_digest, items_equal, iter_chunks, normalize_number, to_python
+from .plan import (
+    ACTION_OF,
+    CLASSIFICATIONS,
+    Approvals,
+    PlanEntry,
+    PlanWriter,
+    iter_plan,
+    load_approvals,
+    load_plan_meta,
+    plan_digest,
+    save_approvals,
+    segment_of,
+)
+from .sources import (
+    IMAGE_SOURCES,
+    ImpactedSet,
+    SourceRequest,
+    check_inputs,
+    find_impacted,
+    normalize_source_names,
+)
+from .tenancy import ALL, Tenancy, normalize_tenants
+
+__all__ = [
+    "DiffResult",
+    "build_plan",
+    "load_diff",
+    "approve",
+    "classify",
+    "diff_rows",
+    "key_text",
+    "segment_of",
+    "batch_get",
+    "parse_time",
+    "MASK",
+]
+
+MASK = "••••"
+ABSENT = "(absent)"
+BATCH_GET_LIMIT = 100
+#: What the patch does for each classification, in words for the summary table.
+MEANING = {
+    "changed": "put the restored item back (the incident updated it)",
+    "deleted": "put the restored item back (the incident deleted it)",
+    "created": "delete the item (the incident created it)",
+    "unchanged": "nothing (live equals restored, or both absent)",
+}
+
+
+@dataclass
+class DiffResult:
+    """What 04_diff found: the digest to approve, counts, and review tables (the first ``shown`` entries)."""
+
+    digest: str
+    counts: dict[str, int]
+    total: int
+    proposed: int
+    summary: pd.DataFrame
+    sources: pd.DataFrame
+    items: pd.DataFrame
+    diffs: pd.DataFrame
+    shown: int
+    meta: dict[str, Any]
+    mask_attributes: tuple[str, ...] = ()
+    plan_path: Path | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """True when more proposed changes exist than the review tables show."""
+        return self.proposed > self.shown
+
+
+# -- parameters --------------------------------------------------------------------------------------------
+def parse_time(value: str | dt.datetime | None, name: str) -> dt.datetime:
+    """An ISO 8601 time WITH an offset (or an aware datetime), as aware UTC; InputError otherwise."""
+    if isinstance(value, dt.datetime):
+        when = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InputError(
+                f"{name} {value!r} is not an ISO 8601 time; write it like 2024-05-01T09:30:00+00:00."
+            ) from exc
+    else:
+        raise InputError(
+            f"{name} is required: an ISO 8601 time with an offset, e.g. 2024-05-01T09:30:00+00:00."
+        )
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InputError(
+            f"{name} {str(value)!r} has no timezone offset: add one, e.g. {when.isoformat()}+00:00 for UTC "
+            "(a time without an offset could mean any timezone)."
+        )
+    return when.astimezone(dt.timezone.utc)
+
+
+def _mask_set(mask_attributes: Iterable[str] | str | None) -> tuple[str, ...]:
+    if mask_attributes is None:
+        return ()
+    if isinstance(mask_attributes, str):
+        mask_attributes = [m.strip() for m in mask_attributes.split(",")]
+    out = tuple(dict.fromkeys(m for m in mask_attributes if m))
+    if any(not isinstance(m, str) for m in out):
+        raise InputError(f"mask_attributes must be attribute names, got {out!r}")
+    return out
+
+
+# -- AWS reads ---------------------------------------------------------------------------------------------
+def _describe(ctx: Context, table_name: str, what: str) -> dict[str, Any]:
+    try:
+        return ctx.aws.dynamodb.describe_table(TableName=table_name)["Table"]
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            hint = (
+                "run 03_restore (or point its restored_table_name at an existing table)"
+                if what == "restored"
+                else "check table_name and region"
+            )
+            raise InputError(f"the {what} table {table_name!r} does not exist: {hint}.", cause=exc) from exc
+        raise explain(exc, "dynamodb:DescribeTable", table_name) from exc
+
+
+def _check_restored(ctx: Context, restored: str, live_schema: KeySchema) -> None:
+    """The restored table must exist, be readable (ACTIVE) and have the live table's key schema."""
+    if restored == ctx.table_name:
+        raise InputError(f"restored_table_name is the live table {restored!r}: run 03_restore to get a copy.")
+    desc = _describe(ctx, restored, "restored")
+    status = desc.get("TableStatus")
+    if status == "CREATING":
+        raise NotReadyError(
+            f"the restored table {restored!r} is still CREATING (a restore takes minutes to hours): wait and "
+            "run this step again, or re-run 03_restore, which waits until the table is ACTIVE."
+        )
+    if status not in ("ACTIVE", "UPDATING"):
+        raise NotReadyError(f"the restored table {restored!r} is {status}, not ACTIVE: re-run 03_restore.")
+    schema = KeySchema.from_description(desc)
+    if schema != live_schema:
+        raise InputError(
+            f"the restored table {restored!r} has the key {schema.describe()}, but the live table "
+            f"{ctx.table_name!r} has {live_schema.describe()}: restore from the live table's own backup."
+        )
+
+
+def batch_get(
+    dynamodb: Any,
+    table_name: str,
+    keys: Sequence[Mapping[str, Any]],
+    key_schema: KeySchema,
+    *,
+    consistent: bool,
+    sleep: Callable[[float], None] = time.sleep,
+    max_stalls: int = 10,
+) -> dict[str, dict[str, Any]]:
+    """Items by key_id for up to 100 keys; UnprocessedKeys are asked again with exponential backoff.
+
+    Gives up only after ``max_stalls`` consecutive rounds that returned nothing (throttling botocore could not
+    ride out); a round that makes progress resets the backoff.
+    """
+    if len(keys) > BATCH_GET_LIMIT:
+        raise ValueError(f"batch_get takes at most {BATCH_GET_LIMIT} keys")
+    found: dict[str, dict[str, Any]] = {}
+    request: dict[str, Any] = {table_name: {"Keys": list(keys), "ConsistentRead": consistent}}
+    stalls = 0
+    while request.get(table_name, {}).get("Keys"):
+        try:
+            response = dynamodb.batch_get_item(RequestItems=request)
+        except ClientError as exc:
+            raise explain(exc, "dynamodb:BatchGetItem", table_name) from exc
+        items = response.get("Responses", {}).get(table_name, [])
+        for item in items:
+            found[key_schema.key_id(key_schema.key_of(item))] = item
+        request = response.get("UnprocessedKeys") or {}
+        if not request.get(table_name, {}).get("Keys"):
+            break
+        stalls = 0 if items else stalls + 1
+        if stalls >= max_stalls:
+            raise RecoveryError(
+                f"DynamoDB left {len(request[table_name]['Keys'])} keys of {table_name!r} unprocessed "
+                f"{max_stalls} times in a row (throttling?): run the step again later, or with fewer "
+                "max_workers."
+            )
+        sleep(min(5.0, 0.05 * 2**stalls) * (0.5 + random.random() / 2))
+    return found
+
+
+# -- classification and diffs ------------------------------------------------------------------------------
+def classify(restored: Mapping[str, Any] | None, live: Mapping[str, Any] | None) -> str:
+    """changed / deleted / created / unchanged, from the incident's point of view."""
+    if restored is None and live is None:
+        return "unchanged"
+    if live is None:
+        return "deleted"
+    if restored is None:
+        return "created"
+    return "unchanged" if items_equal(restored, live) else "changed"
+
+
+def key_text(key_schema: KeySchema, key: Mapping[str, Any], mask: Iterable[str] = ()) -> str:
+    """A key as ``pk=tenant-1, sk=doc-7`` for tables (masked attributes as ••••)."""
+    plain = key_schema.key_to_plain(key)
+    return ", ".join(f"{n}={MASK if n in mask else plain[n]}" for n in key_schema.names)
+
+
+class Base64Text(str):
+    """Binary shown as base64 text; its own type so that a B attribute never equals an S attribute."""
+
+
+def _plain(item: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Python values for deepdiff: Decimals, sets, binary as Base64Text (deepdiff cannot hash raw bytes)."""
+    if item is None:
+        return {}
+    return {k: _unbinary(v) for k, v in to_python(item).items()}
+
+
+def _unbinary(value: Any) -> Any:
+    if isinstance(value, Binary):
+        return Base64Text(base64.b64encode(bytes(value.value)).decode())
+    if isinstance(value, dict):
+        return {k: _unbinary(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unbinary(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return {_unbinary(v) for v in value}
+    return value
+
+
+def show_value(value: Any) -> str:
+    """A readable text of a Python attribute value (numbers trimmed, binary as base64, sets sorted)."""
+    if value is notpresent:
+        return ABSENT
+    return (
+        json.dumps(_jsonable(value), ensure_ascii=False)
+        if isinstance(value, (dict, list, set, frozenset))
+        else _scalar(value)
+    )
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, Decimal):
+        return normalize_number(str(value))
+    if isinstance(value, Base64Text):
+        return "base64:" + value
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_jsonable(v) for v in value), key=lambda v: (str(type(v)), str(v)))
+    if isinstance(value, Base64Text):
+        return _scalar(value)
+    if isinstance(value, (str, bool)) or value is None:
+        return value
+    return _scalar(value)
+
+
+def _path_text(path: list[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_CHANGE_WORDS = {
+    "values_changed": "changed",
+    "type_changes": "type changed",
+    "dictionary_item_added": "added",
+    "dictionary_item_removed": "removed",
+    "iterable_item_added": "list item added",
+    "iterable_item_removed": "list item removed",
+    "set_item_added": "set changed",
+    "set_item_removed": "set changed",
+}
+
+
+def diff_rows(entry: PlanEntry, key_schema: KeySchema, mask: Iterable[str] = ()) -> list[dict[str, str]]:
+    """Attribute-level differences of one entry: path, old (restored: what the patch writes back), new (live).
+
+    Values of masked attributes (at any depth under them) show as ••••; the comparison used the real values.
+    """
+    mask = set(mask)
+    old, new = _plain(entry.restored), _plain(entry.live)
+    # threshold 0: always report attribute by attribute, never "the whole item changed"
+    tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
+    rows: dict[str, dict[str, str]] = {}
+    for change_type, levels in tree.items():
+        for level in levels:
+            if change_type in ("set_item_added", "set_item_removed"):
+                level = level.up  # one row per set, showing the whole set before and after
+            path = [p for p in level.path(output_format="list") if p is not None]
+            text = _path_text(path)
+            if text in rows:
+                continue
+            masked = bool(path) and path[0] in mask
+            rows[text] = {
+                "key": key_text(key_schema, entry.key, mask),
+                "classification": entry.classification,
+                "path": text,
+                "change": _CHANGE_WORDS.get(change_type, change_type.replace("_", " ")),
+                "old": _masked(level.t1, masked),
+                "new": _masked(level.t2, masked),
+            }
+    return [rows[k] for k in sorted(rows)]
+
+
+def _masked(value: Any, masked: bool) -> str:
+    if value is notpresent:
+        return ABSENT
+    return MASK if masked else show_value(value)
+
+
+# -- the plan ----------------------------------------------------------------------------------------------
+def build_plan(
+    ctx: Context,
+    *,
+    impacted_source: str | Sequence[str],
+    keys_file: str | None = None,
+    log_file: str | None = None,
+    log_group: str | None = None,
+    audit_table_name: str | None = None,
+    updated_attribute: str | None = None,
+    incident_start: str | dt.datetime | None,
+    incident_end: str | dt.datetime | None = None,
+    tenant_attribute: str | None = None,
+    tenants: Sequence[str] | str = ("all",),
+    mask_attributes: Iterable[str] = (),
+    source_options: Mapping[str, Any] | None = None,
+    segments: int = 4,
+    max_workers: int = 4,
+    review_limit: int = 200,
+    progress: bool = True,
+) -> DiffResult:
+    """Find the impacted items, fetch both versions, classify them, write the plan (nothing in AWS changes).
+
+    ``impacted_source`` is one source name or several (their findings are merged). The pre-incident version
+    comes from the restored table (incident state ``restored_table_name``) unless the source carries it.
+    ``source_options`` are source-specific settings (e.g. ``export_bucket`` for incremental_export).
+    """
+    # 1. parameters, before any AWS call
+    start = parse_time(incident_start, "incident_start")
+    end = (
+        parse_time(incident_end, "incident_end")
+        if incident_end not in (None, "")
+        else dt.datetime.now(dt.timezone.utc)
+    )
+    if end <= start:
+        raise InputError(f"incident_end {end.isoformat()} is not after incident_start {start.isoformat()}.")
+    names = normalize_source_names(impacted_source)
+    tenancy = Tenancy.parse(tenant_attribute)
+    tenant_list = normalize_tenants(list(tenants) if not isinstance(tenants, str) else tenants)
+    if ALL not in tenant_list and not tenancy.configured:
+        raise InputError(
+            f"tenants={tenant_list!r} needs tenant_attribute (e.g. 'tenantId' or 'pk:^([^#]+)#') to tell "
+            "which tenant an item belongs to; or use tenants=['all']."
+        )
+    mask = _mask_set(mask_attributes)
+    if not isinstance(segments, int) or segments < 1 or not isinstance(max_workers, int) or max_workers < 1:
+        raise InputError(
+            f"segments and max_workers must be positive integers, got {segments}, {max_workers}."
+        )
+    for param, value in (("keys_file", keys_file), ("log_file", log_file)):
+        if param in names and value and not Path(value).is_file():
+            raise InputError(f"{param} {value!r} does not exist (or is not a file): check the path.")
+
+    # 2. the tables
+    incident = ctx.incident
+    live_schema = KeySchema.from_description(_describe(ctx, ctx.table_name, "live"))
+    restored = incident.get("restored_table_name")
+    if restored is None and not set(names) <= IMAGE_SOURCES:
+        restored = incident.require("restored_table_name", "03_restore")
+    if restored is not None:
+        _check_restored(ctx, restored, live_schema)
+
+    request = SourceRequest(
+        aws=ctx.aws,
+        table_name=ctx.table_name,
+        key_schema=live_schema,
+        restored_table_name=restored,
+        window_start=start,
+        window_end=end,
+        tenancy=tenancy,
+        tenants=tenant_list,
+        keys_file=keys_file,
+        log_file=log_file,
+        log_group=log_group,
+        audit_table_name=audit_table_name,
+        updated_attribute=updated_attribute,
+        scratch_dir=incident.path,
+        options={"max_workers": max_workers, "record": ctx.record, **dict(source_options or {})},
+    )
+    check_inputs(request, names)
+
+    # 3. impacted keys (every source runs to completion before anything is fetched)
+    impacted = find_impacted(request, names, segments=segments)
+    try:
+        if restored is None and impacted.needs_restored_table:
+            incident.require("restored_table_name", "03_restore")
+        digest, filtered = _fetch_and_write(
+            ctx,
+            impacted,
+            live_schema,
+            restored,
+            tenancy,
+            tenant_list,
+            max_workers,
+            progress,
+            meta={
+                "incident_id": incident.incident_id,
+                "table_name": ctx.table_name,
+                "restored_table_name": restored,
+                "key_schema": asdict(live_schema),
+                "window": {"start": start.isoformat(), "end": end.isoformat()},
+                "sources": names,
+                "sources_report": impacted.report(),
+                "tenant_attribute": tenant_attribute,
+                "tenants": tenant_list,
+                "mask_attributes": list(mask),
+                "impacted": impacted.total,
+                "segments": segments,
+                "built_by": ctx.who,
+                "source_options": dict(source_options or {}),
+            },
+        )
+    finally:
+        impacted.cleanup()
+    incident.update(plan_digest=digest, tenant_attribute=tenant_attribute, tenants=tenant_list)
+    meta = load_plan_meta(incident)
+    ctx.record(
+        "build plan",
+        digest=digest,
+        counts=meta["counts"],
+        sources=names,
+        impacted=impacted.total,
+        filtered_by_tenant=filtered,
+        window=meta["window"],
+        restored_table_name=restored,
+    )
+    return load_diff(ctx, mask_attributes=mask, review_limit=review_limit)
+
+
+def _fetch_and_write(
+    ctx: Context,
+    impacted: ImpactedSet,
+    schema: KeySchema,
+    restored_table: str | None,
+    tenancy: Tenancy,
+    tenants: list[str],
+    max_workers: int,
+    progress: bool,
+    meta: dict[str, Any],
+) -> tuple[str, int]:
+    """Fetch both versions per segment in a thread pool, classify, write plan.jsonl / impacted.jsonl."""
+    incident = ctx.incident
+    writer = PlanWriter(incident)
+    filtered = 0
+    lock = threading.Lock()
+    work = impacted.directory
+    bar = tqdm(total=impacted.total, desc="fetching items", unit="key", disable=not progress)
+    ddb = ctx.aws.dynamodb
+
+    def run_segment(index: int) -> None:
+        nonlocal filtered
+        with open(work / f"impacted-{index:04d}.jsonl", "w", encoding="utf-8") as out:
+            for chunk in iter_chunks(impacted.segment(index), BATCH_GET_LIMIT):
+                live = batch_get(ddb, ctx.table_name, [k.key for k in chunk], schema, consistent=True)
+                need = [k.key for k in chunk if not k.has_images]
+                before = batch_get(ddb, restored_table, need, schema, consistent=False) if need else {}
+                for k in chunk:
+                    old = k.before if k.has_images else before.get(k.key_id)
+                    new = live.get(k.key_id)
+                    tenant = tenancy.tenant_of(old, new, k.key)
+                    selected = _selected(tenancy, tenants, old, new, k.key)
+                    out.write(json.dumps({**k.to_json(), "tenant": tenant, "in_plan": selected}) + "\n")
+                    if not selected:
+                        with lock:
+                            filtered += 1
+                        continue
+                    classification = classify(old, new)
+                    writer.add(
+                        PlanEntry(
+                            key_id=k.key_id,
+                            key=k.key,
+                            classification=classification,
+                            action=ACTION_OF[classification],
+                            restored=old,
+                            live=new,
+                            restored_digest=item_digest(old),
+                            live_digest=item_digest(new),
+                            tenant=tenant,
+                            sources=k.sources,
+                            first_change=k.first_change.isoformat() if k.first_change else None,
+                        )
+                    )
+                with lock:
+                    bar.update(len(chunk))
+
+    try:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="diff") as pool:
+            for future in [pool.submit(run_segment, i) for i in range(impacted.segments)]:
+                future.result()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    with open(incident.path / "impacted.jsonl.tmp", "w", encoding="utf-8") as out:
+        for i in range(impacted.segments):
+            with open(work / f"impacted-{i:04d}.jsonl", encoding="utf-8") as part:
+                shutil.copyfileobj(part, out)
+    (incident.path / "impacted.jsonl.tmp").replace(incident.path / "impacted.jsonl")
+    return writer.close({**meta, "filtered_by_tenant": filtered}), filtered
+
+
+def _selected(tenancy: Tenancy, tenants: list[str], *versions: Mapping[str, Any] | None) -> bool:
+    """Is the item selected by the tenants filter? Any version's tenant counts (a bug may have moved it)."""
+    if ALL in tenants:
+        return True
+    found = {tenancy.tenant_of(v) for v in versions if v}
+    return any(t in tenants for t in found if t is not None)
+
+
+def load_diff(
+    ctx: Context, *, mask_attributes: Iterable[str] | None = None, review_limit: int = 200
+) -> DiffResult:
+    """Review tables of the current plan (from the run folder): summary, sources, first items and diffs."""
+    meta = load_plan_meta(ctx.incident)
+    mask = _mask_set(meta.get("mask_attributes") if mask_attributes is None else mask_attributes)
+    schema = KeySchema(**meta["key_schema"])
+    counts = meta["counts"]
+    summary = pd.DataFrame(
+        [{"classification": c, "items": counts.get(c, 0), "patch will": MEANING[c]} for c in CLASSIFICATIONS]
+    )
+    if meta.get("filtered_by_tenant"):
+        summary.loc[len(summary)] = {
+            "classification": "other tenants",
+            "items": meta["filtered_by_tenant"],
+            "patch will": "nothing (not in the selected tenants)",
+        }
+    sources = pd.DataFrame(
+        [
+            {
+                "source": name,
+                "found": r.get("found", 0),
+                "only this source": r.get("only", 0),
+                "lines/records read": r.get("read", 0),
+                "malformed": r.get("malformed", 0),
+                "skipped": r.get("skipped", 0),
+                "other": ", ".join(f"{k}={v}" for k, v in r.items() if k not in _REPORT_KEYS) or "",
+                "problems": "; ".join(r.get("problems", [])[:5]),
+            }
+            for name, r in meta.get("sources_report", {}).items()
+        ]
+    )
+    items: list[dict[str, Any]] = []
+    rows: list[dict[str, str]] = []
+    proposed = sum(counts.get(c, 0) for c in CLASSIFICATIONS if ACTION_OF[c] != "none")
+    for entry in iter_plan(ctx.incident):
+        if len(items) >= review_limit:
+            break
+        if entry.action == "none":
+            continue
+        items.append(
+            {
+                "key": key_text(schema, entry.key, mask),
+                "classification": entry.classification,
+                "action": entry.action,
+                "tenant": entry.tenant,
+                "sources": ", ".join(entry.sources),
+                "first change": entry.first_change,
+                "key_id": entry.key_id,
+            }
+        )
+        rows.extend(diff_rows(entry, schema, mask))
+    return DiffResult(
+        digest=meta["digest"],
+        counts=counts,
+        total=meta["total"],
+        proposed=proposed,
+        summary=summary,
+        sources=sources,
+        items=pd.DataFrame(items, columns=_ITEM_COLUMNS),
+        diffs=pd.DataFrame(rows, columns=_DIFF_COLUMNS),
+        shown=len(items),
+        meta=meta,
+        mask_attributes=mask,
+        plan_path=ctx.incident.path / "plan.jsonl",
+    )
+
+
+_REPORT_KEYS = {"source", "found", "only", "read", "malformed", "skipped", "problems"}
+_ITEM_COLUMNS = ["key", "classification", "action", "tenant", "sources", "first change", "key_id"]
+_DIFF_COLUMNS = ["key", "classification", "path", "change", "old", "new"]
+
+
+# -- approval ----------------------------------------------------------------------------------------------
+def approve(
+    ctx: Context, *, approve: bool = False, approval_token: str | None = None, approver: str | None = None
+) -> Approvals:
+    """Headless approval: ``approve=True`` approves every proposed change; ``approval_token`` equal to the
+    plan digest approves exactly that plan. Without either, returns the approvals as they stand (nothing is
+    approved by default).
+    """
+    incident = ctx.incident
+    digest = plan_digest(incident)
+    token = str(approval_token).strip() if approval_token not in (None, "") else None
+    if not isinstance(approve, bool):
+        raise InputError(f"approve must be True or False, got {approve!r}")
+    if token is not None and token != digest:
+        ctx.record(
+            "approve plan",
+            result="refused",
+            reason="approval_token is for another plan",
+            token=token,
+            digest=digest,
+        )
+        raise ApprovalError(
+            f"approval_token {token} is not the digest of the current plan, {digest}: the plan changed since "
+            "it was reviewed. Re-run the review (04_diff), check the differences, and approve with the new "
+            f'digest (approval_token="{digest}").'
+        )
+    if token is None and not approve:
+        return load_approvals(incident)
+    method = "approval_token" if token is not None else "approve=True"
+    who = approver or ctx.who
+    previous = load_approvals(incident)
+    approvals = Approvals(digest=digest, default=True, history=previous.history)
+    approvals.note(who, method, "approved every proposed change of the plan")
+    save_approvals(incident, approvals)
+    ctx.record(
+        "approve plan", digest=digest, method=method, approver=who, counts=load_plan_meta(incident)["counts"]
+    )
+    return approvals
