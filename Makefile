@@ -1,0 +1,41 @@
+# The two README commands work on a fresh machine with only Python 3.11+:
+#   make demo   create .venv if missing, install the project, run `recovery demo`
+#   make test   create .venv if missing, install the project with its test extras, run the whole suite
+# The project is (re)installed when pyproject.toml is newer than the stamp file in .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-recovery-helpers
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k runner -x"`.
+PYTEST_ARGS ?=
+# pytest-xdist workers; each worker starts its own sandbox (session fixture).
+WORKERS ?= 2
+
+.PHONY: demo test lint install clean
+
+demo: $(STAMP)
+	$(BIN)/recovery demo
+
+test: $(STAMP)
+	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+		{ echo "Python 3.11 or newer is needed: run make PYTHON=/path/to/python3.11 ..." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV) || \
+		{ echo "could not create $(VENV): on Debian/Ubuntu install python3-venv" >&2; rm -rf $(VENV); exit 1; }
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# Optional: ruff is installed on first use (it is not a project dependency).
+lint: $(STAMP)
+	@$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m ruff check recovery_helpers tests
+
+clean:
+	rm -rf runs build dist .pytest_cache
