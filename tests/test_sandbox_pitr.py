@@ -206,3 +206,13 @@ def test_numbers_are_stored_trimmed_like_aws(aws, unique_name):
     item = ddb.get_item(TableName=table, Key={"id": {"N": "1"}})["Item"]
     assert item["id"] == {"N": "1"} and item["a"] == {"N": "1.5"} and item["b"] == {"N": "100"}
     assert sorted(item["s"]["NS"]) == ["2", "3"]
+
+
+def test_partiql_delete_with_parameters_deletes_like_aws(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name)
+    _put(ddb, table, "it's", "1")
+    statement = f'DELETE FROM "{table}" WHERE "pk" = ? AND "sk" = ?'
+    ddb.execute_statement(Statement=statement, Parameters=[{"S": "missing"}, {"S": "1"}])  # a no-op
+    ddb.execute_statement(Statement=statement, Parameters=[{"S": "it's"}, {"S": "1"}])
+    assert ddb.scan(TableName=table)["Count"] == 0

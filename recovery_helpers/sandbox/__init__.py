@@ -75,7 +75,10 @@ class Sandbox:
             patches.install(self.settings, self.clock)
             app = DomainDispatcherApplication(create_backend_app)
             self._middleware = SandboxMiddleware(app, self.settings, self._control)
-            self._server = serve(self._middleware, self.host, self.port)
+            try:
+                self._server = serve(self._middleware, self.host, self.port)
+            except SystemExit as exc:  # werkzeug exits the process when the port is taken
+                raise OSError(f"port {self.port} on {self.host} is in use: pick another (or 0 for any)") from exc
             self.port = self._server.server_address[1]
             self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
             self._thread.start()
