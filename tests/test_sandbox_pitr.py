@@ -212,7 +212,26 @@ def test_partiql_delete_with_parameters_deletes_like_aws(aws, unique_name):
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name)
     _put(ddb, table, "it's", "1")
+    _put(ddb, table, "b", "2")
     statement = f'DELETE FROM "{table}" WHERE "pk" = ? AND "sk" = ?'
     ddb.execute_statement(Statement=statement, Parameters=[{"S": "missing"}, {"S": "1"}])  # a no-op
     ddb.execute_statement(Statement=statement, Parameters=[{"S": "it's"}, {"S": "1"}])
+    assert ddb.scan(TableName=table)["Count"] == 1
+    ddb.execute_statement(Statement=statement, Parameters=[{"S": "b"}, {"S": "2"}])
     assert ddb.scan(TableName=table)["Count"] == 0
+
+
+def test_partiql_insert_and_update_follow_aws_rules(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, hash_key=("id", "B"), range_key=None)
+    insert = f"INSERT INTO \"{table}\" VALUE {{'id': ?, 'v': ?}}"
+    ddb.execute_statement(Statement=insert, Parameters=[{"B": b"\x00\x01"}, {"N": "1.50"}])
+    with pytest.raises(ClientError) as err:
+        ddb.execute_statement(Statement=insert, Parameters=[{"B": b"\x00\x01"}, {"N": "2"}])
+    assert err.value.response["Error"]["Code"] == "DuplicateItemException"
+    update = f'UPDATE "{table}" SET "v" = ? WHERE "id" = ?'
+    ddb.execute_statement(Statement=update, Parameters=[{"N": "3"}, {"B": b"\x00\x01"}])
+    assert ddb.get_item(TableName=table, Key={"id": {"B": b"\x00\x01"}})["Item"]["v"] == {"N": "3"}
+    with pytest.raises(ClientError) as err:
+        ddb.execute_statement(Statement=update, Parameters=[{"N": "3"}, {"B": b"\x09"}])
+    assert err.value.response["Error"]["Code"] == "ConditionalCheckFailedException"

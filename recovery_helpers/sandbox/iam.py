@@ -164,10 +164,12 @@ def allow_account_principals() -> None:
     original = IAMPolicyStatement._check_principal
 
     def _check_principal(self: Any, principal: str) -> bool:
-        if original(self, principal):
-            return True
         expected = (self._statement.get("Principal") or {})
         aws = expected.get("AWS") if isinstance(expected, dict) else None
+        if expected and aws is None:
+            return False  # a Service/Federated principal: no IAM user or role of ours matches (moto crashed here)
+        if original(self, principal):
+            return True
         values = aws if isinstance(aws, list) else [aws]
         account = principal.split(":")[4] if principal and principal.count(":") >= 5 else None
         return account is not None and any(v in (account, f"arn:aws:iam::{account}:root") for v in values)

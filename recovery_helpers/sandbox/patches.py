@@ -30,10 +30,10 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
 
-    from . import exports, iam, restores
+    from . import exports, iam, partiql, restores
 
     _normalize_numbers(DynamoType)
-    DynamoDBBackend.execute_statement = _inline_delete_parameters(DynamoDBBackend.execute_statement)
+    DynamoDBBackend.execute_statement = partiql.wrap_execute_statement(DynamoDBBackend.execute_statement)
     for name in ("put_item", "delete_item", "transact_write_items", "execute_statement",
                  "execute_transaction", "batch_execute_statement"):
         setattr(DynamoDBBackend, name, _outer(getattr(DynamoDBBackend, name)))
@@ -80,35 +80,6 @@ def reset_state() -> None:
 
     history.HISTORIES.clear()
     exports.EXPORTS.clear()
-
-
-# -- PartiQL DELETE with ? parameters -------------------------------------------------------------------------
-def _inline_delete_parameters(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """moto's PartiQL parser asserts on ``DELETE ... WHERE k = ?`` (a 500): inline string and number
-    parameters as literals first, which is what AWS means by them."""
-
-    @functools.wraps(fn)
-    def wrapper(self: Any, statement: str, parameters: list[dict[str, Any]]) -> Any:
-        if parameters and statement.lstrip().upper().startswith("DELETE"):
-            statement, parameters = _inline(statement, parameters)
-        return fn(self, statement, parameters)
-
-    return wrapper
-
-
-def _inline(statement: str, parameters: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    out, rest, quote = [], list(parameters), None
-    for ch in statement:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in ("'", '"'):
-            quote = ch
-        elif ch == "?" and rest and next(iter(rest[0])) in ("S", "N"):
-            (tag, value), = rest.pop(0).items()
-            out.append("'" + str(value).replace("'", "''") + "'" if tag == "S" else str(value))
-            continue
-        out.append(ch)
-    return "".join(out), rest
 
 
 # -- speed: moto recomputes per request what never changes ---------------------------------------------------

@@ -1,0 +1,446 @@
+"""Step 02: stop further damage. Switch the application's read-only flag on, deny its writes, prove it.
+
+Two independent brakes, as the runbook prescribes: the SSM parameter the application checks (a StringList of
+read-only tenants, ``all`` for everyone) makes it refuse requests politely; a Deny policy attached to the
+application's role makes DynamoDB refuse its writes whatever code path they take. The Deny is then verified
+by probing every write path as the application (see ``probe.py``), never assumed.
+
+The parameter's value before the incident is remembered once (state ``read_only_previous``) so that lift can
+put it back exactly, even if contain runs several times.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pandas as pd
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+from .aws import Aws, error_code, explain
+from .context import Context
+from .errors import InputError, RecoveryError, VerificationError
+from .incident import utc_now
+from .items import KeySchema
+from .policies import covers_all_writes, merged_deny_policy, policy_arn
+from .probe import (
+    ALLOWED,
+    PROBE_CONFIG,
+    READ_PATH,
+    WRITE_PATHS,
+    ProbeResult,
+    Verification,
+    find_existing_key,
+    probe_writes,
+    verify_writes,
+)
+from .tenancy import ALL, normalize_tenants
+
+NONE_VALUE = "none"
+
+
+# -- names -----------------------------------------------------------------------------------------------
+def role_name_of(name_or_arn: str) -> str:
+    """A role name from a name or an ARN (``arn:aws:iam::1:role/path/name`` gives ``name``)."""
+    return name_or_arn.rsplit("/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
+
+
+def require_role(aws: Aws, app_role_name: str | None) -> tuple[str, str]:
+    """(name, ARN) of the application role, or an InputError saying how to name it."""
+    if not app_role_name or not isinstance(app_role_name, str):
+        raise InputError(
+            "app_role_name is required: the IAM role your application runs as (its writes get denied)."
+        )
+    name = role_name_of(app_role_name)
+    try:
+        arn = aws.iam.get_role(RoleName=name)["Role"]["Arn"]
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            raise InputError(
+                f"IAM role {name!r} does not exist in account {aws.account_id}: set app_role_name "
+                "to the role your application runs as.",
+                cause=exc,
+            ) from exc
+        raise explain(exc, "iam:GetRole", name) from exc
+    return name, arn
+
+
+def caller_role_name(caller_arn: str) -> str | None:
+    """The role name of an assumed-role caller ARN, else None."""
+    if ":assumed-role/" in caller_arn:
+        return caller_arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    return None
+
+
+def refuse_own_role(aws: Aws, app_role_name: str) -> None:
+    """Denying writes to the identity running the runbook would block the recovery itself."""
+    if caller_role_name(aws.caller_arn) == app_role_name:
+        raise InputError(
+            f"the runbook runs as {aws.caller_arn}, which is the application role {app_role_name!r}: denying "
+            "its writes would stop the recovery too. Run the runbook as a separate recovery role (01_prepare "
+            "prints its policy)."
+        )
+
+
+def validate_tenants(tenants: Iterable[str] | str | None) -> list[str]:
+    """The tenants list, refusing values a StringList cannot hold."""
+    out = normalize_tenants(tenants)
+    bad = [t for t in out if "," in t or t.strip() != t or t.lower() == NONE_VALUE]
+    if bad:
+        raise InputError(
+            f"tenant ids {bad!r} cannot go into a StringList parameter (no commas, no surrounding "
+            f"spaces, not {NONE_VALUE!r})."
+        )
+    return out
+
+
+# -- the read-only parameter -----------------------------------------------------------------------------
+def get_parameter(aws: Aws, name: str) -> dict[str, Any]:
+    """``{"exists", "value", "type"}`` of an SSM parameter (value and type None when it does not exist)."""
+    try:
+        p = aws.ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    except ClientError as exc:
+        if error_code(exc) == "ParameterNotFound":
+            return {"exists": False, "value": None, "type": None}
+        raise explain(exc, "ssm:GetParameter", name) from exc
+    return {"exists": True, "value": p["Value"], "type": p["Type"]}
+
+
+def tenants_in(value: str | None) -> list[str]:
+    """The tenants a StringList value makes read-only (``none`` and empty entries mean nobody)."""
+    if not value:
+        return []
+    return [t.strip() for t in value.split(",") if t.strip() and t.strip().lower() != NONE_VALUE]
+
+
+def merge_tenants(*lists: Iterable[str]) -> list[str]:
+    """Union in first-seen order; ``all`` absorbs everything."""
+    out: list[str] = []
+    for lst in lists:
+        for t in lst:
+            if t not in out:
+                out.append(t)
+    return [ALL] if ALL in out else out
+
+
+def put_parameter(ctx: Context, name: str, value: str, type_: str, *, reason: str) -> None:
+    """Write the parameter (overwrite) and record it."""
+    try:
+        ctx.aws.ssm.put_parameter(Name=name, Value=value, Type=type_, Overwrite=True)
+    except ClientError as exc:
+        ctx.record("ssm:PutParameter", "failed", parameter=name, value=value, error=str(exc))
+        raise explain(exc, "ssm:PutParameter", name) from exc
+    ctx.record("ssm:PutParameter", parameter=name, value=value, type=type_, reason=reason)
+
+
+# -- the deny policy -------------------------------------------------------------------------------------
+def _document(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str):
+        return json.loads(urllib.parse.unquote(raw))
+    return raw
+
+
+def get_policy_document(aws: Aws, arn: str) -> dict[str, Any] | None:
+    """The default version's document of a managed policy, or None when the policy does not exist."""
+    try:
+        policy = aws.iam.get_policy(PolicyArn=arn)["Policy"]
+        version = aws.iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return None
+        raise explain(exc, "iam:GetPolicy", arn) from exc
+    return _document(version["PolicyVersion"]["Document"])
+
+
+def ensure_deny_policy(
+    ctx: Context, deny_policy_name: str, live_table_arn: str
+) -> tuple[str, str, list[str]]:
+    """Make the deny policy exist and deny every write action on the table.
+
+    Returns (policy ARN, what was done: ``created`` / ``updated`` / ``unchanged``, actions it missed before).
+    An existing policy keeps the resources it already denied; a new default version is created when it
+    misses an action or the table (the oldest non-default version is deleted when IAM's limit of 5 is hit).
+    """
+    aws = ctx.aws
+    arn = policy_arn(deny_policy_name, aws.account_id, live_table_arn.split(":")[1])
+    existing = get_policy_document(aws, arn)
+    if existing is None:
+        doc = merged_deny_policy(None, live_table_arn)
+        try:
+            arn = aws.iam.create_policy(
+                PolicyName=deny_policy_name,
+                PolicyDocument=json.dumps(doc),
+                Description="Denies every DynamoDB write action (recovery runbook read-only mode)",
+            )["Policy"]["Arn"]
+        except ClientError as exc:
+            ctx.record("iam:CreatePolicy", "failed", policy=deny_policy_name, error=str(exc))
+            raise explain(exc, "iam:CreatePolicy", deny_policy_name) from exc
+        ctx.record("iam:CreatePolicy", policy=arn, document=doc)
+        return arn, "created", list(covers_all_writes({}, live_table_arn))
+    missing = covers_all_writes(existing, live_table_arn)
+    if not missing:
+        return arn, "unchanged", []
+    doc = merged_deny_policy(existing, live_table_arn)
+    try:
+        _create_default_version(aws, arn, doc)
+    except ClientError as exc:
+        ctx.record("iam:CreatePolicyVersion", "failed", policy=arn, error=str(exc))
+        raise explain(exc, "iam:CreatePolicyVersion", arn) from exc
+    ctx.record("iam:CreatePolicyVersion", policy=arn, added_actions=missing, document=doc)
+    return arn, "updated", missing
+
+
+def _create_default_version(aws: Aws, arn: str, doc: dict[str, Any]) -> None:
+    try:
+        aws.iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
+    except ClientError as exc:
+        if error_code(exc) != "LimitExceeded":
+            raise
+        versions = aws.iam.list_policy_versions(PolicyArn=arn)["Versions"]
+        old = sorted((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+        aws.iam.delete_policy_version(PolicyArn=arn, VersionId=old[0]["VersionId"])
+        aws.iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
+
+
+def attached_policy_arns(aws: Aws, role_name: str) -> list[str]:
+    """ARNs of the managed policies attached to a role."""
+    out: list[str] = []
+    try:
+        for page in aws.iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
+            out += [p["PolicyArn"] for p in page["AttachedPolicies"]]
+    except ClientError as exc:
+        raise explain(exc, "iam:ListAttachedRolePolicies", role_name) from exc
+    return out
+
+
+# -- the step --------------------------------------------------------------------------------------------
+@dataclass
+class ContainReport:
+    """What contain changed and what the probes as the application found."""
+
+    tenants: list[str]
+    parameter_name: str
+    parameter_value: str
+    previous: dict[str, Any]
+    deny_policy_arn: str
+    deny_policy_change: str
+    attached_now: bool
+    app_role_arn: str
+    verification: Verification | None = None
+    baseline: list[ProbeResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.verification is not None and self.verification.ok
+
+    @property
+    def reads_ok(self) -> bool | None:
+        v = self.verification
+        return None if v is None or v.read is None else v.read.outcome == ALLOWED
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per probed path: the answer before containment (if probed) and after."""
+        before = {r.path: r.outcome for r in self.baseline}
+        rows = []
+        v = self.verification
+        for r in v.results if v else []:
+            rows.append(
+                {
+                    "path": r.path,
+                    "before": before.get(r.path, ""),
+                    "now": r.outcome,
+                    "ok": r.outcome in ("denied", "skipped"),
+                    "code": r.code or "",
+                    "detail": r.detail,
+                }
+            )
+        if v and v.read:
+            rows.append(
+                {
+                    "path": READ_PATH,
+                    "before": "",
+                    "now": v.read.outcome,
+                    "ok": v.read.outcome == ALLOWED,
+                    "code": v.read.code or "",
+                    "detail": "reads must keep working",
+                }
+            )
+        return pd.DataFrame(rows, columns=["path", "before", "now", "ok", "code", "detail"])
+
+    def summary(self) -> str:
+        before = repr(self.previous.get("value")) if self.previous.get("exists") else "did not exist"
+        lines = [
+            f"read-only parameter {self.parameter_name!r} = {self.parameter_value!r} (before: {before})",
+            f"deny policy {self.deny_policy_arn} ({self.deny_policy_change}) "
+            f"{'attached now' if self.attached_now else 'already attached'} to {self.app_role_arn}",
+        ]
+        if self.verification:
+            lines.append(f"verification {'OK' if self.verified else 'FAILED'}: {self.verification.summary()}")
+        lines += self.notes
+        return "\n".join(lines)
+
+
+def contain(
+    ctx: Context,
+    *,
+    tenants: Iterable[str] | str = (ALL,),
+    app_role_name: str | None = None,
+    read_only_parameter: str = "read-only-customers",
+    deny_policy_name: str = "DenyWrite",
+    verify: bool = True,
+    verify_timeout_seconds: float = 60.0,
+    poll_initial_seconds: float = 0.5,
+    poll_max_seconds: float = 8.0,
+) -> ContainReport:
+    """Put the application in read-only mode for ``tenants`` and deny its writes; verify as the application.
+
+    Raises VerificationError (after recording everything) when a write path is still open, or when the check
+    could not be made at all. Re-running is safe: the parameter's original value is kept from the first run,
+    tenants are merged, and an attached policy is not attached twice.
+    """
+    inc = ctx.incident
+    aws = ctx.aws
+    tenants = validate_tenants(tenants)
+    if not read_only_parameter or not isinstance(read_only_parameter, str):
+        raise InputError("read_only_parameter is required: the SSM parameter your application checks.")
+    if not deny_policy_name or not isinstance(deny_policy_name, str):
+        raise InputError("deny_policy_name is required, e.g. 'DenyWrite'.")
+    for key, given in (
+        ("read_only_parameter", read_only_parameter),
+        ("app_role_name", role_name_of(app_role_name or "")),
+    ):
+        before = inc.get(key)
+        if inc.get("contained_tenants") and before and given and before != given:
+            raise InputError(
+                f"incident {inc.incident_id!r} was contained with {key}={before!r}, not {given!r}: "
+                "lift it first (06_lift), or use the same value."
+            )
+    role_name, app_arn = require_role(aws, app_role_name)
+    refuse_own_role(aws, role_name)
+    try:
+        desc = aws.dynamodb.describe_table(TableName=ctx.table_name)["Table"]
+    except ClientError as exc:
+        raise explain(exc, "dynamodb:DescribeTable", ctx.table_name) from exc
+    schema = KeySchema.from_description(desc)
+    live_arn = desc["TableArn"]
+
+    # 1. Remember the parameter as it was before the incident (first run only), then switch read-only on.
+    previous = inc.get("read_only_previous")
+    if previous is None:
+        previous = get_parameter(aws, read_only_parameter)
+        inc.update(read_only_parameter=read_only_parameter, read_only_previous=previous)
+        ctx.record("remember read-only parameter", parameter=read_only_parameter, previous=previous)
+    contained = merge_tenants(inc.get("contained_tenants") or [], tenants)
+    values = merge_tenants(tenants_in(previous.get("value")), contained)
+    value = ",".join(values)
+    type_ = previous.get("type") or "StringList"
+    current = get_parameter(aws, read_only_parameter)
+    if current["value"] != value:
+        put_parameter(ctx, read_only_parameter, value, type_, reason=f"read-only mode for {contained}")
+    inc.update(
+        contained_tenants=contained,
+        app_role_name=role_name,
+        contained_at=inc.get("contained_at") or utc_now(),
+    )
+
+    # 2. What could the application write before the Deny? (lift checks it gets these back.)
+    notes: list[str] = []
+    attached = attached_policy_arns(aws, role_name)
+    deny_arn = policy_arn(deny_policy_name, aws.account_id, live_arn.split(":")[1])
+    baseline: list[ProbeResult] = []
+    if verify and inc.get("write_paths_before") is None and deny_arn not in attached:
+        baseline = _baseline(aws, ctx.table_name, schema, app_arn)
+        if baseline:
+            inc.update(write_paths_before=[r.path for r in baseline if r.outcome == ALLOWED])
+            ctx.record("probe writes before containment", paths={r.path: r.outcome for r in baseline})
+
+    # 3. Deny every write action, as the application's role.
+    deny_arn, change, _missing = ensure_deny_policy(ctx, deny_policy_name, live_arn)
+    if inc.get("deny_was_attached") is None:
+        inc.update(deny_was_attached=deny_arn in attached)
+    attached_now = deny_arn not in attached
+    if attached_now:
+        try:
+            aws.iam.attach_role_policy(RoleName=role_name, PolicyArn=deny_arn)
+        except ClientError as exc:
+            ctx.record("iam:AttachRolePolicy", "failed", role=role_name, policy=deny_arn, error=str(exc))
+            raise explain(exc, "iam:AttachRolePolicy", role_name) from exc
+        ctx.record("iam:AttachRolePolicy", role=role_name, policy=deny_arn)
+    inc.update(deny_policy_arn=deny_arn)
+
+    report = ContainReport(
+        contained,
+        read_only_parameter,
+        value,
+        previous,
+        deny_arn,
+        change,
+        attached_now,
+        app_arn,
+        baseline=baseline,
+        notes=notes,
+    )
+    if not verify:
+        ctx.record("verify containment", "skipped", reason="verify=False")
+        notes.append("containment NOT verified (verify=False)")
+        return report
+
+    # 4. Verify, as the application, that every write path is denied and reads still work.
+    existing = find_existing_key(aws.dynamodb, ctx.table_name, schema)
+    v = verify_writes(
+        aws,
+        ctx.table_name,
+        schema,
+        app_arn,
+        expect="denied",
+        existing_key=existing,
+        timeout_seconds=verify_timeout_seconds,
+        initial_delay=poll_initial_seconds,
+        max_delay=poll_max_seconds,
+        session_name=f"recovery-{inc.incident_id}"[:64],
+    )
+    report.verification = v
+    ctx.record(
+        "verify containment",
+        "ok" if v.ok else "failed",
+        method=v.method,
+        paths={r.path: r.outcome for r in v.results},
+        read=v.read.outcome if v.read else None,
+        attempts=v.attempts,
+        elapsed_seconds=round(v.elapsed_seconds, 2),
+        detail=v.detail,
+    )
+    if v.read is not None and v.read.outcome != ALLOWED:
+        notes.append(
+            f"WARNING: the application can no longer read ({v.read.code}): check the role's policies."
+        )
+    if not v.ok:
+        if v.method == "unverified":
+            err = VerificationError(f"containment is UNVERIFIED: {v.detail}")
+        else:
+            open_paths = ", ".join(f"{r.path} ({r.outcome}: {r.code or r.detail})" for r in v.failing)
+            err = VerificationError(
+                f"containment FAILED: as {app_arn}, these write paths are not denied after "
+                f"{v.elapsed_seconds:.0f}s: {open_paths}. Check for other Allow paths (resource policies, "
+                f"other roles the application uses) and that {deny_arn} is attached; run 02_contain again."
+            )
+        err.report = report  # type: ignore[attr-defined]
+        raise err
+    return report
+
+
+def _baseline(aws: Aws, table: str, schema: KeySchema, app_arn: str) -> list[ProbeResult]:
+    """The paths the application can write through now (PartiQL INSERT excluded: no harmless form while the
+    application may delete concurrently). Empty when the role cannot be assumed."""
+    try:
+        app = aws.assume_role(app_arn, session_name="recovery-probe-baseline")
+    except (RecoveryError, BotoCoreError, ResponseParserError):
+        return []  # no baseline: lift then checks the classic three paths
+
+    client = Aws(region=app.region, endpoint_url=app.endpoint_url, session=app.session, config=PROBE_CONFIG)
+    paths = [p for p in WRITE_PATHS if p != "PartiQL INSERT"]
+    return probe_writes(client.dynamodb, table, schema, paths)

@@ -1,0 +1,523 @@
+"""Step 03: bring back the table as it was before the incident, into a NEW table, and wait until it is usable.
+
+DynamoDB cannot restore into an existing table: point-in-time recovery (or an on-demand backup) creates a new
+one, which stays CREATING for minutes to hours. Everything checkable is checked before AWS is asked (time
+format, PITR window, incident start, backup, key schema), the wait is our own poll loop (boto3's waiter gives
+up after 500 s), and re-running resumes waiting instead of starting a second restore.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from botocore.exceptions import ClientError
+from tqdm.auto import tqdm
+
+from .aws import Aws, error_code, explain
+from .context import Context
+from .errors import InputError, NotReadyError, RecoveryError
+from .incident import utc_now
+from .items import KeySchema
+from .prepare import pitr_window
+
+SOURCES = ("pitr", "backup", "existing")
+MAX_TABLE_NAME = 255
+
+
+@dataclass
+class RestoreResult:
+    """The restored table, the point in time it holds, and how long AWS took."""
+
+    table_name: str
+    restored_table_name: str
+    source: str
+    restore_time: str | None
+    status: str
+    requested_time: str | None = None
+    started: bool = False
+    resumed: bool = False
+    elapsed_seconds: float = 0.0
+    status_history: list[dict[str, Any]] = field(default_factory=list)
+    indexes: list[str] = field(default_factory=list)
+    window: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def statuses(self) -> list[str]:
+        """The table statuses seen while waiting, in order (e.g. ``["CREATING", "ACTIVE"]``)."""
+        return [h["status"] for h in self.status_history]
+
+    def summary(self) -> str:
+        how = "resumed waiting for" if self.resumed else ("started" if self.started else "using")
+        lines = [
+            f"{how} {self.restored_table_name} ({self.source}, data as of {self.restore_time}): "
+            f"{self.status} after {self.elapsed_seconds:.0f}s",
+            f"indexes: {', '.join(self.indexes) or 'none'}",
+        ]
+        return "\n".join(lines + self.notes)
+
+
+# -- input ----------------------------------------------------------------------------------------------
+def parse_time(value: Any, name: str) -> dt.datetime:
+    """An aware datetime from ISO 8601 text with an offset (or an aware datetime); InputError otherwise."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InputError(
+                f"{name} {value!r} is not an ISO 8601 time; write e.g. '2024-05-01T13:45:00+00:00'."
+            ) from exc
+    else:
+        raise InputError(
+            f"{name} is required: an ISO 8601 time with an offset, e.g. '2024-05-01T13:45:00+00:00'."
+        )
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InputError(
+            f"{name} {value!s} has no timezone offset: add one (e.g. '{parsed.isoformat()}+00:00' "
+            "for UTC), otherwise the time is ambiguous."
+        )
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def default_restored_name(table_name: str, when: dt.datetime) -> str:
+    """``<table>-restored-<YYYYmmddTHHMMSS>`` (UTC), trimmed to DynamoDB's 255-character limit."""
+    suffix = f"-restored-{when.astimezone(dt.timezone.utc):%Y%m%dT%H%M%S}"
+    return table_name[: MAX_TABLE_NAME - len(suffix)] + suffix
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat()
+    return value
+
+
+def _describe(aws: Aws, name: str) -> dict[str, Any] | None:
+    try:
+        return aws.dynamodb.describe_table(TableName=name)["Table"]
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise explain(exc, "dynamodb:DescribeTable", name) from exc
+
+
+def _index_overrides(features: dict[str, Any], restore_indexes: bool) -> dict[str, Any]:
+    """Empty index overrides (drop them all) when indexes are not wanted and the source has them."""
+    if restore_indexes:
+        return {}
+    out: dict[str, Any] = {}
+    if features.get("GlobalSecondaryIndexes"):
+        out["GlobalSecondaryIndexOverride"] = []
+    if features.get("LocalSecondaryIndexes"):
+        out["LocalSecondaryIndexOverride"] = []
+    return out
+
+
+# -- the step -------------------------------------------------------------------------------------------
+def restore_table(
+    ctx: Context,
+    *,
+    restore_time: str | dt.datetime | None = None,
+    source: str = "pitr",
+    backup_arn: str | None = None,
+    restored_table_name: str | None = None,
+    restore_indexes: bool = True,
+    incident_start: str | dt.datetime | None = None,
+    on_demand: bool = True,
+    wait: bool = True,
+    poll_seconds: float = 15.0,
+    timeout_seconds: float | None = None,
+    progress: bool = True,
+    on_status: Callable[[str, float], None] | None = None,
+) -> RestoreResult:
+    """Restore ``ctx.table_name`` as of ``restore_time`` into a new table (or use an existing one) and wait.
+
+    ``source``: ``pitr`` (point-in-time recovery), ``backup`` (an on-demand/AWS Backup backup, ``backup_arn``)
+    or ``existing`` (a table restored earlier, ``restored_table_name``). ``restore_indexes=False`` restores
+    without secondary indexes (faster). ``on_demand`` restores in on-demand billing, so that the diff's scans
+    are not throttled by a small provisioned capacity. Raises NotReadyError if ``timeout_seconds`` passes
+    first: run again to keep waiting. ``on_status(status, elapsed_seconds)`` is called on each status change.
+    """
+    aws, inc = ctx.aws, ctx.incident
+    if source not in SOURCES:
+        raise InputError(f"source {source!r} is not one of {SOURCES}.")
+    requested = (
+        parse_time(restore_time, "restore_time") if (restore_time is not None or source == "pitr") else None
+    )
+    start = parse_time(incident_start, "incident_start") if incident_start is not None else None
+    if requested and start and requested > start:
+        raise InputError(
+            f"restore_time {requested.isoformat()} is after incident_start {start.isoformat()}: the "
+            "restored table would already hold corrupted items. Choose a time before the incident."
+        )
+    live = _describe(aws, ctx.table_name)
+    if live is None:
+        raise InputError(
+            f"table {ctx.table_name!r} does not exist in {aws.region}: check table_name and region."
+        )
+    notes: list[str] = []
+
+    if source == "existing":
+        return _use_existing(
+            ctx, live, restored_table_name, requested, poll_seconds, timeout_seconds, progress, on_status
+        )
+
+    window: dict[str, Any] = {}
+    if source == "pitr":
+        assert requested is not None
+        window = pitr_window(aws, ctx.table_name)
+        if not window["enabled"]:
+            raise NotReadyError(
+                f"point-in-time recovery is not enabled on {ctx.table_name}: enable it (01_prepare "
+                "with apply=True). Only times after enabling it can be restored; for an earlier "
+                "time use source='backup' with an on-demand backup."
+            )
+        when = requested.replace(microsecond=0)
+        if when != requested:
+            notes.append(
+                f"restore time rounded down to whole seconds: {when.isoformat()} (requested "
+                f"{requested.isoformat()}); DynamoDB restores to the second"
+            )
+        earliest, latest = window["earliest"], window["latest"]
+        if (earliest and when < earliest) or (latest and when > latest):
+            raise InputError(
+                f"restore_time {when.isoformat()} is outside the point-in-time window of "
+                f"{ctx.table_name}: restorable from {_iso(earliest)} to {_iso(latest)}. Choose a time "
+                "in that window (the latest restorable time is about 5 minutes ago on AWS)."
+            )
+        features: dict[str, Any] = live
+    else:
+        backup = _check_backup(aws, ctx.table_name, backup_arn, start)
+        when = backup["BackupDetails"]["BackupCreationDateTime"].astimezone(dt.timezone.utc)
+        if requested and abs((requested - when).total_seconds()) >= 1:
+            notes.append(
+                f"the backup holds the table as of {when.isoformat()}, not restore_time "
+                f"{requested.isoformat()}"
+            )
+        features = backup.get("SourceTableFeatureDetails") or {}
+
+    target = restored_table_name or default_restored_name(ctx.table_name, when)
+    if target == ctx.table_name:
+        raise InputError(
+            "restored_table_name must differ from the live table: DynamoDB restores into a new table."
+        )
+    existing = _describe(aws, target)
+    resumed = False
+    if existing is not None:
+        if inc.get("restored_table_name") != target:
+            raise InputError(
+                f"table {target!r} already exists and this incident did not create it: choose another "
+                "restored_table_name, or use source='existing' with restored_table_name to use it."
+            )
+        resumed = True
+        notes.append(f"a restore into {target} was already started by this incident: waiting for it")
+        ctx.record("resume restore wait", table=target, status=existing["TableStatus"])
+    else:
+        if inc.get("restored_table_name") and inc.get("restored_table_name") != target:
+            notes.append(
+                f"this incident restored {inc.get('restored_table_name')} before; the new table replaces "
+                "it as the incident's restored table"
+            )
+        _start(
+            ctx,
+            source,
+            target,
+            when,
+            backup_arn,
+            _index_overrides(features, restore_indexes),
+            on_demand and (live.get("BillingModeSummary") or {}).get("BillingMode") != "PAY_PER_REQUEST",
+        )
+    if not restore_indexes:
+        notes.append(
+            "restored WITHOUT secondary indexes (queries on indexes will not work on the restored table)"
+        )
+
+    result = RestoreResult(
+        ctx.table_name,
+        target,
+        source,
+        when.isoformat(),
+        "CREATING",
+        requested.isoformat() if requested else None,
+        started=not resumed,
+        resumed=resumed,
+        window={k: _iso(v) for k, v in window.items()},
+        notes=notes,
+    )
+    if not wait:
+        desc = _describe(aws, target)
+        result.status = desc["TableStatus"] if desc else "CREATING"
+        return result
+    _wait_and_finish(ctx, result, poll_seconds, timeout_seconds, progress, tag=True, on_status=on_status)
+    return result
+
+
+def _check_backup(
+    aws: Aws, table_name: str, backup_arn: str | None, start: dt.datetime | None
+) -> dict[str, Any]:
+    if not backup_arn:
+        raise InputError(
+            "source='backup' needs backup_arn (see `aws dynamodb list-backups --table-name "
+            f"{table_name}` or AWS Backup's recovery points)."
+        )
+    try:
+        backup = aws.dynamodb.describe_backup(BackupArn=backup_arn)["BackupDescription"]
+    except ClientError as exc:
+        if error_code(exc) in ("BackupNotFoundException", "ResourceNotFoundException", "ValidationException"):
+            raise InputError(
+                f"backup {backup_arn!r} was not found: check backup_arn and region.", cause=exc
+            ) from exc
+        raise explain(exc, "dynamodb:DescribeBackup", backup_arn) from exc
+    source_name = (backup.get("SourceTableDetails") or {}).get("TableName")
+    if source_name and source_name != table_name:
+        raise InputError(f"backup {backup_arn} is of table {source_name!r}, not {table_name!r}.")
+    details = backup["BackupDetails"]
+    if details.get("BackupStatus") != "AVAILABLE":
+        raise NotReadyError(
+            f"backup {backup_arn} is {details.get('BackupStatus')}: wait until it is AVAILABLE."
+        )
+    taken = details["BackupCreationDateTime"]
+    if start and taken > start:
+        raise InputError(
+            f"backup {backup_arn} was taken at {_iso(taken)}, after incident_start {start.isoformat()}: "
+            "it may hold corrupted items. Choose a backup taken before the incident."
+        )
+    return backup
+
+
+def _start(
+    ctx: Context,
+    source: str,
+    target: str,
+    when: dt.datetime,
+    backup_arn: str | None,
+    overrides: dict[str, Any],
+    on_demand: bool,
+) -> None:
+    """Ask AWS to start the restore, and record it (state first, so a crash mid-wait can resume)."""
+    aws, inc = ctx.aws, ctx.incident
+    kwargs: dict[str, Any] = {"TargetTableName": target, **overrides}
+    if on_demand:
+        kwargs["BillingModeOverride"] = "PAY_PER_REQUEST"
+    if source == "pitr":
+        action = "dynamodb:RestoreTableToPointInTime"
+        call: Callable[..., Any] = aws.dynamodb.restore_table_to_point_in_time
+        kwargs.update(SourceTableName=ctx.table_name, RestoreDateTime=when)
+    else:
+        action = "dynamodb:RestoreTableFromBackup"
+        call = aws.dynamodb.restore_table_from_backup
+        kwargs.update(BackupArn=backup_arn)
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        code = error_code(exc)
+        ctx.record(action, "failed", target=target, error=str(exc))
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code == "InvalidRestoreTimeException":
+            raise InputError(
+                f"AWS refused restore time {when.isoformat()}: {message}. Check the window "
+                "(01_prepare shows it).",
+                cause=exc,
+            ) from exc
+        if code == "PointInTimeRecoveryUnavailableException":
+            raise NotReadyError(
+                f"point-in-time recovery is unavailable for {ctx.table_name}: {message}", cause=exc
+            ) from exc
+        if code == "TableAlreadyExistsException":
+            raise InputError(
+                f"table {target} already exists: choose another restored_table_name.", cause=exc
+            ) from exc
+        raise explain(exc, action, ctx.table_name) from exc
+    inc.update(
+        restored_table_name=target,
+        restore_time=when.isoformat(),
+        restore_source=source,
+        restore_status="CREATING",
+        restore_started=utc_now(),
+        restore_backup_arn=backup_arn,
+    )
+    ctx.record(
+        action,
+        source=ctx.table_name,
+        target=target,
+        restore_time=when.isoformat(),
+        backup_arn=backup_arn,
+        overrides={k: v for k, v in kwargs.items() if k.endswith("Override")},
+    )
+
+
+def _use_existing(
+    ctx: Context,
+    live: dict[str, Any],
+    name: str | None,
+    requested: dt.datetime | None,
+    poll_seconds: float,
+    timeout_seconds: float | None,
+    progress: bool,
+    on_status: Callable[[str, float], None] | None,
+) -> RestoreResult:
+    aws = ctx.aws
+    if not name:
+        raise InputError("source='existing' needs restored_table_name: the table restored earlier.")
+    if name == ctx.table_name:
+        raise InputError("restored_table_name must be the restored copy, not the live table itself.")
+    table = _describe(aws, name)
+    if table is None:
+        raise InputError(f"table {name!r} does not exist in {aws.region}: check restored_table_name.")
+    want, got = KeySchema.from_description(live), KeySchema.from_description(table)
+    if want != got:
+        raise InputError(
+            f"table {name!r} has key {got.describe()}, but {ctx.table_name} has {want.describe()}: "
+            "it is not a restore of this table."
+        )
+    ctx.incident.update(
+        restored_table_name=name,
+        restore_time=requested.isoformat() if requested else None,
+        restore_source="existing",
+        restore_status=table["TableStatus"],
+    )
+    ctx.record(
+        "use existing restored table", table=name, restore_time=requested.isoformat() if requested else None
+    )
+    result = RestoreResult(
+        ctx.table_name, name, "existing", requested.isoformat() if requested else None, table["TableStatus"]
+    )
+    if requested is None:
+        result.notes.append(
+            "restore_time not given: the diff cannot tell which point in time this table holds"
+        )
+    _wait_and_finish(ctx, result, poll_seconds, timeout_seconds, progress, tag=False, on_status=on_status)
+    return result
+
+
+def wait_until_active(
+    aws: Aws,
+    table_name: str,
+    *,
+    poll_seconds: float = 15.0,
+    timeout_seconds: float | None = None,
+    progress: bool = True,
+    on_status: Callable[[str, float], None] | None = None,
+    appear_grace_seconds: float = 60.0,
+) -> tuple[dict[str, Any], float]:
+    """Poll DescribeTable until ACTIVE, however long it takes (or ``timeout_seconds``): (table, elapsed).
+
+    Shows the status and the elapsed time (tqdm). Raises NotReadyError on timeout, RecoveryError if the table
+    is missing after ``appear_grace_seconds`` (DescribeTable is eventually consistent just after the restore
+    starts) or disappears later (the restore failed).
+    """
+    started = time.monotonic()
+    last = None
+    bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", desc=f"{table_name}: ...", disable=not progress)
+    try:
+        while True:
+            table = _describe(aws, table_name)
+            elapsed = time.monotonic() - started
+            if table is None and last is None and elapsed < appear_grace_seconds:
+                if timeout_seconds is not None and elapsed >= timeout_seconds:
+                    raise NotReadyError(
+                        f"{table_name} is not visible yet after {elapsed:.0f}s: run this step "
+                        "again to keep waiting."
+                    )
+                _pause(poll_seconds, timeout_seconds, elapsed)
+                continue
+            if table is None:
+                raise RecoveryError(
+                    f"table {table_name} disappeared while being restored: the restore failed. "
+                    "Check the DynamoDB console/CloudTrail, then run this step again."
+                )
+            status = table["TableStatus"]
+            if status != last:
+                last = status
+                if on_status:
+                    on_status(status, elapsed)
+            bar.set_description_str(f"{table_name}: {status}", refresh=True)
+            if status == "ACTIVE":
+                return table, elapsed
+            if status not in ("CREATING", "UPDATING"):
+                raise RecoveryError(
+                    f"table {table_name} is {status}, not being restored: check it in the console."
+                )
+            if timeout_seconds is not None and elapsed >= timeout_seconds:
+                raise NotReadyError(
+                    f"{table_name} is still {status} after {elapsed:.0f}s: run this step again to "
+                    "keep waiting (it resumes; it does not start another restore)."
+                )
+            _pause(poll_seconds, timeout_seconds, elapsed)
+    finally:
+        bar.close()
+
+
+def _pause(poll_seconds: float, timeout_seconds: float | None, elapsed: float) -> None:
+    """Sleep one poll interval, never past the timeout."""
+    pause = poll_seconds if timeout_seconds is None else min(poll_seconds, timeout_seconds - elapsed)
+    time.sleep(max(pause, 0.0))
+
+
+def _wait_and_finish(
+    ctx: Context,
+    result: RestoreResult,
+    poll_seconds: float,
+    timeout_seconds: float | None,
+    progress: bool,
+    *,
+    tag: bool,
+    on_status: Callable[[str, float], None] | None = None,
+) -> None:
+    aws, inc = ctx.aws, ctx.incident
+    history = result.status_history
+
+    def seen(status: str, elapsed: float) -> None:
+        history.append({"status": status, "elapsed_seconds": round(elapsed, 3), "at": utc_now()})
+        if on_status:
+            on_status(status, elapsed)
+
+    try:
+        table, elapsed = wait_until_active(
+            aws,
+            result.restored_table_name,
+            poll_seconds=poll_seconds,
+            timeout_seconds=timeout_seconds,
+            progress=progress,
+            on_status=seen,
+        )
+    except NotReadyError:
+        result.status = history[-1]["status"] if history else "CREATING"
+        ctx.record("wait for restore", "timeout", table=result.restored_table_name, statuses=result.statuses)
+        raise
+    result.status, result.elapsed_seconds = "ACTIVE", elapsed
+    result.indexes = [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", []) or []] + [
+        i["IndexName"] for i in table.get("LocalSecondaryIndexes", []) or []
+    ]
+    if tag:
+        _tag(ctx, table["TableArn"])
+    inc.update(restore_status="ACTIVE", restored_table_arn=table["TableArn"])
+    ctx.record(
+        "restore complete",
+        table=result.restored_table_name,
+        source=result.source,
+        restore_time=result.restore_time,
+        statuses=result.statuses,
+        waited_seconds=round(elapsed, 1),
+        indexes=result.indexes,
+    )
+
+
+def _tag(ctx: Context, arn: str) -> None:
+    """Tag the restored table with the incident id (AWS does not copy tags; it marks what lift may delete)."""
+    aws = ctx.aws
+    try:
+        tags = aws.dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
+        if {"Key": "incident", "Value": ctx.incident.incident_id} in tags:
+            return
+        aws.dynamodb.tag_resource(
+            ResourceArn=arn, Tags=[{"Key": "incident", "Value": ctx.incident.incident_id}]
+        )
+    except ClientError as exc:
+        ctx.record("dynamodb:TagResource", "failed", table=arn, error=str(exc))
+        raise explain(exc, "dynamodb:TagResource", arn) from exc
+    ctx.record("dynamodb:TagResource", table=arn, tags={"incident": ctx.incident.incident_id})
