@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 from botocore.config import Config
@@ -33,6 +33,8 @@ class Aws:
     endpoint_url: str | None = None
     session: Any = None
     config: Config = field(default_factory=lambda: DEFAULT_CONFIG)
+    #: Called with one dict per AWS call (see :class:`CallRecorder`); None records nothing.
+    recorder: Callable[[dict[str, Any]], None] | None = None
 
     def __post_init__(self) -> None:
         if self.session is None:
@@ -42,9 +44,12 @@ class Aws:
     def client(self, service: str) -> Any:
         """A cached boto3 client for ``service``."""
         if service not in self._clients:
-            self._clients[service] = self.session.client(
+            client = self.session.client(
                 service, region_name=self.region, endpoint_url=self.endpoint_url, config=self.config
             )
+            if self.recorder is not None:
+                _watch(client, self)
+            self._clients[service] = client
         return self._clients[service]
 
     @property
@@ -91,7 +96,8 @@ class Aws:
             aws_session_token=credentials.get("SessionToken"),
             region_name=self.region,
         )
-        return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, config=self.config)
+        return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, config=self.config,
+                   recorder=self.recorder)
 
     def assume_role(self, role_arn: str, session_name: str = "recovery-probe") -> "Aws":
         """Act as ``role_arn`` (used to verify containment as the application would see it)."""
@@ -100,6 +106,55 @@ class Aws:
         except ClientError as exc:
             raise explain(exc, "sts:AssumeRole", role_arn) from exc
         return self.with_credentials(creds)
+
+
+#: Request parameters worth naming in the record of a call: identifiers only, never item contents or secrets.
+RESOURCE_PARAMS = ("TableName", "TargetTableName", "SourceTableName", "BackupArn", "TableArn", "ResourceArn",
+                   "ExportArn", "RoleName", "RoleArn", "PolicyArn", "PolicyName", "Name", "logGroupName",
+                   "Bucket", "S3Bucket", "IndexName")
+#: Item-level operations: counted in aws-calls.jsonl, their effects are in the patch journal and backup.
+ITEM_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
+                   "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction", "PutLogEvents"}
+_MUTATING_PREFIXES = ("Create", "Delete", "Put", "Update", "Attach", "Detach", "Restore", "Tag", "Untag",
+                      "Enable", "Disable", "Export", "Set", "Remove", "Add", "Import")
+
+
+def is_control_change(operation: str) -> bool:
+    """A call that changes AWS resources (not items): these go into the incident timeline one by one."""
+    return operation not in ITEM_OPERATIONS and operation.startswith(_MUTATING_PREFIXES)
+
+
+def _watch(client: Any, aws: "Aws") -> None:
+    """Report every call of this client to ``aws.recorder``: operation, resource names, outcome, caller."""
+    service = client.meta.service_model.service_name
+
+    def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["recovery_resources"] = {k: params[k] for k in RESOURCE_PARAMS if isinstance(params.get(k), str)}
+
+    def after(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        error = (parsed or {}).get("Error", {}).get("Code")
+        _emit(aws, service, model.name, context, "error" if error else "ok", error)
+
+    def failed(exception: BaseException, model: Any = None, context: Any = None, **_: Any) -> None:
+        if exception is not None:
+            _emit(aws, service, getattr(model, "name", "?"), context or {}, "error", type(exception).__name__)
+
+    events = client.meta.events
+    events.register(f"before-parameter-build.{service}", remember)
+    events.register(f"after-call.{service}", after)
+    events.register(f"after-call-error.{service}", failed)
+
+
+def _emit(aws: "Aws", service: str, operation: str, context: dict[str, Any], result: str,
+          error: str | None) -> None:
+    if aws.recorder is None:
+        return
+    who = aws.__dict__.get("caller_arn", "(identity not yet known)")
+    event: dict[str, Any] = {"service": service, "operation": operation, "who": who, "result": result,
+                             **context.get("recovery_resources", {})}
+    if error:
+        event["error"] = error
+    aws.recorder(event)
 
 
 def error_code(exc: BaseException) -> str | None:

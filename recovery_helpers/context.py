@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from .aws import Aws
+from .aws import Aws, is_control_change
 from .errors import InputError
-from .incident import Incident
+from .incident import Incident, utc_now
 
 
 @dataclass
@@ -41,12 +44,56 @@ def open_context(
         raise InputError("table_name is required: the name of the live DynamoDB table to recover.")
     if not region or not isinstance(region, str):
         raise InputError("region is required, e.g. 'us-east-1'.")
-    aws = aws or Aws(region=region, endpoint_url=endpoint_url or None)
     incident = Incident(incident_id, runs_dir)
+    recorder = CallRecorder(incident)
+    if aws is None:
+        aws = Aws(region=region, endpoint_url=endpoint_url or None, recorder=recorder)
+    elif aws.recorder is None:
+        aws = Aws(region=aws.region, endpoint_url=aws.endpoint_url, session=aws.session, config=aws.config,
+                  recorder=recorder)
     if incident.get("table_name") not in (None, table_name):
         raise InputError(
             f"incident {incident_id!r} is about table {incident.get('table_name')!r}, not {table_name!r}: "
             "use another incident_id or the same table_name."
         )
     incident.update(table_name=table_name, region=region)
+    aws.caller_arn  # resolve the identity once: every recorded call names it
     return Context(aws=aws, incident=incident, table_name=table_name)
+
+
+class CallRecorder:
+    """Every AWS call: one line in ``aws-calls.jsonl`` (time, caller, operation, resource names, outcome), and
+    per-caller counts of each operation in ``incident.json`` under ``aws_calls``. Resource changes are also
+    recorded in the timeline by the steps themselves, with what they mean."""
+
+    FILE = "aws-calls.jsonl"
+    SAVE_EVERY_SECONDS = 2.0
+
+    def __init__(self, incident: Incident) -> None:
+        self.incident = incident
+        self.path = incident.file(self.FILE)
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str, str], int] = {}
+        self._saved_at = time.monotonic()
+        incident.before_save.append(self._merge_counts)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        line = {"time": utc_now(), **event}
+        with self._lock:
+            with self.path.open("a") as fh:
+                fh.write(json.dumps(line, default=str) + "\n")
+            key = (event["who"], f"{event['service']}:{event['operation']}", event["result"])
+            self._pending[key] = self._pending.get(key, 0) + 1
+            due = time.monotonic() - self._saved_at >= self.SAVE_EVERY_SECONDS
+        if due or is_control_change(event["operation"]):
+            self.incident.touch()
+
+    def _merge_counts(self, data: dict[str, Any]) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._saved_at = time.monotonic()
+        counts = {(c["who"], c["call"], c["result"]): c["count"] for c in data.get("aws_calls", [])}
+        for key, n in pending.items():
+            counts[key] = counts.get(key, 0) + n
+        data["aws_calls"] = [{"who": w, "call": c, "result": r, "count": n}
+                             for (w, c, r), n in sorted(counts.items())]

@@ -45,6 +45,8 @@ class Incident:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._file = self.path / FILE_NAME
+        #: Callables given the data just before each save (e.g. to merge AWS call counts).
+        self.before_save: list[Any] = []
         if self._file.exists():
             self.data: dict[str, Any] = json.loads(self._file.read_text())
         else:
@@ -114,7 +116,15 @@ class Incident:
             raise InputError(f"{name!r} is outside the run folder {self.path}")
         return p
 
+    def touch(self) -> None:
+        """Save now (re-reading first), letting ``before_save`` hooks add what they hold."""
+        with self._lock:
+            self.reload()
+            self._save()
+
     def _save(self) -> None:
-        tmp = self._file.with_suffix(".json.tmp")
+        for hook in self.before_save:
+            hook(self.data)
+        tmp = self._file.with_suffix(f".json.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(self.data, indent=2, default=str, sort_keys=False))
         os.replace(tmp, self._file)
