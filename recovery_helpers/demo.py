@@ -30,15 +30,33 @@ from typing import Any, Iterable
 from .aws import Aws
 from .items import KeySchema, canonical_json, from_json_safe, iter_chunks, to_json_safe
 
-TABLE = "demo-orders"
-APP_ROLE = "demo-app"
-READ_ONLY_PARAMETER = "read-only-customers"
-DENY_POLICY = "DenyWrite"
-LOG_GROUP = "/demo/orders-app"
-AUDIT_TABLE = "demo-orders-audit"
 TENANT_ATTRIBUTE = "pk"
 CORRUPTED_ATTRIBUTES = ["total", "currency", "shipping"]
 KEY = KeySchema("pk", "S", "sk", "S")
+
+
+@dataclass(frozen=True)
+class Names:
+    """The demo's AWS resource names; the default prefix gives the contract's defaults."""
+
+    table: str = "demo-orders"
+    app_role: str = "demo-app"
+    read_only_parameter: str = "read-only-customers"
+    deny_policy: str = "DenyWrite"
+    log_group: str = "/demo/orders-app"
+    audit_table: str = "demo-orders-audit"
+
+    @classmethod
+    def for_prefix(cls, prefix: str = "demo") -> "Names":
+        if prefix == "demo":
+            return cls()
+        return cls(f"{prefix}-orders", f"{prefix}-app", f"{prefix}-read-only-customers", f"{prefix}-DenyWrite",
+                   f"/{prefix}/orders-app", f"{prefix}-orders-audit")
+
+
+DEFAULT = Names()
+TABLE, APP_ROLE, READ_ONLY_PARAMETER = DEFAULT.table, DEFAULT.app_role, DEFAULT.read_only_parameter
+DENY_POLICY, LOG_GROUP, AUDIT_TABLE = DEFAULT.deny_policy, DEFAULT.log_group, DEFAULT.audit_table
 
 
 @dataclass
@@ -56,6 +74,11 @@ class DemoIncident:
     corrupted: dict[str, int] = field(default_factory=dict)
     items: int = 0
     legitimate_writes: int = 0
+    names: dict[str, str] = field(default_factory=lambda: asdict(DEFAULT))
+
+    @property
+    def resources(self) -> Names:
+        return Names(**self.names)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
@@ -69,11 +92,12 @@ class DemoIncident:
 class DemoApp:
     """The orders service: writes as the app role, logs every change, refuses writes for read-only tenants."""
 
-    def __init__(self, app: Aws, log_file: Path, *, cloudwatch: bool = True) -> None:
+    def __init__(self, app: Aws, log_file: Path, *, names: Names = DEFAULT, cloudwatch: bool = True) -> None:
         from .appkit.change_logger import ChangeLogger
         from .appkit.guard import ReadOnlyGuard
 
         self.ddb = app.dynamodb
+        self.table = names.table
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter("%(message)s"))
         self.file_log = logging.getLogger(f"demo-changes-{id(self)}")
@@ -82,9 +106,9 @@ class DemoApp:
         self.file_log.addHandler(handler)
         self.changes = ChangeLogger(self.file_log)
         self.cloudwatch = ChangeLogger(
-            None, logs_client=app.logs, log_group=LOG_GROUP, log_stream="orders-app"
+            None, logs_client=app.logs, log_group=names.log_group, log_stream="orders-app"
         ) if cloudwatch else None
-        self.guard = ReadOnlyGuard(READ_ONLY_PARAMETER, ssm_client=app.ssm, ttl_seconds=1)
+        self.guard = ReadOnlyGuard(names.read_only_parameter, ssm_client=app.ssm, ttl_seconds=1)
         self.refused = 0
 
     def _log(self, key: dict[str, Any], action: str, ship: bool = True) -> None:
@@ -96,7 +120,7 @@ class DemoApp:
     def load(self, items: Iterable[dict[str, Any]]) -> None:
         """Initial data, batched (logged as creates to the file only: before log shipping was set up)."""
         for chunk in iter_chunks(items, 25):
-            request = {TABLE: [{"PutRequest": {"Item": item}} for item in chunk]}
+            request = {self.table: [{"PutRequest": {"Item": item}} for item in chunk]}
             while request:
                 request = self.ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
             for item in chunk:
@@ -106,7 +130,7 @@ class DemoApp:
         if self.guard.is_read_only(item["pk"]["S"]):
             self.refused += 1
             return False
-        self.ddb.put_item(TableName=TABLE, Item=item)
+        self.ddb.put_item(TableName=self.table, Item=item)
         self._log(KEY.key_of(item), action)
         return True
 
@@ -115,7 +139,7 @@ class DemoApp:
         if self.guard.is_read_only(key["pk"]["S"]):
             self.refused += 1
             return False
-        kwargs: dict[str, Any] = {"TableName": TABLE, "Key": key, "UpdateExpression": expression}
+        kwargs: dict[str, Any] = {"TableName": self.table, "Key": key, "UpdateExpression": expression}
         if values:
             kwargs["ExpressionAttributeValues"] = values
         if names:
@@ -128,7 +152,7 @@ class DemoApp:
         if self.guard.is_read_only(key["pk"]["S"]):
             self.refused += 1
             return False
-        self.ddb.delete_item(TableName=TABLE, Key=key)
+        self.ddb.delete_item(TableName=self.table, Key=key)
         self._log(key, "delete")
         return True
 
@@ -181,57 +205,57 @@ def _next_second() -> dt.datetime:
     return dt.datetime.fromtimestamp(boundary, tz=dt.timezone.utc)
 
 
-def _ensure_world(admin: Aws) -> Aws:
+def _ensure_world(admin: Aws, names: Names) -> Aws:
     """Table, PITR, app role, read-only parameter, log group, audit table + stream; returns the app's identity."""
     account = admin.account_id
     ddb = admin.dynamodb
     ddb.create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=names.table, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "status")],
         GlobalSecondaryIndexes=[{"IndexName": "by-status", "KeySchema": [
             {"AttributeName": "status", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}],
     )
-    ddb.update_continuous_backups(TableName=TABLE, PointInTimeRecoverySpecification={
+    ddb.update_continuous_backups(TableName=names.table, PointInTimeRecoverySpecification={
         "PointInTimeRecoveryEnabled": True})
-    admin.ssm.put_parameter(Name=READ_ONLY_PARAMETER, Type="StringList", Value="none", Overwrite=True)
-    admin.logs.create_log_group(logGroupName=LOG_GROUP)
-    admin.logs.put_retention_policy(logGroupName=LOG_GROUP, retentionInDays=365)
+    admin.ssm.put_parameter(Name=names.read_only_parameter, Type="StringList", Value="none", Overwrite=True)
+    admin.logs.create_log_group(logGroupName=names.log_group)
+    admin.logs.put_retention_policy(logGroupName=names.log_group, retentionInDays=365)
     from .sources.audit_table import enable_stream, ensure_audit_table
 
-    ensure_audit_table(admin, AUDIT_TABLE)
-    enable_stream(admin, TABLE)
-    arn = f"arn:aws:dynamodb:{admin.region}:{account}:table/{TABLE}"
-    admin.iam.create_role(RoleName=APP_ROLE, AssumeRolePolicyDocument=json.dumps({
+    ensure_audit_table(admin, names.audit_table)
+    enable_stream(admin, names.table)
+    arn = f"arn:aws:dynamodb:{admin.region}:{account}:table/{names.table}"
+    admin.iam.create_role(RoleName=names.app_role, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
                        "Action": "sts:AssumeRole"}]}))
-    admin.iam.put_role_policy(RoleName=APP_ROLE, PolicyName="orders-app", PolicyDocument=json.dumps({
+    admin.iam.put_role_policy(RoleName=names.app_role, PolicyName="orders-app", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": [arn, f"{arn}/index/*"]},
             {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": "*"},
             {"Effect": "Allow", "Action": ["logs:PutLogEvents", "logs:CreateLogStream"], "Resource": "*"},
         ]}))
-    return admin.assume_role(f"arn:aws:iam::{account}:role/{APP_ROLE}", "orders-app")
+    return admin.assume_role(f"arn:aws:iam::{account}:role/{names.app_role}", "orders-app")
 
 
 def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int = 400, seed: int = 7,
-          affected: tuple[str, ...] = ("tenant-2", "tenant-4")) -> DemoIncident:
+          affected: tuple[str, ...] = ("tenant-2", "tenant-4"), names: Names = DEFAULT) -> DemoIncident:
     """Build the world and run the incident; write the change log, ground truth and expected table to out_dir."""
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_file = out_dir / "changes.jsonl"
     log_file.write_text("")
-    app_aws = _ensure_world(admin)
-    app = DemoApp(app_aws, log_file)
-    names = [f"tenant-{i}" for i in range(1, tenants + 1)]
+    app_aws = _ensure_world(admin, names)
+    app = DemoApp(app_aws, log_file, names=names)
+    tenant_ids = [f"tenant-{i}" for i in range(1, tenants + 1)]
     model: dict[str, dict[str, Any] | None] = {}  # key_id -> current live item, mirrored
 
     def key_id(key: dict[str, Any]) -> str:
         return KEY.key_id(key)
 
-    baseline = [_order(rng, t, n, _now_iso()) for t in names for n in range(orders_per_tenant)]
+    baseline = [_order(rng, t, n, _now_iso()) for t in tenant_ids for n in range(orders_per_tenant)]
     app.load(baseline)
     for item in baseline:
         model[key_id(KEY.key_of(item))] = item
@@ -243,7 +267,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
     bug_created: set[str] = set()
     legit = 0
     victims = {t: [k for k in model if json.loads(k)[0]["S"] == t] for t in affected}
-    others = [t for t in names if t not in affected]
+    others = [t for t in tenant_ids if t not in affected]
 
     def bug_update(k: str) -> None:
         key = KEY.key_from_id(k)
@@ -301,25 +325,26 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
     for tenant in affected:
         pool = victims[tenant]
         rng.shuffle(pool)
-        for k in pool[:40]:
+        updates, deletes = max(4, len(pool) // 10), max(2, len(pool) * 3 // 100)
+        for k in pool[:updates]:
             bug_update(k)
             step += 1
             if step % 3 == 0:
                 legit_other(rng.choice(others), step)
-        for k in pool[40:52]:
+        for k in pool[updates:updates + deletes]:
             app.delete(KEY.key_from_id(k))
             model[k] = None
             bug_deleted.add(k)
             legit_other(rng.choice(others), step)
             step += 1
-        for n in range(8):
+        for n in range(max(3, len(pool) // 50)):
             dup = _order(rng, tenant, 90_000 + n, _now_iso())
             dup["status"] = {"S": "duplicate"}
             app.put(dup, "create")
             k = key_id(KEY.key_of(dup))
             model[k] = dup
             bug_created.add(k)
-        for k in pool[:6]:  # customers edit orders the bug already corrupted
+        for k in pool[:min(6, updates // 2)]:  # customers edit orders the bug already corrupted
             legit_update(k)
     incident_end = _next_second()
 
@@ -328,7 +353,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
         legit_other(rng.choice(others), 100_000 + n)
 
     # the audit table's Lambda: feed the stream's records to the handler, as AWS would
-    _drain_stream_into_audit_table(admin)
+    _drain_stream_into_audit_table(admin, names)
 
     expected: dict[str, dict[str, Any] | None] = dict(model)
     truth = []
@@ -355,7 +380,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
             if expected[k] is not None:
                 fh.write(json.dumps(to_json_safe(expected[k])) + "\n")
     incident = DemoIncident(
-        table_name=TABLE, affected_tenants=list(affected), restore_time=restore_at.isoformat(),
+        table_name=names.table, names=asdict(names), affected_tenants=list(affected), restore_time=restore_at.isoformat(),
         incident_start=restore_at.isoformat(), incident_end=incident_end.isoformat(), log_file=str(log_file),
         ground_truth_file=str(truth_file), expected_file=str(expected_file),
         corrupted={"update": len(bug_updated), "delete": len(bug_deleted), "create": len(bug_created)},
@@ -365,17 +390,17 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
     return incident
 
 
-def _drain_stream_into_audit_table(admin: Aws) -> int:
+def _drain_stream_into_audit_table(admin: Aws, names: Names) -> int:
     """Read every record of the table's stream and hand them to the audit Streams handler."""
     from .appkit.streams_handler import AuditWriter
     from .tenancy import Tenancy
 
-    stream_arn = admin.dynamodb.describe_table(TableName=TABLE)["Table"].get("LatestStreamArn")
+    stream_arn = admin.dynamodb.describe_table(TableName=names.table)["Table"].get("LatestStreamArn")
     if not stream_arn:
         return 0
     streams = admin.client("dynamodbstreams")
-    writer = AuditWriter(AUDIT_TABLE, tenancy=Tenancy.parse(TENANT_ATTRIBUTE), dynamodb=admin.dynamodb,
-                         default_table=TABLE)
+    writer = AuditWriter(names.audit_table, tenancy=Tenancy.parse(TENANT_ATTRIBUTE), dynamodb=admin.dynamodb,
+                         default_table=names.table)
     count = 0
     for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
         iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"],
@@ -436,7 +461,9 @@ def demo_parameters(incident: DemoIncident, *, incident_id: str, endpoint_url: s
     return {
         "incident_id": incident_id, "table_name": incident.table_name, "region": region,
         "endpoint_url": endpoint_url, "runs_dir": runs_dir,
-        "app_role_name": APP_ROLE, "read_only_parameter": READ_ONLY_PARAMETER, "deny_policy_name": DENY_POLICY,
+        "app_role_name": incident.resources.app_role,
+        "read_only_parameter": incident.resources.read_only_parameter,
+        "deny_policy_name": incident.resources.deny_policy,
         "apply": True,
         "tenants": incident.affected_tenants,
         "restore_time": incident.restore_time, "source": "pitr", "restore_indexes": False,

@@ -18,13 +18,8 @@ def staged(sandbox, tmp_path_factory):
     session = boto3.session.Session(aws_access_key_id=sandbox.admin_access_key_id,
                                     aws_secret_access_key=sandbox.admin_secret_access_key, region_name=sandbox.region)
     admin = Aws(region=sandbox.region, endpoint_url=sandbox.endpoint_url, session=session)
-    for table in (demo.TABLE, demo.AUDIT_TABLE):  # another test module in this process may have staged it
-        try:
-            admin.dynamodb.delete_table(TableName=table)
-        except admin.dynamodb.exceptions.ResourceNotFoundException:
-            pass
     out = tmp_path_factory.mktemp("demo")
-    return admin, demo.stage(admin, out, orders_per_tenant=40)
+    return admin, demo.stage(admin, out, orders_per_tenant=40, names=demo.Names.for_prefix("demotest"))
 
 
 def test_before_recovery_the_table_differs_exactly_on_the_ground_truth(staged):
