@@ -52,6 +52,15 @@ class Aws:
             self._clients[service] = client
         return self._clients[service]
 
+    def set_recorder(self, recorder: Callable[[dict[str, Any]], None]) -> None:
+        """Start reporting every call (clients made before included) to ``recorder``."""
+        if self.recorder is None:
+            self.recorder = recorder
+            for client in self._clients.values():
+                _watch(client, self)
+        else:
+            self.recorder = recorder
+
     @property
     def dynamodb(self) -> Any:
         return self.client("dynamodb")

@@ -48,9 +48,8 @@ def open_context(
     recorder = CallRecorder(incident)
     if aws is None:
         aws = Aws(region=region, endpoint_url=endpoint_url or None, recorder=recorder)
-    elif aws.recorder is None:
-        aws = Aws(region=aws.region, endpoint_url=aws.endpoint_url, session=aws.session, config=aws.config,
-                  recorder=recorder)
+    else:
+        aws.set_recorder(recorder)
     if incident.get("table_name") not in (None, table_name):
         raise InputError(
             f"incident {incident_id!r} is about table {incident.get('table_name')!r}, not {table_name!r}: "

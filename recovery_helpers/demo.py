@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .aws import Aws
 from .items import KeySchema, canonical_json, from_json_safe, iter_chunks, to_json_safe
@@ -92,7 +92,8 @@ class DemoIncident:
 class DemoApp:
     """The orders service: writes as the app role, logs every change, refuses writes for read-only tenants."""
 
-    def __init__(self, app: Aws, log_file: Path, *, names: Names = DEFAULT, cloudwatch: bool = True) -> None:
+    def __init__(self, app: Aws, log_file: Path, *, names: Names = DEFAULT, cloudwatch: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
         from .appkit.change_logger import ChangeLogger
         from .appkit.guard import ReadOnlyGuard
 
@@ -104,9 +105,9 @@ class DemoApp:
         self.file_log.propagate = False
         self.file_log.setLevel(logging.INFO)
         self.file_log.addHandler(handler)
-        self.changes = ChangeLogger(self.file_log)
+        self.changes = ChangeLogger(self.file_log, clock)
         self.cloudwatch = ChangeLogger(
-            None, logs_client=app.logs, log_group=names.log_group, log_stream="orders-app"
+            None, clock, logs_client=app.logs, log_group=names.log_group, log_stream="orders-app"
         ) if cloudwatch else None
         self.guard = ReadOnlyGuard(names.read_only_parameter, ssm_client=app.ssm, ttl_seconds=1)
         self.refused = 0
@@ -188,20 +189,19 @@ def _order(rng: random.Random, tenant: str, n: int, when: str) -> dict[str, Any]
     return item
 
 
-def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+Clock = Callable[[], float]
 
 
-def _wait_past(epoch: float) -> None:
-    """Wait until the clock has passed ``epoch`` (at most a second here): restore times are whole seconds."""
-    while time.time() <= epoch:
-        time.sleep(min(0.05, max(0.0, epoch - time.time()) + 0.001))
+def _now_iso(clock: Clock) -> str:
+    return dt.datetime.fromtimestamp(clock(), tz=dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _next_second() -> dt.datetime:
-    """The next whole second, once it has passed: everything before it is strictly earlier."""
-    boundary = int(time.time()) + 1
-    _wait_past(boundary + 0.01)
+def _next_second(clock: Clock) -> dt.datetime:
+    """The next whole second, once the clock has passed it (at most a second's wait): everything written before
+    is strictly earlier, everything after strictly later. Restore times are chosen on such boundaries."""
+    boundary = int(clock()) + 1
+    while clock() <= boundary + 0.01:
+        time.sleep(0.02)
     return dt.datetime.fromtimestamp(boundary, tz=dt.timezone.utc)
 
 
@@ -241,27 +241,35 @@ def _ensure_world(admin: Aws, names: Names) -> Aws:
 
 
 def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int = 400, seed: int = 7,
-          affected: tuple[str, ...] = ("tenant-2", "tenant-4"), names: Names = DEFAULT) -> DemoIncident:
-    """Build the world and run the incident; write the change log, ground truth and expected table to out_dir."""
+          affected: tuple[str, ...] = ("tenant-2", "tenant-4"), names: Names = DEFAULT,
+          clock: Clock = time.time) -> DemoIncident:
+    """Build the world and run the incident; write the change log, ground truth and expected table to out_dir.
+
+    ``clock`` is the time AWS keeps (the sandbox's clock, which tests may have advanced): the application's
+    change log, its updatedAt stamps and the incident's times all follow it, as they would follow AWS's.
+    """
+    def now_iso() -> str:
+        return _now_iso(clock)
+
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_file = out_dir / "changes.jsonl"
     log_file.write_text("")
     app_aws = _ensure_world(admin, names)
-    app = DemoApp(app_aws, log_file, names=names)
+    app = DemoApp(app_aws, log_file, names=names, clock=clock)
     tenant_ids = [f"tenant-{i}" for i in range(1, tenants + 1)]
     model: dict[str, dict[str, Any] | None] = {}  # key_id -> current live item, mirrored
 
     def key_id(key: dict[str, Any]) -> str:
         return KEY.key_id(key)
 
-    baseline = [_order(rng, t, n, _now_iso()) for t in tenant_ids for n in range(orders_per_tenant)]
+    baseline = [_order(rng, t, n, now_iso()) for t in tenant_ids for n in range(orders_per_tenant)]
     app.load(baseline)
     for item in baseline:
         model[key_id(KEY.key_of(item))] = item
     pre_bug = dict(model)
 
-    restore_at = _next_second()  # everything so far is strictly before it; the bug starts after it
+    restore_at = _next_second(clock)  # everything so far is strictly before it; the bug starts after it
     bug_updated: set[str] = set()
     bug_deleted: set[str] = set()
     bug_created: set[str] = set()
@@ -274,7 +282,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
         item = model[k]
         assert item is not None
         total = Decimal(item["total"]["N"]) * 100
-        stamp = {"S": _now_iso()}
+        stamp = {"S": now_iso()}
         app.update(key, "SET #t = :t, currency = :c, updatedAt = :u REMOVE shipping.address",
                    {":t": {"N": str(total)}, ":c": {"S": "XXX"}, ":u": stamp}, {"#t": "total"})
         new = json.loads(json.dumps(to_json_safe(item)))
@@ -289,7 +297,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
     def legit_update(k: str) -> None:
         nonlocal legit
         key = KEY.key_from_id(k)
-        note = {"S": f"customer called at {_now_iso()}"}
+        note = {"S": f"customer called at {now_iso()}"}
         app.update(key, "SET notes = :n", {":n": note})
         item = dict(model[k] or {})
         item["notes"] = note
@@ -303,7 +311,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
         if choice < 0.5 and existing:
             k = rng.choice(existing)
             status = {"S": rng.choice(["paid", "shipped", "closed"])}
-            stamp = {"S": _now_iso()}
+            stamp = {"S": now_iso()}
             app.update(KEY.key_from_id(k), "SET #s = :s, updatedAt = :u",
                        {":s": status, ":u": stamp}, {"#s": "status"})
             item = dict(model[k] or {})
@@ -311,7 +319,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
             item["updatedAt"] = stamp
             model[k] = item
         elif choice < 0.8:
-            item = _order(rng, tenant, 50_000 + n, _now_iso())
+            item = _order(rng, tenant, 50_000 + n, now_iso())
             app.put(item, "create")
             model[key_id(KEY.key_of(item))] = item
         elif existing:
@@ -338,7 +346,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
             legit_other(rng.choice(others), step)
             step += 1
         for n in range(max(3, len(pool) // 50)):
-            dup = _order(rng, tenant, 90_000 + n, _now_iso())
+            dup = _order(rng, tenant, 90_000 + n, now_iso())
             dup["status"] = {"S": "duplicate"}
             app.put(dup, "create")
             k = key_id(KEY.key_of(dup))
@@ -346,7 +354,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
             bug_created.add(k)
         for k in pool[:min(6, updates // 2)]:  # customers edit orders the bug already corrupted
             legit_update(k)
-    incident_end = _next_second()
+    incident_end = _next_second(clock)
 
     # after the incident window, unaffected tenants go on writing
     for n in range(30):
@@ -518,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(sb.env())
         admin = Aws(region=sb.region, endpoint_url=sb.endpoint_url)
         print(f"sandbox: {sb.endpoint_url}")
-        incident = stage(admin, run_dir / "demo", orders_per_tenant=args.orders_per_tenant)
+        incident = stage(admin, run_dir / "demo", orders_per_tenant=args.orders_per_tenant, clock=sb.clock.now)
         print(f"incident staged: {incident.items} orders, deploy v2.3.1 corrupted {sum(incident.corrupted.values())} "
               f"({incident.corrupted}) for {', '.join(incident.affected_tenants)}; "
               f"{incident.legitimate_writes} legitimate writes meanwhile")

@@ -19,7 +19,8 @@ def staged(sandbox, tmp_path_factory):
                                     aws_secret_access_key=sandbox.admin_secret_access_key, region_name=sandbox.region)
     admin = Aws(region=sandbox.region, endpoint_url=sandbox.endpoint_url, session=session)
     out = tmp_path_factory.mktemp("demo")
-    return admin, demo.stage(admin, out, orders_per_tenant=40, names=demo.Names.for_prefix("demotest"))
+    return admin, demo.stage(admin, out, orders_per_tenant=40, names=demo.Names.for_prefix("demotest"),
+                                    clock=sandbox.clock.now)
 
 
 def test_before_recovery_the_table_differs_exactly_on_the_ground_truth(staged):

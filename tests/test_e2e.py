@@ -21,7 +21,8 @@ def _admin(sandbox) -> Aws:
 
 def _stage(sandbox, tmp_path: Path, prefix: str):
     admin = _admin(sandbox)
-    incident = demo.stage(admin, tmp_path / "world", orders_per_tenant=25, names=demo.Names.for_prefix(prefix))
+    incident = demo.stage(admin, tmp_path / "world", orders_per_tenant=25, names=demo.Names.for_prefix(prefix),
+                          clock=sandbox.clock.now)
     params = demo.demo_parameters(incident, incident_id=prefix, endpoint_url=sandbox.endpoint_url,
                                   runs_dir=str(tmp_path / "runs"))
     return admin, incident, params

@@ -55,6 +55,9 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     DynamoHandler._authenticate_and_authorize_normal_action = iam.authorize_dynamodb
     iam.allow_account_principals()
     _speed_up_dispatch()
+    _fix_comparisons_and_segments()
+    DynamoHandler.serialized = _fast_serialized(DynamoHandler.serialized)
+    _stream_records_on_sandbox_clock()
 
 
 def settings() -> SandboxSettings:
@@ -92,6 +95,100 @@ def _speed_up_dispatch() -> None:
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+
+
+# -- speed: data-plane answers are already DynamoDB JSON ------------------------------------------------------
+_FAST_OPERATIONS = {
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem", "Query", "Scan",
+    "TransactGetItems", "TransactWriteItems", "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
+}
+
+
+def _json_default(value: Any) -> Any:
+    import base64
+    import datetime as dt
+
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return str(value)
+
+
+def _fast_serialized(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto serializes item answers through its generic model-driven serializer: seconds for one 2,000-item
+    scan page. Item answers are DynamoDB JSON already, so dump them directly (binary as base64, as AWS)."""
+    import json
+
+    def serialized(self: Any, action_result: Any) -> Any:
+        result = getattr(action_result, "result", None)
+        if isinstance(result, dict) and self._get_action() in _FAST_OPERATIONS:
+            body = json.dumps(_without_none(result), default=_json_default, separators=(",", ":"))
+            headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
+            return 200, headers, body
+        return original(self, action_result)
+
+    return serialized
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def _stream_records_on_sandbox_clock() -> None:
+    """Stream records carry the time of the change on the sandbox clock, like PITR history and exports."""
+    import datetime as dt
+
+    from moto.dynamodb.models.table import StreamRecord
+
+    original = StreamRecord.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        record = getattr(self, "record", None)
+        if isinstance(record, dict) and "dynamodb" in record:
+            record["dynamodb"]["ApproximateCreationDateTime"] = dt.datetime.fromtimestamp(now(), dt.timezone.utc)
+
+    StreamRecord.__init__ = __init__
+
+
+# -- moto crashes (HTTP 500) where AWS answers ---------------------------------------------------------------
+def _fix_comparisons_and_segments() -> None:
+    """BETWEEN over operands of different types is false on AWS (moto raised TypeError), and a segmented scan of
+    a table with a binary partition key works (moto called .encode on bytes)."""
+    import hashlib
+
+    from moto.dynamodb.comparisons import FuncBetween
+    from moto.dynamodb.models.dynamo_type import Item
+
+    between = FuncBetween.expr
+
+    def expr(self: Any, item: Any) -> bool:
+        try:
+            return between(self, item)
+        except TypeError:
+            return False
+
+    FuncBetween.expr = expr
+
+    def is_within_segment(self: Any, segments: Any) -> bool:
+        if segments == (None, None):
+            return True
+        segment, total_segments = segments
+        value = self.hash_key.value
+        data = value if isinstance(value, (bytes, bytearray)) else str(value).encode("utf8")
+        return segment == hashlib.md5(bytes(data)).digest()[0] % total_segments
+
+    Item.is_within_segment = is_within_segment
 
 
 # -- numbers as AWS stores them -----------------------------------------------------------------------------
