@@ -112,3 +112,43 @@ def test_unknown_credentials_are_refused(sandbox):
     with pytest.raises(ClientError) as err:
         ddb.list_tables()
     assert err.value.response["Error"]["Code"] in {"UnrecognizedClientException", "InvalidClientTokenId"}
+
+
+def test_ssm_logs_and_iam_policies_are_evaluated_on_the_resource(aws, sandbox, unique_name):
+    account = aws.account_id
+    param, other_param = f"{unique_name}-ro", f"{unique_name}-other"
+    aws.ssm.put_parameter(Name=param, Type="StringList", Value="none")
+    aws.ssm.put_parameter(Name=other_param, Type="String", Value="x")
+    group, other_group = f"/{unique_name}/app", f"/{unique_name}/other"
+    aws.logs.create_log_group(logGroupName=group)
+    aws.logs.create_log_group(logGroupName=other_group)
+    role = f"scoped-{unique_name}"[:60]
+    aws.iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                       "Action": "sts:AssumeRole"}]}))
+    aws.iam.put_role_policy(RoleName=role, PolicyName="scoped", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["ssm:GetParameter"],
+             "Resource": f"arn:aws:ssm:{aws.region}:{account}:parameter/{param}"},
+            {"Effect": "Allow", "Action": ["logs:FilterLogEvents"],
+             "Resource": f"arn:aws:logs:{aws.region}:{account}:log-group:{group}:*"},
+            {"Effect": "Allow", "Action": ["iam:GetPolicy", "iam:CreatePolicy"],
+             "Resource": f"arn:aws:iam::{account}:policy/{unique_name}-deny"},
+        ]}))
+    scoped = aws.assume_role(f"arn:aws:iam::{account}:role/{role}")
+
+    def code(call):
+        try:
+            call()
+            return "allowed"
+        except ClientError as exc:
+            return exc.response["Error"]["Code"]
+
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]})
+    assert code(lambda: scoped.ssm.get_parameter(Name=param)) == "allowed"
+    assert code(lambda: scoped.ssm.get_parameter(Name=other_param)) == "AccessDeniedException"
+    assert code(lambda: scoped.logs.filter_log_events(logGroupName=group)) == "allowed"
+    assert code(lambda: scoped.logs.filter_log_events(logGroupName=other_group)) == "AccessDeniedException"
+    assert code(lambda: scoped.iam.create_policy(PolicyName=f"{unique_name}-deny", PolicyDocument=doc)) == "allowed"
+    assert code(lambda: scoped.iam.create_policy(PolicyName=f"{unique_name}-x", PolicyDocument=doc)) == "AccessDenied"

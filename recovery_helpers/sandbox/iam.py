@@ -175,3 +175,80 @@ def allow_account_principals() -> None:
         return account is not None and any(v in (account, f"arn:aws:iam::{account}:root") for v in values)
 
     IAMPolicyStatement._check_principal = _check_principal
+
+
+def scope_other_services() -> None:
+    """Evaluate SSM, IAM policy and CloudWatch Logs actions against the resource's ARN, as AWS does.
+
+    moto checks them against ``Resource: "*"`` only, so a least-privilege policy naming the parameter, policy or
+    log group would be refused. Each handler gets the ARN AWS uses for the request's resource.
+    """
+    from moto.iam.responses import IamResponse
+    from moto.logs.responses import LogsResponse
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    def ssm_resource(self: Any) -> str:
+        name = _param(self, "Name")
+        if not name:
+            return "*"
+        return f"arn:aws:ssm:{self.region}:{self.current_account}:parameter/{name.lstrip('/')}"
+
+    def logs_resource(self: Any) -> str:
+        name = _param(self, "logGroupName")
+        if not name:
+            return "*"
+        return f"arn:aws:logs:{self.region}:{self.current_account}:log-group:{name}:*"
+
+    role_resource = IamResponse._determine_resource
+
+    def iam_resource(self: Any) -> str:
+        found = role_resource(self)
+        if found != "*":
+            return found
+        policy_arn = _param(self, "PolicyArn")
+        if policy_arn:
+            return policy_arn
+        policy_name = _param(self, "PolicyName")
+        if policy_name and _param(self, "Action") == "CreatePolicy":
+            path = _param(self, "Path") or "/"
+            return f"arn:aws:iam::{self.current_account}:policy{path}{policy_name}"
+        return "*"
+
+    SimpleSystemManagerResponse._determine_resource = ssm_resource
+    LogsResponse._determine_resource = logs_resource
+    IamResponse._determine_resource = iam_resource
+    for handler in (SimpleSystemManagerResponse, LogsResponse):
+        handler._authenticate_and_authorize_normal_action = _json_denials(
+            handler._authenticate_and_authorize_normal_action)
+
+
+def _json_denials(check: Any) -> Any:
+    """JSON-protocol services answer a refusal with ``AccessDeniedException`` in JSON (moto sends IAM's XML)."""
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+
+    def wrapper(self: Any, resource: str = "*") -> None:
+        try:
+            check(self, resource)
+        except AccessDeniedError as exc:
+            raise JsonRESTError("AccessDeniedException", f"{exc.message} on resource: {resource}") from exc
+
+    return wrapper
+
+
+def _param(handler: Any, name: str) -> str | None:
+    """A request parameter from a JSON body or a query-protocol form, whichever the handler parsed."""
+    for source in (getattr(handler, "params", None), getattr(handler, "data", None),
+                   getattr(handler, "querystring", None)):
+        if isinstance(source, dict) and name in source:
+            value = source[name]
+            value = value[0] if isinstance(value, list) and value else value
+            if isinstance(value, str):
+                return value
+    try:
+        import json
+
+        body = json.loads(getattr(handler, "body", "") or "{}")
+        value = body.get(name) if isinstance(body, dict) else None
+        return value if isinstance(value, str) else None
+    except (TypeError, ValueError):
+        return None

@@ -54,6 +54,7 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     DynamoHandler.list_exports = exports.handle_list_exports
     DynamoHandler._authenticate_and_authorize_normal_action = iam.authorize_dynamodb
     iam.allow_account_principals()
+    iam.scope_other_services()
     _speed_up_dispatch()
     _fix_comparisons_and_segments()
     DynamoHandler.serialized = _fast_serialized(DynamoHandler.serialized)
