@@ -20,9 +20,9 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterable, Iterator, Sequence
 
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,7 +33,17 @@ from .aws import error_code, explain
 from .context import Context
 from .errors import ApprovalError, InputError, RecoveryError
 from .incident import utc_now
-from .items import Item, Key, KeySchema, from_json_safe, item_digest, iter_chunks, to_json_safe
+from .items import (
+    Item,
+    Key,
+    KeySchema,
+    canonical_json,
+    canonical_value,
+    from_json_safe,
+    item_digest,
+    iter_chunks,
+    to_json_safe,
+)
 from .journal import JsonlFile, iter_jsonl
 from .ratelimit import RateLimiter, RateStats
 from .scan import BATCH_GET_MAX, batch_get
@@ -551,14 +561,16 @@ class _Engine:
         return rec
 
     def _conflict(self, change: _Change, found: Item | None, why: str) -> dict[str, Any]:
-        return {
+        rec = {
             "status": "conflict",
             "action": change.action,
             "reason": why,
-            "reviewed": to_json_safe(change.reviewed),
             "found": to_json_safe(found),
             "found_digest": item_digest(found),
         }
+        if self.verb == "patched":  # undo knows what the patch wrote only by its digest
+            rec["reviewed"] = to_json_safe(change.reviewed)
+        return rec
 
     def _finish(self, change: _Change, rec: dict[str, Any]) -> None:
         line = {
@@ -599,16 +611,43 @@ def _key_columns(schema: KeySchema | None, key: Any) -> dict[str, Any]:
     return schema.key_to_plain(from_json_safe(key))
 
 
+def _short(value: Any, limit: int = 40) -> str:
+    text = json.dumps(canonical_value(value), sort_keys=True) if value is not None else "(absent)"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def difference(before: Item | None, after: Item | None) -> str:
+    """What differs between two versions of an item, in one line: ``status: {"S":"a"} → {"S":"b"}; ...``."""
+    if before is None and after is None:
+        return ""
+    if before is None:
+        return "the item exists now"
+    if after is None:
+        return "the item is gone now"
+    parts = [
+        f"{name}: {_short(before.get(name))} → {_short(after.get(name))}"
+        for name in sorted(set(before) | set(after))
+        if canonical_json({"v": before[name]} if name in before else None)
+        != canonical_json({"v": after[name]} if name in after else None)
+    ]
+    return "; ".join(parts)
+
+
 def _items_frame(schema: KeySchema | None, lines: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """One row per journal line: key columns, a one-line ``difference`` (reviewed → found), ``columns``."""
     rows = []
     for line in lines:
         row = _key_columns(schema, line["key"])
+        if "found" in line and "reviewed" in line:
+            row["difference"] = difference(
+                from_json_safe(line.get("reviewed")), from_json_safe(line["found"])
+            )
         for col in columns:
             value = line.get(col)
             row[col] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
         rows.append(row)
     names = list(schema.names) if schema else ["key"]
-    return pd.DataFrame(rows, columns=[*names, *columns])
+    return pd.DataFrame(rows, columns=[*names, "difference", *columns])
 
 
 @dataclass
