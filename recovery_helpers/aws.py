@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -166,6 +167,37 @@ def _emit(aws: "Aws", service: str, operation: str, context: dict[str, Any], res
     aws.recorder(event)
 
 
+@functools.cache
+def known_regions(service: str = "dynamodb") -> frozenset[str]:
+    """The regions botocore knows ``service`` in, across every partition (aws, aws-cn, aws-us-gov...)."""
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions(service, partition_name=partition)
+    )
+
+
+def validate_region(region: object) -> str:
+    """Refuse a region DynamoDB does not exist in before any call (a typo would otherwise fail slowly later)."""
+    if not isinstance(region, str) or not region.strip():
+        raise InputError("region is required: the table's AWS region, e.g. 'us-east-1'.")
+    known = known_regions()
+    if region in known:
+        return region
+    normalized = "-".join(region.strip().lower().replace("_", " ").replace("-", " ").split())
+    close = (
+        [normalized]
+        if normalized in known
+        else sorted(difflib.get_close_matches(normalized, sorted(known), n=3, cutoff=0.75))
+    )
+    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    raise InputError(
+        f"region {region!r} is not an AWS region with DynamoDB{hint}: set region to the region of the table, "
+        "e.g. 'us-east-1' or 'eu-west-1'. (If it is a region newer than your boto3, upgrade boto3.)"
+    )
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ClientError, else None."""
     return getattr(exc, "response", {}).get("Error", {}).get("Code")
@@ -191,9 +223,14 @@ def explain(exc: BaseException, action: str, resource: str = "") -> RecoveryErro
     code = error_code(exc) or ""
     message = getattr(exc, "response", {}).get("Error", {}).get("Message", str(exc))
     if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}:
+        if "explicit deny" in message.lower():
+            todo = (f"Remove the Deny of `{action}` that applies to the identity running the runbook, or run "
+                    "it as an identity the Deny does not cover")
+        else:
+            todo = f"Grant `{action}` to the identity running the runbook"
         return PermissionDeniedError(
-            f"AWS denied {action}{where}: {message}. Grant `{action}` to the identity running the runbook "
-            "(see the recovery-role policy printed by 01_prepare).",
+            f"AWS denied {action}{where}: {message}. {todo} (see the recovery-role policy printed by "
+            "01_prepare), then run the step again.",
             cause=exc,
         )
     if code in {"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException",

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .aws import Aws, is_control_change
+from .aws import Aws, is_control_change, validate_region
 from .errors import InputError
 from .incident import Incident, utc_now
 
@@ -42,8 +42,7 @@ def open_context(
     """Validate the parameters every notebook takes and open the incident's run folder."""
     if not table_name or not isinstance(table_name, str):
         raise InputError("table_name is required: the name of the live DynamoDB table to recover.")
-    if not region or not isinstance(region, str):
-        raise InputError("region is required, e.g. 'us-east-1'.")
+    validate_region(region)
     incident = Incident(incident_id, runs_dir)
     recorder = CallRecorder(incident)
     if aws is None:

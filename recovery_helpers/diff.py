@@ -385,7 +385,10 @@ def build_plan(
         else dt.datetime.now(dt.timezone.utc)
     )
     if end <= start:
-        raise InputError(f"incident_end {end.isoformat()} is not after incident_start {start.isoformat()}.")
+        raise InputError(
+            f"incident_end {end.isoformat()} is not after incident_start {start.isoformat()}: incident_end is "
+            "when the fix was deployed (exclusive). Give a later time, or None for now."
+        )
     names = normalize_source_names(impacted_source)
     tenancy = Tenancy.parse(tenant_attribute)
     tenant_list = normalize_tenants(list(tenants) if not isinstance(tenants, str) else tenants)
@@ -661,6 +664,13 @@ def approve(
         )
     if token is None and not approve:
         return load_approvals(incident)
+    counts = load_plan_meta(incident)["counts"]
+    if not any(counts.get(c, 0) for c in CLASSIFICATIONS if ACTION_OF[c] != "none"):
+        raise ApprovalError(
+            f"nothing to approve: plan {digest[:12]} proposes no change ({counts.get('unchanged', 0)} impacted "
+            "items are unchanged), so there is nothing to patch. Skip 05_patch and go on with 06_lift; if you "
+            "expected changes, check impacted_source, incident_start/incident_end and tenants, and re-run 04_diff."
+        )
     method = "approval_token" if token is not None else "approve=True"
     who = approver or ctx.who
     previous = load_approvals(incident)

@@ -372,7 +372,8 @@ def _use_existing(
     if want != got:
         raise InputError(
             f"table {name!r} has key {got.describe()}, but {ctx.table_name} has {want.describe()}: "
-            "it is not a restore of this table."
+            f"it is not a restore of this table. Set restored_table_name to a restore of {ctx.table_name}, "
+            "or use source='pitr' or 'backup' to make one."
         )
     ctx.incident.update(
         restored_table_name=name,

@@ -138,11 +138,29 @@ def load_parameters(
         try:
             loaded = yaml.safe_load(p.read_text())
         except yaml.YAMLError as exc:
-            raise InputError(f"parameters file {str(p)!r} is not valid YAML: {exc}", cause=exc) from exc
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+            if context and cmark is not None:
+                problem = f"{context} at line {cmark.line + 1}, column {cmark.column + 1}: {problem}"
+            raise InputError(
+                f"parameters file {str(p)!r} is not valid YAML: {problem}{where}. Fix that line "
+                "(quote values that contain ': ' or start with '[', '{', '*' or '&').",
+                cause=exc,
+            ) from exc
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
-            raise InputError(f"parameters file {str(p)!r} must be a mapping of parameter names to values.")
+            what = (
+                f"names that are not text ({', '.join(repr(k) for k in loaded if not isinstance(k, str))})"
+                if isinstance(loaded, dict)
+                else f"a {type(loaded).__name__}"
+            )
+            raise InputError(
+                f"parameters file {str(p)!r} holds {what}, not a mapping of parameter names to values: "
+                "write one `name: value` per line (see parameters/sandbox.yaml)."
+            )
         params.update(loaded)
     for name, value in overrides:
         params[name] = parse_value(value)
