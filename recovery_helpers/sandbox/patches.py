@@ -30,10 +30,11 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
 
-    from . import exports, iam, partiql, restores
+    from . import exports, iam, partiql, restores, transactions
 
     _normalize_numbers(DynamoType)
     DynamoDBBackend.execute_statement = partiql.wrap_execute_statement(DynamoDBBackend.execute_statement)
+    DynamoDBBackend.transact_write_items = transactions.transact_write_items
     for name in ("put_item", "delete_item", "transact_write_items", "execute_statement",
                  "execute_transaction", "batch_execute_statement"):
         setattr(DynamoDBBackend, name, _outer(getattr(DynamoDBBackend, name)))
@@ -59,6 +60,7 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     _fix_comparisons_and_segments()
     DynamoHandler.serialized = _fast_serialized(DynamoHandler.serialized)
     _stream_records_on_sandbox_clock()
+    _cache_condition_parsing()
 
 
 def settings() -> SandboxSettings:
@@ -142,6 +144,54 @@ def _without_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_none(v) for v in value]
     return value
+
+
+def _cache_condition_parsing() -> None:
+    """moto lexes every condition expression from scratch, and parses a PutItem's condition twice (once to
+    validate, once to apply). Lexing depends only on the expression text (its nodes are immutable tuples), and a
+    parse only on the text, names and values: remember both. About a third of a conditional write's CPU."""
+    import json
+    import threading as _threading
+    from collections import OrderedDict, deque
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lex, parse = ConditionExpressionParser._lex_condition_expression, ConditionExpressionParser.parse
+    lexed: dict[str, tuple[Any, ...]] = {}
+    parsed: OrderedDict[str, tuple[Any, list[str], list[str]]] = OrderedDict()
+    lock = _threading.Lock()
+
+    def cached_lex(self: Any) -> Any:
+        text = self.condition_expression
+        nodes = lexed.get(text)
+        if nodes is None:
+            nodes = tuple(lex(self))
+            if len(lexed) < 4096:
+                lexed[text] = nodes
+        return deque(nodes)
+
+    def cached_parse(self: Any) -> Any:
+        try:
+            key = json.dumps([self.condition_expression, self.expression_attribute_names,
+                              self.expression_attribute_values], sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            return parse(self)
+        with lock:
+            hit = parsed.get(key)
+        if hit is not None:
+            op, names, values = hit
+            self.expr_attr_names_found.extend(names)
+            self.expr_attr_values_found.extend(values)
+            return op
+        op = parse(self)
+        with lock:
+            parsed[key] = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+            while len(parsed) > 512:
+                parsed.popitem(last=False)
+        return op
+
+    ConditionExpressionParser._lex_condition_expression = cached_lex
+    ConditionExpressionParser.parse = cached_parse
 
 
 def _stream_records_on_sandbox_clock() -> None:

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any, Callable, Iterable
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wsgi import LimitedStream
 
 from .settings import SandboxSettings
 
@@ -58,6 +59,15 @@ class SandboxMiddleware:
             return self._rng.random()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], length)
+        environ["wsgi.input_terminated"] = True  # the stream ends at the body's end: nobody reads past it
+        try:
+            return self._serve(environ, start_response)
+        finally:
+            _drain(environ)
+
+    def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_sandbox/"):
             return self._serve_control(path[len("/_sandbox/"):], environ, start_response)
@@ -92,9 +102,7 @@ class SandboxMiddleware:
 
     def _inject(self, fault: str, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         # Drain the body so the client sees a clean answer rather than a reset mid-upload.
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length:
-            environ["wsgi.input"].read(length)
+        _drain(environ)
         if fault == "throttle":
             body = {
                 "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -114,14 +122,24 @@ class SandboxMiddleware:
         raise _DropConnection("sandbox dropped the connection")
 
     def _serve_control(self, name: str, environ: dict[str, Any], start_response: StartResponse):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
+        raw = environ["wsgi.input"].read()
         try:
             payload = json.loads(raw) if raw else {}
             result = self.control(name, payload)
         except (TypeError, ValueError, KeyError) as exc:
             return _json(start_response, "400 Bad Request", {"error": str(exc)})
         return _json(start_response, "200 OK", result)
+
+
+def _drain(environ: dict[str, Any]) -> None:
+    """Read whatever the application left of the request body, so the next request on the connection starts
+    at a request line."""
+    stream = environ.get("wsgi.input")
+    try:
+        while isinstance(stream, LimitedStream) and stream.read(65536):
+            pass
+    except (OSError, ValueError):
+        pass
 
 
 class _DropConnection(ConnectionError):
@@ -135,13 +153,65 @@ def _json(start_response: StartResponse, status: str, body: Any) -> list[bytes]:
 
 
 class _Handler(WSGIRequestHandler):
-    """Keep-alive HTTP/1.1 (moto's own handler closes every connection) and quiet."""
+    """HTTP/1.1 with keep-alive, and quiet.
+
+    werkzeug's development server closes every connection and, after each response, reads whatever is on the
+    socket (which on a kept connection is the next request). AWS keeps connections, and a new TCP connection plus
+    a new server thread per request costs the sandbox a good part of its throughput, so this handler runs the
+    WSGI application itself: the middleware reads the request body exactly to its Content-Length, the answer is
+    sent whole with its Content-Length, and http.server keeps the connection for the next request.
+    """
 
     protocol_version = "HTTP/1.1"
 
+    def run_wsgi(self) -> None:
+        environ = self.make_environ()
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return lambda data: chunks.append(data)
+
+        chunks: list[bytes] = []
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except ConnectionError:
+            self.close_connection = True
+            return
+        except Exception:  # a bug in moto: answer 500 as AWS would, keep serving
+            import traceback
+
+            traceback.print_exc()
+            started[:] = ["500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.0")]]
+            chunks = [b'{"__type":"InternalServerError","message":"sandbox error (see its log)"}']
+        status, headers = started
+        body = b"".join(chunks)
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        is_head = environ.get("REQUEST_METHOD") == "HEAD"
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "connection" or (lowered == "content-length" and not is_head):
+                continue
+            self.send_header(name, value)
+        if not is_head:
+            self.send_header("Content-Length", str(len(body)))
+        self._headers_buffer.append(b"\r\n")
+        if not is_head and body:
+            self._headers_buffer.append(body)  # one write: no Nagle/delayed-ACK stall between headers and body
+        self.flush_headers()
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # noqa: D102 - silence per-request logs
         pass
-
 
 
 def serve(app: Any, host: str, port: int) -> BaseWSGIServer:
