@@ -21,7 +21,7 @@ def test_injected_faults_are_retried_by_boto3(sandbox, aws, unique_name, fault):
     table = create_table(aws.dynamodb, unique_name, range_key=None)
     ddb = _client(sandbox, attempts=20)
     sandbox.reset_counters()
-    sandbox.configure(**{fault: 0.3}, fault_seed=7)
+    sandbox.configure(**{fault: 0.2}, fault_seed=7)
     for i in range(40):
         ddb.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}})
     sandbox.configure(**{fault: 0.0})
@@ -72,3 +72,21 @@ def test_sandbox_refuses_a_second_instance_in_one_process(sandbox):
         Sandbox().start()
     assert boto3  # the running one is untouched
     sandbox.client("sts").get_caller_identity()
+
+
+def test_faults_reach_control_calls_and_s3_when_named(sandbox, aws, unique_name):
+    table = create_table(aws.dynamodb, unique_name, range_key=None)
+    bucket = unique_name.lower()[:60]
+    aws.s3.create_bucket(Bucket=bucket)
+    aws.s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    ddb, s3 = _client(sandbox, attempts=20), sandbox.client("s3", config=Config(
+        retries={"mode": "standard", "max_attempts": 20}))
+    sandbox.reset_counters()
+    sandbox.configure(throttle_rate=0.1, error_rate=0.05, drop_rate=0.05, fault_seed=11,
+                      fault_operations=["DescribeTable", "S3:GET"])
+    for _ in range(15):
+        assert ddb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"
+    injected = sum(sandbox.faults.values())
+    assert injected > 0
+    assert sandbox.calls["DescribeTable"] + sandbox.calls["S3:GET"] == 30 + injected

@@ -72,19 +72,24 @@ class SandboxMiddleware:
         if path.startswith("/_sandbox/"):
             return self._serve_control(path[len("/_sandbox/"):], environ, start_response)
         prefix, op = _target(environ)
+        s3 = "/s3/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+        label = op or (f"S3:{environ.get('REQUEST_METHOD', '?')}" if s3 else environ.get("REQUEST_METHOD", "?"))
         with self._lock:
-            self.calls[op or environ.get("REQUEST_METHOD", "?")] += 1
+            self.calls[label] += 1
         s = self.settings
         if s.latency_ms:
             time.sleep(s.latency_ms / 1000.0)
-        if prefix.startswith("DynamoDB") and op in DATA_PLANE and (
-            not s.fault_operations or op in s.fault_operations
-        ):
+        if s.fault_operations:
+            targeted = label in s.fault_operations
+        else:
+            targeted = prefix.startswith("DynamoDB") and op in DATA_PLANE
+        if targeted:
             fault = self._pick_fault()
             if fault:
                 with self._lock:
                     self.faults[fault] += 1
-                return self._inject(fault, environ, start_response)
+                kind = "s3" if s3 else "data" if prefix.startswith("DynamoDB") and op in DATA_PLANE else "json"
+                return self._inject(fault, kind, environ, start_response)
         return self.app(environ, start_response)
 
     def _pick_fault(self) -> str | None:
@@ -100,15 +105,26 @@ class SandboxMiddleware:
             return "drop"
         return None
 
-    def _inject(self, fault: str, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        # Drain the body so the client sees a clean answer rather than a reset mid-upload.
-        _drain(environ)
-        if fault == "throttle":
+    def _inject(self, fault: str, kind: str, environ: dict[str, Any],
+                start_response: StartResponse) -> Iterable[bytes]:
+        """Answer as AWS does when it throttles or fails: DynamoDB item calls with
+        ProvisionedThroughputExceededException, other JSON calls with ThrottlingException, S3 with 503 SlowDown."""
+        _drain(environ)  # a clean answer rather than a reset mid-upload
+        if kind == "s3" and fault in ("throttle", "error"):
+            code, status = ("SlowDown", "503 Slow Down") if fault == "throttle" else ("InternalError", "500 Internal Server Error")
+            body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+                    f"<Message>sandbox fault</Message></Error>").encode()
+            start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+        if fault == "throttle" and kind == "data":
             body = {
                 "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                 "message": "The level of configured provisioned throughput for the table was exceeded. "
                 "Consider increasing your provisioning level with the UpdateTable API.",
             }
+            return _json(start_response, "400 Bad Request", body)
+        if fault == "throttle":
+            body = {"__type": "ThrottlingException", "message": "Rate exceeded"}
             return _json(start_response, "400 Bad Request", body)
         if fault == "error":
             body = {"__type": "com.amazon.coral.availability#InternalServerError", "message": "Internal error"}

@@ -30,7 +30,8 @@ class SandboxSettings:
     error_rate: float = 0.0
     #: Fraction of requests whose connection is dropped without an answer.
     drop_rate: float = 0.0
-    #: Only inject faults into these operations (e.g. ["PutItem", "GetItem"]); empty means every data-plane call.
+    #: Inject faults into these operations only: DynamoDB/JSON operation names ("PutItem", "DescribeTable",
+    #: "DescribeExport", "FilterLogEvents"...) or "S3:GET"/"S3:PUT"; empty means every DynamoDB item call.
     fault_operations: list[str] = dataclasses.field(default_factory=list)
     #: Seed of the fault injector, so a faulty run can be replayed exactly.
     fault_seed: int = 0
