@@ -198,6 +198,16 @@ def validate_region(region: object) -> str:
     )
 
 
+def describe_table(aws: "Aws", name: str) -> dict[str, Any] | None:
+    """DescribeTable's ``Table``, or None when the table does not exist (other errors explained)."""
+    try:
+        return aws.dynamodb.describe_table(TableName=name)["Table"]
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise explain(exc, "dynamodb:DescribeTable", name) from exc
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ClientError, else None."""
     return getattr(exc, "response", {}).get("Error", {}).get("Code")

@@ -54,6 +54,7 @@ from .sources import (
     normalize_source_names,
 )
 from .tenancy import ALL, Tenancy, normalize_tenants
+from .times import parse_time
 
 __all__ = [
     "DiffResult",
@@ -105,29 +106,6 @@ class DiffResult:
 
 
 # -- parameters --------------------------------------------------------------------------------------------
-def parse_time(value: str | dt.datetime | None, name: str) -> dt.datetime:
-    """An ISO 8601 time WITH an offset (or an aware datetime), as aware UTC; InputError otherwise."""
-    if isinstance(value, dt.datetime):
-        when = value
-    elif isinstance(value, str) and value.strip():
-        try:
-            when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InputError(
-                f"{name} {value!r} is not an ISO 8601 time; write it like 2024-05-01T09:30:00+00:00."
-            ) from exc
-    else:
-        raise InputError(
-            f"{name} is required: an ISO 8601 time with an offset, e.g. 2024-05-01T09:30:00+00:00."
-        )
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise InputError(
-            f"{name} {str(value)!r} has no timezone offset: add one, e.g. {when.isoformat()}+00:00 for UTC "
-            "(a time without an offset could mean any timezone)."
-        )
-    return when.astimezone(dt.timezone.utc)
-
-
 def _mask_set(mask_attributes: Iterable[str] | str | None) -> tuple[str, ...]:
     if mask_attributes is None:
         return ()

@@ -19,6 +19,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from .aws import Aws, error_code, explain
+from .aws import describe_table as _describe
 from .contain import (
     attached_policy_arns,
     caller_role_name,
@@ -205,15 +206,6 @@ def check_readiness(
 
 
 # -- checks ----------------------------------------------------------------------------------------------
-def _describe(aws: Aws, name: str) -> dict[str, Any] | None:
-    try:
-        return aws.dynamodb.describe_table(TableName=name)["Table"]
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise explain(exc, "dynamodb:DescribeTable", name) from exc
-
-
 def _schema_text(table: dict[str, Any]) -> str:
     types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
     return " + ".join(

@@ -17,11 +17,13 @@ from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
 
 from .aws import Aws, error_code, explain
+from .aws import describe_table as _describe
 from .context import Context
 from .errors import InputError, NotReadyError, RecoveryError
 from .incident import utc_now
 from .items import KeySchema
 from .prepare import pitr_window
+from .times import parse_time
 
 SOURCES = ("pitr", "backup", "existing")
 MAX_TABLE_NAME = 255
@@ -61,29 +63,6 @@ class RestoreResult:
 
 
 # -- input ----------------------------------------------------------------------------------------------
-def parse_time(value: Any, name: str) -> dt.datetime:
-    """An aware datetime from ISO 8601 text with an offset (or an aware datetime); InputError otherwise."""
-    if isinstance(value, dt.datetime):
-        parsed = value
-    elif isinstance(value, str) and value.strip():
-        try:
-            parsed = dt.datetime.fromisoformat(value.strip())
-        except ValueError as exc:
-            raise InputError(
-                f"{name} {value!r} is not an ISO 8601 time; write e.g. '2024-05-01T13:45:00+00:00'."
-            ) from exc
-    else:
-        raise InputError(
-            f"{name} is required: an ISO 8601 time with an offset, e.g. '2024-05-01T13:45:00+00:00'."
-        )
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InputError(
-            f"{name} {value!s} has no timezone offset: add one (e.g. '{parsed.isoformat()}+00:00' "
-            "for UTC), otherwise the time is ambiguous."
-        )
-    return parsed.astimezone(dt.timezone.utc)
-
-
 def default_restored_name(table_name: str, when: dt.datetime) -> str:
     """``<table>-restored-<YYYYmmddTHHMMSS>`` (UTC), trimmed to DynamoDB's 255-character limit."""
     suffix = f"-restored-{when.astimezone(dt.timezone.utc):%Y%m%dT%H%M%S}"
@@ -94,15 +73,6 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).isoformat()
     return value
-
-
-def _describe(aws: Aws, name: str) -> dict[str, Any] | None:
-    try:
-        return aws.dynamodb.describe_table(TableName=name)["Table"]
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise explain(exc, "dynamodb:DescribeTable", name) from exc
 
 
 def _index_overrides(features: dict[str, Any], restore_indexes: bool) -> dict[str, Any]:

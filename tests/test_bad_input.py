@@ -221,7 +221,7 @@ def test_restore_time_that_is_not_a_time(aws, live):
     refused(
         lambda: restore_table(live["ctx"], restore_time="yesterday 10am", progress=False),
         InputError,
-        r"not an ISO 8601 time; write e\.g\.",
+        r"not an ISO 8601 time; write it like 2024-05-01T09:30:00\+00:00",
         aws,
         [live["table"]],
         live["ctx"].incident.path,
@@ -848,7 +848,7 @@ def test_notebooks_show_the_message(sandbox, aws, live, tmp_path, unique_name):
         },
         tmp_path,
     )
-    assert failed.error.startswith(f"InputError: restore_time {naive} has no timezone offset: add one")
+    assert failed.error.startswith(f"InputError: restore_time {naive!r} has no timezone offset: add one")
     assert failed_output(failed.notebook) == failed.error and failed.html and failed.html.is_file()
 
     # a keys file with the wrong key names, in 04_diff
