@@ -139,7 +139,13 @@ def _watch(client: Any, aws: "Aws") -> None:
     service = client.meta.service_model.service_name
 
     def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["recovery_resources"] = {k: params[k] for k in RESOURCE_PARAMS if isinstance(params.get(k), str)}
+        named = {k: params[k] for k in RESOURCE_PARAMS if isinstance(params.get(k), str)}
+        tables = set(params.get("RequestItems") or {})  # BatchGetItem / BatchWriteItem
+        for element in params.get("TransactItems") or []:
+            tables.update(op.get("TableName") for op in element.values() if isinstance(op, dict))
+        if tables - {None}:
+            named["TableNames"] = sorted(t for t in tables if t)
+        context["recovery_resources"] = named
 
     def after(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         error = (parsed or {}).get("Error", {}).get("Code")

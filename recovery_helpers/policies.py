@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 #: Every IAM action through which an identity can change DynamoDB items.
 WRITE_ACTIONS: tuple[str, ...] = (
@@ -30,6 +31,18 @@ WRITE_ACTIONS: tuple[str, ...] = (
 
 POLICY_VERSION = "2012-10-17"
 DENY_SID = "RecoveryDenyWrite"
+
+#: What AWS authorises on the TARGET table of RestoreTableToPointInTime / RestoreTableFromBackup, besides the
+#: restore action on the source: the restore writes the items as the caller.
+RESTORE_TARGET_ACTIONS: tuple[str, ...] = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+)
 
 
 # -- ARNs ------------------------------------------------------------------------------------------------
@@ -203,8 +216,11 @@ def recovery_role_policy(
     """Least privilege for the identity running the runbook: every action its six steps perform, and no more.
 
     Scoped to the live table, tables named ``<table>-restored-*`` (plus ``restored_table_names``), the
-    read-only parameter, the deny policy and the application role. Creating the recovery role itself is
-    not in it (an administrator does that, e.g. with ``01_prepare`` and ``apply=True``).
+    read-only parameter, the deny policy and the application role. The one-time setup is not in it: creating
+    the recovery role, the audit table and the live table's stream is done by an administrator running
+    ``01_prepare`` with ``apply=True`` (see ``SETUP_ONLY_ACTIONS``). Every action here is either used by the
+    demo's full run as this role (``tests/test_least_privilege.py`` compares with ``aws-calls.jsonl``) or
+    listed in ``GRANTED_FOR_OTHER_PATHS`` with the path that needs it.
     """
     live = table_arn(table_name, account, region, partition)
     restored = [f"{live}-restored-*"] + [
@@ -226,7 +242,6 @@ def recovery_role_policy(
                 "dynamodb:BatchGetItem",
                 "dynamodb:Query",
                 "dynamodb:Scan",
-                "dynamodb:ConditionCheckItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
@@ -234,19 +249,14 @@ def recovery_role_policy(
             "Resource": [live, f"{live}/index/*"],
         },
         {
-            # AWS requires read and write on the restore target; 06 lift may delete it; 03 tags it.
+            # AWS authorises a restore through RESTORE_TARGET_ACTIONS on the target; 04 reads it (BatchGetItem);
+            # 03 tags it; 06 lift may delete it.
             "Sid": "RestoredTables",
             "Effect": "Allow",
             "Action": [
                 "dynamodb:DescribeTable",
-                "dynamodb:GetItem",
                 "dynamodb:BatchGetItem",
-                "dynamodb:Query",
-                "dynamodb:Scan",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:BatchWriteItem",
+                *RESTORE_TARGET_ACTIONS,
                 "dynamodb:TagResource",
                 "dynamodb:ListTagsOfResource",
                 "dynamodb:DeleteTable",
@@ -265,10 +275,10 @@ def recovery_role_policy(
             "Resource": [f"{live}/backup/*", f"{live}/export/*"],
         },
         {
-            # ListBackups/ListExports/ListTables take no resource ARN.
+            # Finding the backup_arn for 03 (source="backup"); ListBackups takes no resource ARN.
             "Sid": "ListOnly",
             "Effect": "Allow",
-            "Action": ["dynamodb:ListBackups", "dynamodb:ListExports", "dynamodb:ListTables"],
+            "Action": ["dynamodb:ListBackups"],
             "Resource": "*",
         },
         {
@@ -339,16 +349,17 @@ def recovery_role_policy(
         lg = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}"
         statements += [
             {
-                # 01 checks the retention; 04 reads the change log.
+                # 04 reads the change log (impacted_source="cloudwatch_logs").
                 "Sid": "ChangeLog",
                 "Effect": "Allow",
-                "Action": ["logs:FilterLogEvents", "logs:StartQuery"],
+                "Action": ["logs:FilterLogEvents"],
                 "Resource": [lg, f"{lg}:*"],
             },
             {
+                # 01 checks the log group's retention (DescribeLogGroups is listed by name prefix).
                 "Sid": "ChangeLogLookup",
                 "Effect": "Allow",
-                "Action": ["logs:DescribeLogGroups", "logs:GetQueryResults"],
+                "Action": ["logs:DescribeLogGroups"],
                 "Resource": "*",
             },
         ]
@@ -356,26 +367,12 @@ def recovery_role_policy(
         audit = table_arn(audit_table_name, account, region, partition)
         statements += [
             {
-                # 01 (apply) creates the audit table; 04 queries it.
+                # 01 checks the audit table; 04 queries it (by tenant, or by hour on its index). Creating it
+                # and turning on the live table's stream are the one-time setup's (SETUP_ONLY_ACTIONS).
                 "Sid": "AuditTable",
                 "Effect": "Allow",
-                "Action": [
-                    "dynamodb:CreateTable",
-                    "dynamodb:DescribeTable",
-                    "dynamodb:UpdateTimeToLive",
-                    "dynamodb:DescribeTimeToLive",
-                    "dynamodb:Query",
-                    "dynamodb:Scan",
-                    "dynamodb:GetItem",
-                ],
+                "Action": ["dynamodb:DescribeTable", "dynamodb:Query"],
                 "Resource": [audit, f"{audit}/index/*"],
-            },
-            {
-                # 01 (apply) turns on the live table's stream feeding the audit table.
-                "Sid": "LiveTableStream",
-                "Effect": "Allow",
-                "Action": ["dynamodb:UpdateTable"],
-                "Resource": live,
             },
         ]
     if export_bucket:
@@ -408,4 +405,148 @@ def recovery_role_actions(policy_doc: Mapping[str, Any]) -> set[str]:
     for s in _statements(policy_doc):
         if s.get("Effect") == "Allow":
             out.update(_as_list(s.get("Action")))
+    return out
+
+
+# -- why each action is granted ----------------------------------------------------------------------------
+#: Actions of the recovery-role policy that the demo's full run (tests/test_least_privilege.py) does not use,
+#: by statement, with the path that needs them. Every other granted action is used by that run.
+GRANTED_FOR_OTHER_PATHS: dict[str, dict[str, str]] = {
+    "LiveTable": {
+        "dynamodb:UpdateContinuousBackups": "01_prepare apply=True on a table found without PITR at incident "
+        "start: enabling it at once makes every later write restorable (the setup normally did it)",
+        "dynamodb:ExportTableToPointInTime": "04_diff impacted_source='incremental_export'",
+        "dynamodb:GetItem": "05_patch with read_batch_size=1 reads each live item with GetItem",
+        "dynamodb:Query": "04_diff impacted_source='updated_attribute' queries the live table's index on it",
+    },
+    "BackupsAndExports": {
+        "dynamodb:DescribeBackup": "03_restore source='backup' checks the backup (table, status, time)",
+        "dynamodb:RestoreTableFromBackup": "03_restore source='backup'",
+        "dynamodb:DescribeExport": "04_diff impacted_source='incremental_export' waits for the export",
+    },
+    "ListOnly": {
+        "dynamodb:ListBackups": "finding the backup_arn for 03_restore source='backup' "
+        "(aws dynamodb list-backups --table-name ...) as this role",
+    },
+    "ReadOnlyParameter": {
+        "ssm:DeleteParameter": "06_lift (full) when the parameter did not exist before 02_contain: it is "
+        "deleted again, as it was",
+    },
+    "DenyPolicy": {
+        "iam:CreatePolicy": "02_contain when the deny policy does not exist (the setup did not create it)",
+        "iam:CreatePolicyVersion": "02_contain when the deny policy misses write actions or this table",
+        "iam:ListPolicyVersions": "02_contain completing a deny policy that already has 5 versions",
+        "iam:DeletePolicyVersion": "02_contain completing a deny policy that already has 5 versions "
+        "(the oldest non-default version goes)",
+    },
+    "InspectAppRole": {
+        "iam:SimulatePrincipalPolicy": "02_contain/06_lift verify by simulation when sts:AssumeRole of the "
+        "application role is refused (its trust policy names only its service)",
+    },
+    "ReadAttachedPolicies": {
+        "iam:GetPolicy": "01_prepare reads the application role's attached managed policies (the demo's app "
+        "role has an inline policy only)",
+        "iam:GetPolicyVersion": "01_prepare reads the application role's attached managed policies",
+    },
+    "ExportObjects": {
+        "s3:GetObject": "04_diff impacted_source='incremental_export' reads the manifests and data files",
+        "s3:PutObject": "AWS requires it of the identity calling ExportTableToPointInTime (DynamoDB writes the "
+        "export on its behalf)",
+        "s3:AbortMultipartUpload": "AWS requires it of the identity calling ExportTableToPointInTime",
+        "s3:PutObjectAcl": "AWS requires it of the identity calling ExportTableToPointInTime",
+    },
+    "ExportList": {
+        "s3:ListBucket": "without it S3 answers a missing export file with AccessDenied instead of NoSuchKey, "
+        "hiding what went wrong with an export",
+    },
+}
+
+#: What only the one-time setup (an administrator running 01_prepare with apply=True) does, and the recovery
+#: role therefore does not get.
+SETUP_ONLY_ACTIONS: dict[str, str] = {
+    "iam:CreateRole": "creates the recovery role (recovery_role_name)",
+    "iam:PutRolePolicy": "puts this policy on the recovery role",
+    "dynamodb:CreateTable": "creates the audit table (audit_table_name)",
+    "dynamodb:DescribeTimeToLive": "checks the audit table's TTL",
+    "dynamodb:UpdateTimeToLive": "turns on the audit table's TTL",
+    "dynamodb:UpdateTable": "turns on the live table's stream that feeds the audit table",
+}
+
+
+def _call_resource(call: Mapping[str, Any], account: str, region: str, partition: str) -> str | None:
+    """The ARN IAM evaluates for one recorded call, when the record names it (None: not recorded)."""
+    service, operation = call.get("service"), call.get("operation")
+    if service == "dynamodb":
+        if call.get("BackupArn"):
+            return str(call["BackupArn"])
+        if call.get("ExportArn"):
+            return str(call["ExportArn"])
+        arn = call.get("TableArn") or call.get("ResourceArn")
+        if arn:
+            return str(arn)
+        name = call.get("SourceTableName") or call.get("TableName")
+        if not name:
+            return None
+        arn = table_arn(str(name), account, region, partition)
+        return f"{arn}/index/{call['IndexName']}" if call.get("IndexName") else arn
+    if service == "iam":
+        if call.get("RoleName"):
+            return role_arn(str(call["RoleName"]), account, partition)
+        if call.get("PolicyArn"):
+            return str(call["PolicyArn"])
+        if operation == "CreatePolicy" and call.get("PolicyName"):
+            return policy_arn(str(call["PolicyName"]), account, partition)
+        return None
+    if service == "ssm" and call.get("Name"):
+        return parameter_arn(str(call["Name"]), account, region, partition)
+    if service == "sts" and call.get("RoleArn"):
+        return str(call["RoleArn"])
+    if service == "logs" and call.get("logGroupName"):
+        return f"arn:{partition}:logs:{region}:{account}:log-group:{call['logGroupName']}:*"
+    return None
+
+
+def call_permissions(
+    call: Mapping[str, Any], account: str, region: str, partition: str = "aws"
+) -> list[tuple[str, str | None]]:
+    """The (IAM action, resource ARN or None when not recorded) pairs AWS checks for one line of
+    ``aws-calls.jsonl``; a restore also needs ``RESTORE_TARGET_ACTIONS`` on its target table."""
+    service, operation = str(call.get("service")), str(call.get("operation"))
+    if (service, operation) == ("sts", "GetCallerIdentity"):
+        return []  # needs no permission
+    if service == "dynamodb" and operation == "ExecuteStatement":
+        return [("dynamodb:PartiQL*", None)]
+    if service == "dynamodb" and operation in ("TransactWriteItems", "TransactGetItems"):
+        return [("dynamodb:*Item", None)]  # authorised per element; elements are not recorded
+    if service == "s3" and operation in ("ListObjects", "ListObjectsV2"):
+        operation = "ListBucket"
+    out: list[tuple[str, str | None]] = [
+        (f"{service}:{operation}", _call_resource(call, account, region, partition))
+    ]
+    if service == "dynamodb" and operation in ("RestoreTableToPointInTime", "RestoreTableFromBackup"):
+        target = call.get("TargetTableName")
+        target_arn = table_arn(str(target), account, region, partition) if target else None
+        out += [(action, target_arn) for action in RESTORE_TARGET_ACTIONS]
+    return out
+
+
+def unused_grants(
+    policy_doc: Mapping[str, Any] | str, used: Iterable[tuple[str, str | None]]
+) -> list[tuple[str, str]]:
+    """(Sid, action) of every Allow that no used (action, resource) pair needed; a resource of None (not
+    recorded) counts for every statement granting the action. Conditions are not evaluated."""
+    used = list(used)
+    out: list[tuple[str, str]] = []
+    for statement in _statements(policy_doc):
+        if statement.get("Effect") != "Allow":
+            continue
+        resources = _as_list(statement.get("Resource")) or ["*"]
+        for granted in _as_list(statement.get("Action")):
+            hit = any(
+                (action_matches(granted, action) or action_matches(action, granted))
+                and (resource is None or any(resource_matches(r, resource) for r in resources))
+                for action, resource in used
+            )
+            if not hit:
+                out.append((str(statement.get("Sid", "")), granted))
     return out

@@ -112,8 +112,8 @@ def iam_actions(op: str, body: dict[str, Any]) -> Iterator[tuple[str, str | None
     elif op == "ListTables":
         yield op, None
     else:
-        table = body.get("TableName") or _table_from_arn(body.get("TableArn") or body.get("ResourceArn"))
-        yield op, table
+        arn = body.get("TableArn") or body.get("ResourceArn") or body.get("ExportArn") or body.get("BackupArn")
+        yield op, body.get("TableName") or _table_from_arn(arn)  # e.g. table/t/export/<id>, table/t/backup/<id>
 
 
 def _partiql_action(statement: str) -> tuple[str, str | None]:
