@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from botocore.exceptions import ClientError
 from tqdm.auto import tqdm
@@ -177,6 +177,14 @@ def restore_table(
         )
     existing = _describe(aws, target)
     resumed = False
+    if (
+        existing is not None
+        and inc.get("restored_table_name") != target
+        and _requested_here(ctx, existing, source, when, backup_arn)
+    ):
+        # this incident asked for exactly this restore, then stopped before noting that AWS had started it
+        _note_started(ctx, source, target, when, backup_arn)
+        notes.append(f"the restore into {target} requested by an earlier run of this step is under way")
     if existing is not None:
         if inc.get("restored_table_name") != target:
             raise InputError(
@@ -268,7 +276,12 @@ def _start(
     overrides: dict[str, Any],
     on_demand: bool,
 ) -> None:
-    """Ask AWS to start the restore, and record it (state first, so a crash mid-wait can resume)."""
+    """Ask AWS to start the restore, and record it (state first, so a crash mid-wait can resume).
+
+    The request is noted in the state before it is sent: a process that dies before noting the answer, or an
+    answer lost and the request sent again by the SDK (AWS then says TableAlreadyExists), is recognised as this
+    restore (same target, source table and time or backup, from the table's RestoreSummary) and waited for.
+    """
     aws, inc = ctx.aws, ctx.incident
     kwargs: dict[str, Any] = {"TargetTableName": target, **overrides}
     if on_demand:
@@ -281,35 +294,28 @@ def _start(
         action = "dynamodb:RestoreTableFromBackup"
         call = aws.dynamodb.restore_table_from_backup
         kwargs.update(BackupArn=backup_arn)
+    # noted before asking: if the process dies before the answer is noted, a re-run recognises the restore
+    inc.update(
+        restore_requested={
+            "target": target,
+            "source": source,
+            "restore_time": when.isoformat(),
+            "backup_arn": backup_arn,
+        }
+    )
+    note = None
     try:
         call(**kwargs)
     except ClientError as exc:
         code = error_code(exc)
-        ctx.record(action, "failed", target=target, error=str(exc))
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code == "InvalidRestoreTimeException":
-            raise InputError(
-                f"AWS refused restore time {when.isoformat()}: {message}. Check the window "
-                "(01_prepare shows it).",
-                cause=exc,
-            ) from exc
-        if code == "PointInTimeRecoveryUnavailableException":
-            raise NotReadyError(
-                f"point-in-time recovery is unavailable for {ctx.table_name}: {message}", cause=exc
-            ) from exc
-        if code == "TableAlreadyExistsException":
-            raise InputError(
-                f"table {target} already exists: choose another restored_table_name.", cause=exc
-            ) from exc
-        raise explain(exc, action, ctx.table_name) from exc
-    inc.update(
-        restored_table_name=target,
-        restore_time=when.isoformat(),
-        restore_source=source,
-        restore_status="CREATING",
-        restore_started=utc_now(),
-        restore_backup_arn=backup_arn,
-    )
+        retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+        existing = _describe(aws, target) if code == "TableAlreadyExistsException" and retried else None
+        if existing is not None and _requested_here(ctx, existing, source, when, backup_arn):
+            # the answer to an earlier attempt was lost and the SDK asked again: AWS had started this restore
+            note = "AWS had started it on an earlier attempt whose answer was lost"
+        else:
+            _refused(ctx, exc, action, target, when)
+    _note_started(ctx, source, target, when, backup_arn)
     ctx.record(
         action,
         source=ctx.table_name,
@@ -317,7 +323,59 @@ def _start(
         restore_time=when.isoformat(),
         backup_arn=backup_arn,
         overrides={k: v for k, v in kwargs.items() if k.endswith("Override")},
+        **({"note": note} if note else {}),
     )
+
+
+def _requested_here(
+    ctx: Context, table: dict[str, Any], source: str, when: dt.datetime, backup_arn: str | None
+) -> bool:
+    """Is ``table`` the restore this incident requested (same target, source table, time or backup)?"""
+    requested = ctx.incident.get("restore_requested") or {}
+    summary = table.get("RestoreSummary") or {}
+    if requested.get("target") != table.get("TableName") or requested.get("source") != source:
+        return False
+    if not str(summary.get("SourceTableArn", "")).endswith(f":table/{ctx.table_name}"):
+        return False
+    if source == "backup":
+        return bool(backup_arn) and summary.get("SourceBackupArn") == backup_arn
+    restored_at = summary.get("RestoreDateTime")
+    return isinstance(restored_at, dt.datetime) and restored_at.replace(microsecond=0) == when
+
+
+def _note_started(ctx: Context, source: str, target: str, when: dt.datetime, backup_arn: str | None) -> None:
+    """The incident's restored table from now on (03 resumes waiting for it, 04 reads it, 06 may delete it)."""
+    ctx.incident.update(
+        restored_table_name=target,
+        restore_time=when.isoformat(),
+        restore_source=source,
+        restore_status="CREATING",
+        restore_started=utc_now(),
+        restore_backup_arn=backup_arn,
+    )
+
+
+def _refused(ctx: Context, exc: ClientError, action: str, target: str, when: dt.datetime) -> NoReturn:
+    """AWS did not start the restore: record it and raise what the user can act on."""
+    code = error_code(exc)
+    ctx.incident.update(restore_requested=None)
+    ctx.record(action, "failed", target=target, error=str(exc))
+    message = exc.response.get("Error", {}).get("Message", "")
+    if code == "InvalidRestoreTimeException":
+        raise InputError(
+            f"AWS refused restore time {when.isoformat()}: {message}. Check the window "
+            "(01_prepare shows it).",
+            cause=exc,
+        ) from exc
+    if code == "PointInTimeRecoveryUnavailableException":
+        raise NotReadyError(
+            f"point-in-time recovery is unavailable for {ctx.table_name}: {message}", cause=exc
+        ) from exc
+    if code == "TableAlreadyExistsException":
+        raise InputError(
+            f"table {target} already exists: choose another restored_table_name.", cause=exc
+        ) from exc
+    raise explain(exc, action, ctx.table_name) from exc
 
 
 def _use_existing(
