@@ -90,3 +90,33 @@ def test_faults_reach_control_calls_and_s3_when_named(sandbox, aws, unique_name)
     injected = sum(sandbox.faults.values())
     assert injected > 0
     assert sandbox.calls["DescribeTable"] + sandbox.calls["S3:GET"] == 30 + injected
+
+
+def test_iam_and_sts_faults_are_answered_in_their_own_protocol(sandbox):
+    iam = sandbox.client("iam", config=Config(retries={"mode": "standard", "max_attempts": 20}))
+    sandbox.reset_counters()
+    sandbox.configure(throttle_rate=0.2, error_rate=0.1, fault_seed=5, fault_operations=["ListRoles"])
+    for _ in range(10):
+        iam.list_roles()  # every fault is parsed as a retryable AWS error and retried
+    assert sum(sandbox.faults.values()) > 0
+    assert sandbox.calls["ListRoles"] == 10 + sum(sandbox.faults.values())
+
+
+def test_the_same_seed_replays_the_same_faults(sandbox, aws, unique_name):
+    table = create_table(aws.dynamodb, unique_name, range_key=None)
+    ddb = _client(sandbox, attempts=1)
+
+    def pattern():
+        sandbox.configure(error_rate=0.5, fault_seed=3, fault_operations=["GetItem"])
+        out = []
+        for _ in range(12):
+            try:
+                ddb.get_item(TableName=table, Key={"pk": {"S": "x"}})
+                out.append("ok")
+            except ClientError:
+                out.append("fault")
+        return out
+
+    first = pattern()
+    assert "fault" in first and "ok" in first
+    assert pattern() == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import socket
@@ -53,8 +54,9 @@ class SandboxMiddleware:
 
     def _draw(self) -> float:
         with self._lock:
-            if self._seed != self.settings.fault_seed:
+            if self._seed != self.settings.fault_seed or self.settings.reseeded:
                 self._seed = self.settings.fault_seed
+                self.settings.reseeded = False
                 self._rng = random.Random(self._seed)
             return self._rng.random()
 
@@ -73,6 +75,9 @@ class SandboxMiddleware:
             return self._serve_control(path[len("/_sandbox/"):], environ, start_response)
         prefix, op = _target(environ)
         s3 = "/s3/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+        query = not op and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        if query:
+            op = _query_action(environ)  # IAM, STS...: the Action of the form body
         label = op or (f"S3:{environ.get('REQUEST_METHOD', '?')}" if s3 else environ.get("REQUEST_METHOD", "?"))
         with self._lock:
             self.calls[label] += 1
@@ -88,7 +93,8 @@ class SandboxMiddleware:
             if fault:
                 with self._lock:
                     self.faults[fault] += 1
-                kind = "s3" if s3 else "data" if prefix.startswith("DynamoDB") and op in DATA_PLANE else "json"
+                kind = ("s3" if s3 else "query" if query
+                        else "data" if prefix.startswith("DynamoDB") and op in DATA_PLANE else "json")
                 return self._inject(fault, kind, environ, start_response)
         return self.app(environ, start_response)
 
@@ -110,6 +116,13 @@ class SandboxMiddleware:
         """Answer as AWS does when it throttles or fails: DynamoDB item calls with
         ProvisionedThroughputExceededException, other JSON calls with ThrottlingException, S3 with 503 SlowDown."""
         _drain(environ)  # a clean answer rather than a reset mid-upload
+        if kind == "query" and fault in ("throttle", "error"):
+            code, status = ("Throttling", "400 Bad Request") if fault == "throttle" else (
+                "InternalFailure", "500 Internal Server Error")
+            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>sandbox fault</Message>"
+                    "</Error><RequestId>sandbox</RequestId></ErrorResponse>").encode()
+            start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body]
         if kind == "s3" and fault in ("throttle", "error"):
             code, status = ("SlowDown", "503 Slow Down") if fault == "throttle" else ("InternalError", "500 Internal Server Error")
             body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
@@ -145,6 +158,16 @@ class SandboxMiddleware:
         except (TypeError, ValueError, KeyError) as exc:
             return _json(start_response, "400 Bad Request", {"error": str(exc)})
         return _json(start_response, "200 OK", result)
+
+
+def _query_action(environ: dict[str, Any]) -> str:
+    """The Action of a query-protocol request, read from its form body (which is put back for moto)."""
+    from urllib.parse import parse_qs
+
+    stream = environ["wsgi.input"]
+    raw = stream.read()
+    environ["wsgi.input"] = LimitedStream(io.BytesIO(raw), len(raw))
+    return (parse_qs(raw.decode("utf-8", "replace")).get("Action") or [""])[0]
 
 
 def _drain(environ: dict[str, Any]) -> None:

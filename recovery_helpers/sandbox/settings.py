@@ -36,14 +36,21 @@ class SandboxSettings:
     #: Seed of the fault injector, so a faulty run can be replayed exactly.
     fault_seed: int = 0
 
+    #: Set when fault_seed is (re)assigned, so the same seed replays the same faults from the start.
+    reseeded: bool = dataclasses.field(default=False, repr=False, compare=False)
+
     def update(self, **changes: object) -> None:
-        """Change settings by name, refusing unknown names."""
-        names = {f.name for f in dataclasses.fields(self)}
+        """Change settings by name, refusing unknown names. Setting fault_seed restarts the fault sequence."""
+        names = {f.name for f in dataclasses.fields(self)} - {"reseeded"}
         unknown = set(changes) - names
         if unknown:
             raise TypeError(f"unknown sandbox settings {sorted(unknown)}; known: {sorted(names)}")
         for name, value in changes.items():
             setattr(self, name, value)
+        if "fault_seed" in changes:
+            self.reseeded = True
 
     def as_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out.pop("reseeded")
+        return out
