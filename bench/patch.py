@@ -9,8 +9,11 @@ the table to before the corruption with point-in-time recovery (restore.restore_
 the plan with diff.build_plan / diff.approve from a keys file, then for every latency measures
   (a) the seed's loop: sequential GetItem from the restored table + unconditional PutItem into the live table,
       on a sample of updated items (it is a rate), and
-  (b) the engine: patch.apply_plan(dry_run=False) on all --items items, in a fresh process per run,
-resetting the corrupted items between runs. Peak memory is measured at --items and 2 x --items.
+  (b) the engine: patch.apply_plan(dry_run=False) on all --items items, in a fresh process per run, once per
+      write mode (--write-modes, plus the default mode),
+resetting the corrupted items between runs. Peak memory is measured at --items and 2 x --items (default mode).
+The last lines, one per latency, are for the engine's default write mode:
+  latency_ms=5 seed_items_per_s=... engine_items_per_s=... ratio=... write_mode=auto
 See bench/README.md for what the numbers mean.
 """
 
@@ -37,13 +40,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import boto3  # noqa: E402
+import boto3
 
-from recovery_helpers import diff, patch, restore  # noqa: E402
-from recovery_helpers import plan as planlib  # noqa: E402
-from recovery_helpers.aws import DEFAULT_CONFIG, Aws  # noqa: E402
-from recovery_helpers.context import open_context  # noqa: E402
-from recovery_helpers.items import KeySchema, iter_chunks  # noqa: E402
+from recovery_helpers import diff, patch, patch_engine, restore
+from recovery_helpers import plan as planlib
+from recovery_helpers.aws import DEFAULT_CONFIG, Aws
+from recovery_helpers.context import open_context
+from recovery_helpers.items import KeySchema, iter_chunks
 
 WRITE_OPS = ("PutItem", "UpdateItem", "DeleteItem")
 TABLE = "bench-orders"
@@ -199,22 +202,60 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _profile_engine_threads() -> list[Any]:
+    """cProfile the calling thread and every engine worker thread (one profiler each, merged at the end)."""
+    import cProfile
+
+    main = cProfile.Profile(time.thread_time)  # CPU time per thread, not wall time (GIL waits)
+    profiles = [main]
+    work = patch_engine.Engine._worker
+
+    def profiled(self: Any, q: Any) -> None:
+        prof = cProfile.Profile(time.thread_time)
+        profiles.append(prof)
+        prof.enable()
+        try:
+            work(self, q)
+        finally:
+            prof.disable()
+
+    patch_engine.Engine._worker = profiled  # type: ignore[method-assign]
+    main.enable()
+    return profiles
+
+
 def child_engine(args: argparse.Namespace) -> None:
     """Run apply_plan once and print what it cost (time, CPU, memory) as one JSON line."""
     import tracemalloc
 
-    patch.RETURN_OLD = not args.no_return_old
+    patch_engine.RETURN_OLD = not args.no_return_old
     ctx = open_context(args.child_incident, TABLE, REGION, os.environ["AWS_ENDPOINT_URL"], args.runs_dir)
     _ = ctx.who  # resolve the caller before timing
     if args.tracemalloc:
         tracemalloc.start()
+    profiles = _profile_engine_threads() if args.profile_engine else None
     rss0 = peak_rss_kb()
     t0, c0 = time.perf_counter(), time.process_time()
     report = patch.apply_plan(
-        ctx, dry_run=False, max_workers=args.workers, progress=False, read_batch_size=args.read_batch
+        ctx,
+        dry_run=False,
+        max_workers=int(args.workers),
+        progress=False,
+        read_batch_size=args.read_batch,
+        write_mode=args.write_mode,
+        transact_batch_size=args.transact_batch,
     )
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
+    if profiles is not None:
+        import io
+        import pstats
+
+        profiles[0].disable()
+        text = io.StringIO()
+        pstats.Stats(*profiles, stream=text).sort_stats("tottime").print_stats(60)
+        pstats.Stats(*profiles, stream=text).sort_stats("cumulative").print_stats(60)
+        Path(args.profile_engine).write_text(text.getvalue())
     print(
         "RESULT "
         + json.dumps(
@@ -230,6 +271,10 @@ def child_engine(args: argparse.Namespace) -> None:
                 "tracemalloc_peak": peak,
                 "write_capacity_units": report.write_capacity_units,
                 "throttled": report.throttled,
+                "write_mode": report.write_mode,
+                "writes_by_path": report.writes_by_path,
+                "transactions": report.transactions,
+                "transactions_cancelled": report.transactions_cancelled,
             }
         ),
         flush=True,
@@ -245,6 +290,9 @@ def run_engine(
     trace: bool = False,
     read_batch: int = patch.READ_BATCH,
     return_old: bool = True,
+    write_mode: str = patch.DEFAULT_WRITE_MODE,
+    transact_batch: int = patch.TRANSACT_BATCH,
+    profile_to: str | None = None,
 ) -> dict[str, Any]:
     cmd = (
         [
@@ -258,12 +306,19 @@ def run_engine(
             str(workers),
             "--read-batch",
             str(read_batch),
+            "--write-mode",
+            write_mode,
+            "--transact-batch",
+            str(transact_batch),
         ]
         + (["--tracemalloc"] if trace else [])
+        + (["--profile-engine", profile_to] if profile_to else [])
         + ([] if return_old else ["--no-return-old"])
     )
     before, server_cpu = sb.calls(), sb.cpu_seconds()
-    out = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **sb.env}, capture_output=True, text=True)
+    out = subprocess.run(
+        cmd, cwd=ROOT, env={**os.environ, **sb.env}, capture_output=True, text=True, check=False
+    )
     if out.returncode != 0:
         raise RuntimeError(f"engine run failed:\n{out.stderr[-3000:]}")
     result = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))[7:])
@@ -294,7 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--sample", type=int, default=200, help="items the seed's loop is timed on (default 200)")
     ap.add_argument("--latencies", default="0,5,30", help="added latency per request, ms (default 0,5,30)")
-    ap.add_argument("--workers", type=int, default=32, help="engine max_workers (default 32)")
+    ap.add_argument(
+        "--workers",
+        default="single=32,transact=8,auto=8",
+        help="engine max_workers: one number for every write mode, or per mode (default "
+        "single=32,transact=8,auto=8: single writes wait on one round trip per item and gain from more "
+        "workers; transactions are bound by CPU, where more threads only cost)",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="engine runs per latency and write mode; the median is reported (default 3)",
+    )
     ap.add_argument(
         "--no-memory", action="store_true", help="skip the memory runs at --items and 2 x --items"
     )
@@ -306,6 +373,19 @@ def main(argv: list[str] | None = None) -> int:
         help="at this latency also run the engine with GetItem per key instead of BatchGetItem "
         "(default 5; negative: skip)",
     )
+    ap.add_argument(
+        "--write-modes",
+        default="single,transact",
+        help="engine write modes to measure at each latency (default single,transact; the default mode, "
+        f"{patch.DEFAULT_WRITE_MODE!r}, is always added)",
+    )
+    ap.add_argument(
+        "--transact-batch",
+        type=int,
+        default=patch.TRANSACT_BATCH,
+        help=f"items per TransactWriteItems (default {patch.TRANSACT_BATCH})",
+    )
+    ap.add_argument("--write-mode", default=patch.DEFAULT_WRITE_MODE, help=argparse.SUPPRESS)
     ap.add_argument("--read-batch", type=int, default=patch.READ_BATCH, help=argparse.SUPPRESS)
     ap.add_argument("--no-return-old", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument(
@@ -314,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
         help="instead of the benchmark: one engine run at 0 ms on a sandbox whose request handling is "
         "profiled "
         "(cProfile, requests one at a time); the stats go to FILE",
+    )
+    ap.add_argument(
+        "--profile-engine",
+        metavar="FILE",
+        help="instead of the benchmark: one engine run (first of --write-modes, first of --latencies) under "
+        "cProfile in every engine thread; the merged stats, sorted by own time, go to FILE",
     )
     ap.add_argument("--serve-profiled-sandbox", help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="keep the run folders (printed) after the run")
@@ -327,9 +413,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_profiled_sandbox:
         serve_profiled_sandbox(args.serve_profiled_sandbox)
         return 0
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    try:
+        if "=" in args.workers:
+            per_mode = {m.strip(): int(n) for m, n in (p.split("=") for p in args.workers.split(","))}
+        else:
+            per_mode = dict.fromkeys(patch.WRITE_MODES, int(args.workers))
+    except ValueError:
+        ap.error(f"--workers: a number, or mode=number pairs, got {args.workers!r}")
+
+    def workers_for(mode: str) -> int:
+        return per_mode.get(mode, 8)
+
     if args.items * 2 > args.table_items:
         ap.error("--table-items must be at least twice --items (the memory run patches 2 x --items)")
     latencies = [float(x) for x in args.latencies.split(",") if x.strip()]
+    modes = list(
+        dict.fromkeys(
+            [*(m.strip() for m in args.write_modes.split(",") if m.strip()), patch.DEFAULT_WRITE_MODE]
+        )
+    )
+    bad = [m for m in modes if m not in patch.WRITE_MODES]
+    if bad:
+        ap.error(f"--write-modes: unknown {bad}; choose from {', '.join(patch.WRITE_MODES)}")
 
     work = Path(tempfile.mkdtemp(prefix="bench-patch-"))
     runs_dir = work / "runs"
@@ -420,8 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, requests in (("plan-1x", main_requests), ("plan-2x", all_requests)):
             keys_file = work / f"{label}-keys.jsonl"
             with open(keys_file, "w") as f:
-                for r in requests:
-                    f.write(json.dumps(schema.key_to_plain(key_of_request(r))) + "\n")
+                f.writelines(json.dumps(schema.key_to_plain(key_of_request(r))) + "\n" for r in requests)
             pctx = open_context(label, TABLE, REGION, sb.endpoint, str(runs_dir), aws=aws)
             pctx.incident.update(restored_table_name=restored_name)
             t = time.perf_counter()
@@ -456,10 +562,28 @@ def main(argv: list[str] | None = None) -> int:
             if "PutRequest" in r and schema.key_of(r["PutRequest"]["Item"]) in sample_keys
         ]
 
+        if args.profile_engine:
+            copy_plan(runs_dir, "plan-1x", "profiled")
+            sb.control("settings", {"latency_ms": latencies[0]})
+            res = run_engine(
+                sb,
+                runs_dir,
+                "profiled",
+                workers_for(modes[0]),
+                write_mode=modes[0],
+                transact_batch=args.transact_batch,
+                profile_to=str(Path(args.profile_engine).resolve()),
+            )
+            print(
+                f"profiled engine run ({modes[0]}, {latencies[0]:g} ms): {res['patched']} items in "
+                f"{res['elapsed']:.1f} s, client CPU {res['cpu']:.2f} s; profile in {args.profile_engine}"
+            )
+            return 0
+
         if args.profile_sandbox:
             copy_plan(runs_dir, "plan-1x", "profiled")
             sb.proc.send_signal(signal.SIGUSR1)
-            res = run_engine(sb, runs_dir, "profiled", args.workers)
+            res = run_engine(sb, runs_dir, "profiled", workers_for(patch.DEFAULT_WRITE_MODE))
             sb.stop()  # writes the profile
             print(
                 f"profiled engine run: {res['patched']} items in {res['elapsed']:.1f} s, "
@@ -479,70 +603,106 @@ def main(argv: list[str] | None = None) -> int:
             seed_calls = _delta(sb.calls(), before)
             seed_server_cpu = sb.cpu_seconds() - server_cpu
             reset(sample_requests)
-            # (b) the engine, on everything, in a fresh process
-            incident = f"run-{int(latency)}ms"
-            copy_plan(runs_dir, "plan-1x", incident)
-            sb.control("settings", {"latency_ms": latency})
-            res = run_engine(sb, runs_dir, incident, args.workers)
-            reset(main_requests)
-            if res["patched"] != args.items or res["conflicts"] or res["failed"]:
-                raise RuntimeError(f"engine run at {latency} ms is wrong: {res}")
             seed_rate = len(sample_keys) / seed_elapsed
-            engine_rate = res["patched"] / res["elapsed"]
+            # (b) the engine, on everything, in a fresh process, once per write mode
+            for mode in modes:
+                runs = []
+                for attempt in range(args.repeat):
+                    incident = f"run-{int(latency)}ms-{mode}-{attempt}"
+                    copy_plan(runs_dir, "plan-1x", incident)
+                    sb.control("settings", {"latency_ms": latency})
+                    one = run_engine(
+                        sb,
+                        runs_dir,
+                        incident,
+                        workers_for(mode),
+                        write_mode=mode,
+                        transact_batch=args.transact_batch,
+                    )
+                    reset(main_requests)
+                    if one["patched"] != args.items or one["conflicts"] or one["failed"]:
+                        raise RuntimeError(f"engine run at {latency} ms ({mode}) is wrong: {one}")
+                    runs.append(one)
+                # the median run (by items/s): one run is a few seconds on a machine shared with other work
+                runs.sort(key=lambda r: r["patched"] / r["elapsed"])
+                res = runs[len(runs) // 2]
+                engine_rate = res["patched"] / res["elapsed"]
+                all_rates = "/".join(f"{r['patched'] / r['elapsed']:.0f}" for r in runs)
+                rows.append(
+                    {
+                        "latency_ms": latency,
+                        "write_mode": mode,
+                        "workers": workers_for(mode),
+                        "seed_items_per_s": seed_rate,
+                        "engine_items_per_s": engine_rate,
+                        "ratio": engine_rate / seed_rate,
+                        "seed_calls_per_item": sum(seed_calls.values()) / len(sample_keys),
+                        "engine_calls_per_item": sum(res["calls"].values()) / res["patched"],
+                        "engine_calls": res["calls"],
+                        "seed_cpu_ms_per_item": 1000 * seed_cpu / len(sample_keys),
+                        "engine_cpu_ms_per_item": 1000 * res["cpu"] / res["patched"],
+                        "seed_server_cpu_ms_per_item": 1000 * seed_server_cpu / len(sample_keys),
+                        "engine_server_cpu_ms_per_item": 1000 * res["server_cpu"] / res["patched"],
+                        "engine_maxrss_mb": res["maxrss_kb"] / 1024,
+                        "engine_seconds": res["elapsed"],
+                        "wcu": res["write_capacity_units"],
+                        "by_path": res["writes_by_path"],
+                        "transactions": res["transactions"],
+                    }
+                )
+                r = rows[-1]
+                print(
+                    f"  {latency:g} ms: seed {seed_rate:.0f} items/s ({r['seed_calls_per_item']:.2f} "
+                    f"calls/item, client CPU {r['seed_cpu_ms_per_item']:.2f} ms/item, sandbox CPU "
+                    f"{r['seed_server_cpu_ms_per_item']:.2f} ms/item) | engine write_mode={mode} "
+                    f"{engine_rate:.0f} items/s (median of {all_rates}) on {res['patched']} items in "
+                    f"{res['elapsed']:.1f} s "
+                    f"({r['engine_calls_per_item']:.3f} calls/item {res['calls']}, written "
+                    f"{res['writes_by_path']} in {res['transactions']} transactions, client CPU "
+                    f"{r['engine_cpu_ms_per_item']:.2f} ms/item, sandbox CPU "
+                    f"{r['engine_server_cpu_ms_per_item']:.2f} ms/item, peak RSS {r['engine_maxrss_mb']:.0f} "
+                    f"MB, {r['wcu']:g} WCU reported)",
+                    flush=True,
+                )
             if latency == args.compare_reads_at:
-                copy_plan(runs_dir, "plan-1x", f"{incident}-getitem")
+                base = next(r for r in rows if r["latency_ms"] == latency and r["write_mode"] == "single")
+                copy_plan(runs_dir, "plan-1x", f"run-{int(latency)}ms-getitem")
                 sb.control("settings", {"latency_ms": latency})
-                per_item = run_engine(sb, runs_dir, f"{incident}-getitem", args.workers, read_batch=1)
+                per_item = run_engine(
+                    sb,
+                    runs_dir,
+                    f"run-{int(latency)}ms-getitem",
+                    workers_for("single"),
+                    read_batch=1,
+                    write_mode="single",
+                )
                 reset(main_requests)
                 print(
-                    f"  {latency:g} ms, reads compared: BatchGetItem ({patch.READ_BATCH} keys) "
-                    f"{res['patched'] / res['elapsed']:.0f} items/s, {sum(res['calls'].values())} calls, "
-                    f"sandbox CPU {1000 * res['server_cpu'] / res['patched']:.2f} ms/item | GetItem per key "
+                    f"  {latency:g} ms, reads compared (write_mode=single): BatchGetItem ({patch.READ_BATCH} "
+                    f"keys) {base['engine_items_per_s']:.0f} items/s, {sum(base['engine_calls'].values())} "
+                    f"calls, sandbox CPU {base['engine_server_cpu_ms_per_item']:.2f} ms/item | GetItem per key "
                     f"{per_item['patched'] / per_item['elapsed']:.0f} items/s, "
                     f"{sum(per_item['calls'].values())} calls, sandbox CPU "
                     f"{1000 * per_item['server_cpu'] / per_item['patched']:.2f} ms/item",
                     flush=True,
                 )
-                copy_plan(runs_dir, "plan-1x", f"{incident}-no-all-old")
+                copy_plan(runs_dir, "plan-1x", f"run-{int(latency)}ms-no-all-old")
                 sb.control("settings", {"latency_ms": latency})
-                lean = run_engine(sb, runs_dir, f"{incident}-no-all-old", args.workers, return_old=False)
+                lean = run_engine(
+                    sb,
+                    runs_dir,
+                    f"run-{int(latency)}ms-no-all-old",
+                    workers_for("single"),
+                    return_old=False,
+                    write_mode="single",
+                )
                 reset(main_requests)
                 print(
-                    f"  {latency:g} ms, without ReturnValues=ALL_OLD on writes (moto serializes the returned "
-                    "item "
-                    f"slowly): {lean['patched'] / lean['elapsed']:.0f} items/s, sandbox CPU "
+                    f"  {latency:g} ms, write_mode=single without ReturnValues=ALL_OLD on writes: "
+                    f"{lean['patched'] / lean['elapsed']:.0f} items/s, sandbox CPU "
                     f"{1000 * lean['server_cpu'] / lean['patched']:.2f} ms/item",
                     flush=True,
                 )
-            rows.append(
-                {
-                    "latency_ms": latency,
-                    "seed_items_per_s": seed_rate,
-                    "engine_items_per_s": engine_rate,
-                    "ratio": engine_rate / seed_rate,
-                    "seed_calls_per_item": sum(seed_calls.values()) / len(sample_keys),
-                    "engine_calls_per_item": sum(res["calls"].values()) / res["patched"],
-                    "engine_calls": res["calls"],
-                    "seed_cpu_ms_per_item": 1000 * seed_cpu / len(sample_keys),
-                    "engine_cpu_ms_per_item": 1000 * res["cpu"] / res["patched"],
-                    "seed_server_cpu_ms_per_item": 1000 * seed_server_cpu / len(sample_keys),
-                    "engine_server_cpu_ms_per_item": 1000 * res["server_cpu"] / res["patched"],
-                    "engine_maxrss_mb": res["maxrss_kb"] / 1024,
-                    "engine_seconds": res["elapsed"],
-                    "wcu": res["write_capacity_units"],
-                }
-            )
-            r = rows[-1]
-            print(
-                f"  {latency:g} ms: seed {seed_rate:.0f} items/s ({r['seed_calls_per_item']:.2f} calls/item, "
-                f"client CPU {r['seed_cpu_ms_per_item']:.2f} ms/item, sandbox CPU "
-                f"{r['seed_server_cpu_ms_per_item']:.2f} ms/item) | engine {engine_rate:.0f} items/s on "
-                f"{res['patched']} items in {res['elapsed']:.1f} s ({r['engine_calls_per_item']:.3f} "
-                f"calls/item {res['calls']}, client CPU {r['engine_cpu_ms_per_item']:.2f} ms/item, sandbox "
-                f"CPU {r['engine_server_cpu_ms_per_item']:.2f} ms/item, peak RSS "
-                f"{r['engine_maxrss_mb']:.0f} MB, {r['wcu']:g} WCU)",
-                flush=True,
-            )
 
         memory = []
         if not args.no_memory:
@@ -553,7 +713,14 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 incident = f"mem-{label}"
                 copy_plan(runs_dir, label, incident)
-                res = run_engine(sb, runs_dir, incident, args.workers, trace=True)
+                res = run_engine(
+                    sb,
+                    runs_dir,
+                    incident,
+                    workers_for(patch.DEFAULT_WRITE_MODE),
+                    trace=True,
+                    transact_batch=args.transact_batch,
+                )
                 reset(requests)
                 memory.append((n, res))
                 print(
@@ -565,7 +732,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(
-            f"engine: apply_plan(max_workers={args.workers}) on {args.items} items; seed: sequential "
+            f"engine: apply_plan(max_workers={', '.join(f'{m}: {workers_for(m)}' for m in modes)}) on "
+            f"{args.items} items, median of {args.repeat} runs "
+            f"per latency and write mode; seed: sequential "
             f"GetItem+PutItem on {len(sample_keys)} items; table {args.table_items} items; "
             f"total bench time {time.perf_counter() - t_start:.0f} s"
         )
@@ -577,11 +746,33 @@ def main(argv: list[str] | None = None) -> int:
                 f"{m1['maxrss_kb'] / 1024:.0f} MB "
                 f"vs {m2['maxrss_kb'] / 1024:.0f} MB"
             )
+        print()
+        print(
+            "| latency | write mode | workers | seed items/s | engine items/s | ratio | calls/item | client CPU ms/item "
+            "| sandbox CPU ms/item | transactions | WCU reported |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(
-                f"latency_ms={r['latency_ms']:g} seed_items_per_s={r['seed_items_per_s']:.1f} "
-                f"engine_items_per_s={r['engine_items_per_s']:.1f} ratio={r['ratio']:.1f}"
+                f"| {r['latency_ms']:g} ms | {r['write_mode']} | {r['workers']} | {r['seed_items_per_s']:.1f} | "
+                f"{r['engine_items_per_s']:.1f} | {r['ratio']:.1f} | {r['engine_calls_per_item']:.3f} | "
+                f"{r['engine_cpu_ms_per_item']:.2f} | {r['engine_server_cpu_ms_per_item']:.2f} | "
+                f"{r['transactions']} | {r['wcu']:g} |"
             )
+        print()
+        for r in rows:
+            if r["write_mode"] != patch.DEFAULT_WRITE_MODE:
+                print(
+                    f"mode latency_ms={r['latency_ms']:g} write_mode={r['write_mode']} "
+                    f"engine_items_per_s={r['engine_items_per_s']:.1f} ratio={r['ratio']:.1f}"
+                )
+        for r in rows:
+            if r["write_mode"] == patch.DEFAULT_WRITE_MODE:
+                print(
+                    f"latency_ms={r['latency_ms']:g} seed_items_per_s={r['seed_items_per_s']:.1f} "
+                    f"engine_items_per_s={r['engine_items_per_s']:.1f} ratio={r['ratio']:.1f} "
+                    f"write_mode={r['write_mode']}"
+                )
         return 0
     finally:
         sb.stop()

@@ -4,7 +4,8 @@ Each line is written with one ``os.write`` on a descriptor opened with ``O_APPEN
 threads (or several processes working on different segments) never interleave. A line cut short by a crash is
 cut off when the file is next opened and skipped when it is read: it never completed, so nothing relied on it.
 ``durable=True`` makes :meth:`JsonlFile.append` return only after ``fsync``; concurrent callers share one
-fsync.
+fsync. Records may hold DynamoDB JSON straight from boto3: binary values are written as base64 text (as
+:func:`recovery_helpers.items.to_json_safe` would), so callers need not copy items to make them writable.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+from .items import to_json_safe
 
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -33,6 +36,12 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 yield json.loads(raw)
             except json.JSONDecodeError:
                 continue
+
+
+def _json_default(value: Any) -> Any:
+    """What json cannot write by itself: bytes and boto3 Binary as base64 text, sets as lists, else str()."""
+    converted = to_json_safe(value)
+    return str(value) if converted is value else converted
 
 
 def _repair(path: Path) -> None:
@@ -79,7 +88,9 @@ class JsonlFile:
 
     def append_many(self, records: Iterable[dict[str, Any]]) -> None:
         """Append lines; if durable, they are on disk when this returns (one fsync for all of them)."""
-        data = b"".join(json.dumps(r, separators=(",", ":"), default=str).encode() + b"\n" for r in records)
+        data = b"".join(
+            json.dumps(r, separators=(",", ":"), default=_json_default).encode() + b"\n" for r in records
+        )
         if not data:
             return
         with self._lock:
@@ -103,7 +114,7 @@ class JsonlFile:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> JsonlFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,7 +1,7 @@
 """A write-rate limiter shared by all patch workers, with an injectable clock (tested without sleeping).
 
 Virtual scheduling (the "generic cell rate algorithm"): the bucket keeps the earliest time the next write may
-start; each grant moves it on by ``1 / rate``. A burst of ``burst`` writes may start at once after an idle
+start; each grant of n items (one call carrying n items, e.g. a transaction) moves it on by ``n / rate``. A burst of ``burst`` writes may start at once after an idle
 spell.
 Throttling answers from DynamoDB push that time forward for every worker (:meth:`RateLimiter.pause`), so the
 whole engine slows down instead of each worker hammering on alone.
@@ -65,25 +65,30 @@ class RateLimiter:
         self._next: float | None = None  # earliest start of the next grant
         self._paused_until = 0.0
 
-    def acquire(self) -> float:
-        """Block until this caller may write; returns the seconds it waited."""
+    def acquire(self, n: int = 1) -> float:
+        """Block until this caller may write ``n`` items (one call carrying n items); returns the wait.
+
+        ``n`` items take n slots of ``1 / rate``: they start together, and the next grant waits for all of
+        them, so the rate over a run counts items, not calls.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"acquire takes a positive number of items, got {n!r}")
         with self._lock:
             now = self.clock()
-            start = now
             if self.rate is not None:
                 interval = 1.0 / self.rate
                 tat = now if self._next is None else max(self._next, now)  # theoretical arrival time
                 # up to `burst` grants may start at once after an idle spell, never more
-                start = max(now, tat - (self.burst - 1) * interval)
-                start = max(start, self._paused_until)
-                self._next = max(tat, start) + interval
+                start = max(now, tat - (self.burst - 1) * interval, self._paused_until)
+                self._next = max(tat, start) + n * interval
+                last = start + (n - 1) * interval  # the slot of the last of the n items
             else:
-                start = max(now, self._paused_until)
+                start = last = max(now, self._paused_until)
             s = self.stats
-            s.granted += 1
+            s.granted += n
             if s.first_grant is None:
                 s.first_grant = start
-            s.last_grant = start if s.last_grant is None else max(s.last_grant, start)
+            s.last_grant = last if s.last_grant is None else max(s.last_grant, last)
             wait = start - now
             s.waited_seconds += max(wait, 0.0)
         if wait > 0:

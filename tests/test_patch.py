@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from recovery_helpers import diff, patch
 from recovery_helpers import plan as planlib
@@ -174,6 +177,90 @@ def backup(sc: Scenario) -> list[dict]:
     return list(iter_jsonl(sc.ctx.incident.path / patch.BACKUP_FILE))
 
 
+def enable_stream(sc: Scenario) -> None:
+    """Turn the live table's stream on: from now on every applied write is one stream record."""
+    sc.ddb.update_table(
+        TableName=sc.table,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+
+
+def stream_writes(sc: Scenario) -> Counter[str]:
+    """How many writes were applied to each key since enable_stream (whatever API carried them)."""
+    arn = sc.ddb.describe_table(TableName=sc.table)["Table"]["LatestStreamArn"]
+    streams = sc.aws.client("dynamodbstreams")
+    counts: Counter[str] = Counter()
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not page["Records"]:
+                break
+            for record in page["Records"]:
+                counts[sc.schema.key_id(record["dynamodb"]["Keys"])] += 1
+            iterator = page.get("NextShardIterator")
+    return counts
+
+
+def before_call(aws: Aws, op: str, hook: Callable[[dict[str, Any]], None]) -> None:
+    """Run ``hook(params)`` before every ``op`` call of the DynamoDB clients made from now on with ``aws``'s
+    session (the patch engine makes its own client from it), through the SDK's event hooks."""
+    aws.session.events.register(f"provide-client-params.dynamodb.{op}", lambda params, **_: hook(params))
+
+
+def keys_in(schema: KeySchema, params: dict[str, Any]) -> list[str]:
+    """The key_ids a write call names (PutItem, DeleteItem, UpdateItem or TransactWriteItems)."""
+    if "TransactItems" in params:
+        ops = [next(iter(e.values())) for e in params["TransactItems"]]
+        return [schema.key_id(op.get("Key") or schema.key_of(op["Item"])) for op in ops]
+    return [schema.key_id(params.get("Key") or schema.key_of(params["Item"]))]
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def answer_instead(
+    aws: Aws, op: str, answer: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> list[dict]:
+    """Answer ``op`` calls the way DynamoDB answers an error, without sending them, whenever
+    ``answer(request_body)`` returns an error body (None: send the call as usual). Returns the bodies answered.
+    """
+    answered: list[dict] = []
+
+    def hook(request: Any, **_: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else target
+        if not target.endswith(f".{op}"):
+            return None
+        body = json.loads(request.body)
+        error = answer(body)
+        if error is None:
+            return None
+        answered.append(body)
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": f"fake-{len(answered)}"}
+        return AWSResponse(request.url, 400, headers, _Raw(json.dumps(error).encode()))
+
+    aws.session.events.register("before-send.dynamodb", hook)
+    return answered
+
+
+def cancelled(reasons: list[dict[str, Any]]) -> dict[str, Any]:
+    """The body of a TransactionCanceledException with these CancellationReasons, as DynamoDB sends it."""
+    codes = ", ".join(r["Code"] for r in reasons)
+    return {
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+        "CancellationReasons": reasons,
+    }
+
+
 def assert_recovered(sc: Scenario, ids: list[str]) -> None:
     for k in ids:
         live = sc.get(k)
@@ -319,13 +406,13 @@ def test_refusals_come_before_any_write(sandbox, aws, tmp_path, unique_name):
         "".join(json.dumps(sc.schema.key_to_plain(sc.key(k))) + "\n" for k in sc.changed_ids())
     )
     sc.ctx.incident.update(restored_table_name=sc.restored)
-    build = dict(
+    diff.build_plan(
+        sc.ctx,
         impacted_source="keys_file",
         keys_file=str(keys_file),
         incident_start="2020-01-01T00:00:00Z",
         progress=False,
     )
-    diff.build_plan(sc.ctx, **build)
     with pytest.raises(ApprovalError, match="nothing .* is approved"):
         patch.apply_plan(sc.ctx, dry_run=False, progress=False)
     sc.approve()

@@ -49,12 +49,14 @@ def test_throttling_past_the_sdk_retries_slows_the_engine_down(sandbox, aws, tmp
         region=sandbox.region,
         endpoint_url=sandbox.endpoint_url,
         session=session,
-        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),  # no SDK retries at all
     )
     ctx = open_context("inc", sc.table, runs_dir=str(sc.runs_dir), aws=no_retries)
     _ = ctx.who  # resolve the caller before faults start (STS is not throttled, but keep it out of the way)
     sandbox.configure(
-        throttle_rate=0.3, fault_seed=3, fault_operations=["PutItem", "DeleteItem", "BatchGetItem"]
+        throttle_rate=0.3,
+        fault_seed=3,
+        fault_operations=["PutItem", "DeleteItem", "BatchGetItem", "TransactWriteItems"],
     )
     report = patch.apply_plan(ctx, dry_run=False, max_workers=4, progress=False)
     sandbox.configure(throttle_rate=0.0, fault_operations=[])
@@ -68,6 +70,7 @@ def test_max_write_rate_is_respected_over_the_run(sandbox, aws, tmp_path, unique
     sc.approve()
     calls = sandbox.calls
     rate = 25.0
+    # write_mode="auto" (the default) writes one item per call under a rate limit: calls == items
     report = patch.apply_plan(sc.ctx, dry_run=False, max_write_rate=rate, max_workers=8, progress=False)
     assert report.ok
     stats = report.rate

@@ -68,3 +68,16 @@ def test_pause_and_rate_combine():
 def test_bad_rates_are_refused(rate):
     with pytest.raises(InputError, match="max_write_rate"):
         RateLimiter(rate)
+
+
+def test_a_call_carrying_n_items_takes_n_slots():
+    """A transaction of n items counts n items: it may start at once, and the next grant waits n intervals."""
+    clock = FakeClock()
+    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    assert limiter.acquire(5) == 0  # items 0..4 in slots 0.0..0.4
+    assert limiter.acquire(5) == pytest.approx(0.5)  # items 5..9 in slots 0.5..0.9
+    assert limiter.acquire() == pytest.approx(0.5)  # item 10 in slot 1.0
+    assert limiter.stats.granted == 11
+    assert limiter.stats.observed_rate() == pytest.approx(10.0)  # (11 - 1) items over slots 0.0..1.0
+    with pytest.raises(ValueError):
+        limiter.acquire(0)
