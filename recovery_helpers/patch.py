@@ -300,7 +300,7 @@ def apply_plan(
     BatchGetItem (1: GetItem per key instead). ``limiter``: a RateLimiter to share (else one for
     max_write_rate). ``write_mode``: ``"single"`` (one conditional write per item), ``"transact"``
     (TransactWriteItems of ``transact_batch_size`` items, 2 WCU per item on AWS) or ``"auto"`` (transactions
-    without max_write_rate, single writes with it; see docs/user/patch.md).
+    without max_write_rate, single writes with it; see the README, "Step 05").
     """
     if not isinstance(dry_run, bool):
         raise InputError(f"dry_run must be True or False, got {dry_run!r}")

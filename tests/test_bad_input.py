@@ -1,4 +1,4 @@
-"""The bad-input catalogue (docs/user/bad-input.md): each row refused before anything is written, saying what to do.
+"""The bad-input catalogue (README, "Bad input"): each row refused before anything is written, saying what to do.
 
 Every test compares a snapshot of what the refused call could have changed (tables, items, PITR, SSM
 parameters, IAM roles and policies, the run folder's files) before and after, against the session sandbox.

@@ -46,7 +46,7 @@ def test_a_change_between_read_and_write_is_a_conflict_not_an_overwrite(
 
 
 def test_an_attribute_added_between_read_and_write_is_kept_in_the_backup(sandbox, aws, tmp_path, unique_name):
-    """Single writes only: PutItem returns the item it replaced. A transaction cannot (see docs/user/patch.md)."""
+    """Single writes only: PutItem returns the item it replaced. A transaction cannot (see the README, "Step 05")."""
     sc = make_scenario(aws, tmp_path, unique_name, n=12)
     sc.approve()
     k = sc.updated[0]
