@@ -93,3 +93,11 @@ def create_table(
             TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
         )
     return name
+
+
+def table_names(ddb: Any) -> set[str]:
+    """Every table name (ListTables answers 100 at a time; the shared sandbox holds more)."""
+    names: set[str] = set()
+    for page in ddb.get_paginator("list_tables").paginate():
+        names.update(page["TableNames"])
+    return names

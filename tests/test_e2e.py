@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import boto3
-import pytest
 
 from recovery_helpers import demo
 from recovery_helpers.aws import Aws
 from recovery_helpers.runner import STEPS, run_steps
+from tests.conftest import table_names
 
 
 def _admin(sandbox) -> Aws:
@@ -56,7 +56,7 @@ def test_full_run_recovers_every_corrupted_item_and_keeps_every_legitimate_write
     assert admin.ssm.get_parameter(Name=incident.resources.read_only_parameter)["Parameter"]["Value"] == "none"
     attached = admin.iam.list_attached_role_policies(RoleName=incident.resources.app_role)["AttachedPolicies"]
     assert not any(p["PolicyName"] == incident.resources.deny_policy for p in attached)
-    assert not [t for t in admin.dynamodb.list_tables()["TableNames"] if t.startswith(f"{incident.table_name}-restored")]
+    assert not [t for t in table_names(admin.dynamodb) if t.startswith(f"{incident.table_name}-restored")]
 
 
 def test_a_write_made_after_review_is_a_conflict_and_survives(sandbox, tmp_path):

@@ -35,7 +35,7 @@ from recovery_helpers.items import from_json_safe, items_equal
 from recovery_helpers.patch_writes import project
 from recovery_helpers.restore import restore_table
 from recovery_helpers.runner import STEPS, run_steps
-from tests.conftest import create_table
+from tests.conftest import create_table, table_names
 from tests.faults_support import (
     BIG_SCHEMA,
     PROBE_OPS,
@@ -121,7 +121,7 @@ def test_every_step_under_faults_ends_with_the_ground_truth(sandbox, tmp_path):
     assert admin.ssm.get_parameter(Name=names.read_only_parameter)["Parameter"]["Value"] == "none"
     attached = admin.iam.list_attached_role_policies(RoleName=names.app_role)["AttachedPolicies"]
     assert not [p for p in attached if p["PolicyName"] == names.deny_policy]
-    assert not [t for t in admin.dynamodb.list_tables()["TableNames"] if t.startswith(f"{names.table}-restored")]
+    assert not [t for t in table_names(admin.dynamodb) if t.startswith(f"{names.table}-restored")]
 
 
 def test_incremental_export_and_transactional_patch_under_faults(sandbox, tmp_path):

@@ -19,6 +19,7 @@ from recovery_helpers import demo, policies
 from recovery_helpers.prepare import RECOVERY_POLICY_NAME
 from recovery_helpers.runner import NOTEBOOKS, STEPS
 from tests import least_privilege_support as lp
+from tests.conftest import table_names
 
 _prefixes = itertools.count()
 
@@ -108,7 +109,7 @@ def test_without_one_action_the_run_stops_at_the_step_that_needs_it(sandbox, tmp
     for later in STEPS[STEPS.index(step) + 1:]:
         assert not (world.run_dir / NOTEBOOKS[later]).exists()
     if step == "restore":
-        tables = world.admin.dynamodb.list_tables()["TableNames"]
+        tables = table_names(world.admin.dynamodb)
         assert not [t for t in tables if t.startswith(f"{world.incident.table_name}-restored")]
 
 

@@ -10,7 +10,7 @@ from recovery_helpers.contain import contain
 from recovery_helpers.errors import InputError
 from recovery_helpers.lift import lift
 from recovery_helpers.restore import restore_table
-from tests.conftest import create_table
+from tests.conftest import create_table, table_names
 from tests.containment_support import attempt, context, make_app_role
 
 
@@ -148,8 +148,8 @@ def test_lift_summarises_the_patch_journal_and_deletes_the_restored_table(aws, s
     report = _lift(s, delete_restored_table=True)
 
     assert report.restored_table_deleted == restored.restored_table_name
-    assert restored.restored_table_name not in aws.dynamodb.list_tables()["TableNames"]
-    assert s["table"] in aws.dynamodb.list_tables()["TableNames"]
+    assert restored.restored_table_name not in table_names(aws.dynamodb)
+    assert s["table"] in table_names(aws.dynamodb)
     assert report.summary["patch"] == {"patched": 2, "conflict": 1, "unchanged": 1}
     assert s["ctx"].incident.data["summary"]["restored_table_deleted"] is True
 

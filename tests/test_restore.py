@@ -9,7 +9,7 @@ import pytest
 
 from recovery_helpers.errors import InputError, NotReadyError
 from recovery_helpers.restore import default_restored_name, restore_table
-from tests.conftest import create_table
+from tests.conftest import create_table, table_names
 from tests.containment_support import context
 
 
@@ -22,7 +22,7 @@ def _second_boundary(sandbox) -> dt.datetime:
 
 
 def _tables(aws):
-    return set(aws.dynamodb.list_tables()["TableNames"])
+    return set(table_names(aws.dynamodb))
 
 
 @pytest.fixture
