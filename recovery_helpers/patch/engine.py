@@ -13,7 +13,7 @@ Two write paths, the same condition on every key (the item still equals the vers
   batch, so that a retried call is idempotent on AWS. A cancelled transaction wrote nothing: the keys whose
   condition failed are settled from the item DynamoDB returns (conflict, or already the target), the others
   are written one by one on the single path. Transactions cannot return the replaced items, so on this path
-  the guarantee is the backup read plus the condition on every attribute read (see the README, "Step 05").
+  the guarantee is the backup read plus the condition on every attribute read (see docs/steps/05_patch.md).
 """
 
 from __future__ import annotations
