@@ -9,7 +9,7 @@ from recovery_helpers import patch
 from recovery_helpers.aws import Aws
 from recovery_helpers.context import open_context
 from recovery_helpers.items import items_equal
-from tests.test_patch import assert_recovered, make_scenario, writes
+from tests.unit.patch.test_patch import assert_recovered, make_scenario, writes
 
 
 def _unchanged_except(sc, before, changed):

@@ -7,7 +7,7 @@ import pytest
 
 from recovery_helpers import patch
 from recovery_helpers.items import items_equal
-from tests.test_patch import assert_recovered, backup, before_call, journal, keys_in, make_scenario
+from tests.unit.patch.test_patch import assert_recovered, backup, before_call, journal, keys_in, make_scenario
 
 MODES = ["single", "transact"]
 

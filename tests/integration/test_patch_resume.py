@@ -16,7 +16,7 @@ import pytest
 from recovery_helpers import patch
 from recovery_helpers.items import items_equal
 from recovery_helpers.journal import iter_jsonl
-from tests.test_patch import (
+from tests.unit.patch.test_patch import (
     assert_recovered,
     backup,
     enable_stream,

@@ -9,7 +9,7 @@ import papermill as pm
 import pytest
 
 from recovery_helpers.items import items_equal
-from tests.test_patch import assert_recovered, make_scenario, writes
+from tests.unit.patch.test_patch import assert_recovered, make_scenario, writes
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_patch.ipynb"
 

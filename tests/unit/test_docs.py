@@ -7,15 +7,24 @@ import shutil
 from recovery_helpers import docs
 
 
-def test_checked_in_policy_page_matches_policies_py():
-    assert docs.stale() == [], "docs/reference/policies.md differs from policies.py: run `make docs`"
+def test_checked_in_generated_pages_match_the_code():
+    assert docs.stale() == [], "a generated page differs from the code: run `make docs`"
 
 
-def test_check_fails_when_the_page_drifts(tmp_path, capsys):
-    page = tmp_path / docs.POLICIES_PAGE
-    page.parent.mkdir(parents=True)
-    shutil.copy(docs.ROOT / docs.POLICIES_PAGE, page)
+def test_check_fails_when_a_page_drifts(tmp_path, capsys):
+    for rel in docs.pages():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(docs.ROOT / rel, tmp_path / rel)
     assert docs.main(["--check", "--root", str(tmp_path)]) == 0
+    page = tmp_path / docs.POLICIES_PAGE
     page.write_text(page.read_text().replace("dynamodb:PutItem", "dynamodb:PutItemX"))
     assert docs.main(["--check", "--root", str(tmp_path)]) == 1
-    assert "out of date" in capsys.readouterr().err
+    assert f"{docs.POLICIES_PAGE} is out of date" in capsys.readouterr().err
+
+
+def test_parameters_page_lists_every_declared_parameter():
+    page = docs.parameters_page()
+    for step in docs.STEPS:
+        nb = docs.ROOT / "notebooks" / f"{docs.STEPS.index(step) + 1:02d}_{step}.ipynb"
+        for name, _default, _comment in docs.notebook_parameters(nb):
+            assert f"| `{name}` |" in page, (step, name)

@@ -8,7 +8,7 @@ from recovery_helpers import cli, patch
 from recovery_helpers.errors import InputError
 from recovery_helpers.items import items_equal
 from recovery_helpers.journal import iter_jsonl
-from tests.test_patch import make_scenario, writes
+from tests.unit.patch.test_patch import make_scenario, writes
 
 
 def test_undo_returns_the_table_to_its_pre_patch_state_and_keeps_a_newer_write(

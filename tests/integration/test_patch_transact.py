@@ -11,7 +11,7 @@ from recovery_helpers import patch
 from recovery_helpers.aws import Aws
 from recovery_helpers.context import open_context
 from recovery_helpers.items import items_equal
-from tests.test_patch import (
+from tests.unit.patch.test_patch import (
     answer_instead,
     assert_recovered,
     backup,
