@@ -60,6 +60,7 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     _fix_comparisons_and_segments()
     DynamoHandler.serialized = _fast_serialized(DynamoHandler.serialized)
     _stream_records_on_sandbox_clock()
+    _logs_on_sandbox_clock()
     _cache_condition_parsing()
 
 
@@ -210,6 +211,20 @@ def _stream_records_on_sandbox_clock() -> None:
             record["dynamodb"]["ApproximateCreationDateTime"] = dt.datetime.fromtimestamp(now(), dt.timezone.utc)
 
     StreamRecord.__init__ = __init__
+
+
+def _logs_on_sandbox_clock() -> None:
+    """CloudWatch Logs accepts events from 14 days before to 2 hours after the sandbox clock (AWS's rule on
+    AWS's clock); moto measures that window on the wall clock, so after ``advance()`` it dropped the events the
+    application stamped on the sandbox's time."""
+    import datetime as dt
+
+    import moto.logs.models as logs_models
+
+    def utcnow() -> dt.datetime:  # moto's utcnow: naive UTC
+        return dt.datetime.fromtimestamp(now(), dt.timezone.utc).replace(tzinfo=None)
+
+    logs_models.utcnow = utcnow
 
 
 # -- moto crashes (HTTP 500) where AWS answers ---------------------------------------------------------------
