@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -100,7 +101,7 @@ class Aws:
     def account_id(self) -> str:
         return self.caller_arn.split(":")[4]
 
-    def with_credentials(self, credentials: dict[str, str]) -> "Aws":
+    def with_credentials(self, credentials: dict[str, str]) -> Aws:
         """The same region and endpoint, as another identity (an STS Credentials dict)."""
         session = boto3.session.Session(
             aws_access_key_id=credentials["AccessKeyId"],
@@ -111,7 +112,7 @@ class Aws:
         return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, config=self.config,
                    recorder=self.recorder, call_tag=self.call_tag)
 
-    def with_config(self, config: Config, *, call_tag: str | None = None) -> "Aws":
+    def with_config(self, config: Config, *, call_tag: str | None = None) -> Aws:
         """The same session, endpoint and call recorder, with ``config`` merged over this one's.
 
         The caller's identity, once resolved, carries over, so the calls of the copy are recorded under it.
@@ -129,7 +130,7 @@ class Aws:
         """The caller's ARN if already resolved, else None (never calls STS)."""
         return self.__dict__.get("caller_arn")
 
-    def assume_role(self, role_arn: str, session_name: str = "recovery-probe") -> "Aws":
+    def assume_role(self, role_arn: str, session_name: str = "recovery-probe") -> Aws:
         """Act as ``role_arn`` (used to verify containment as the application would see it)."""
         try:
             answer = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
@@ -158,7 +159,7 @@ def is_control_change(operation: str) -> bool:
     return operation not in ITEM_OPERATIONS and operation.startswith(_MUTATING_PREFIXES)
 
 
-def _watch(client: Any, aws: "Aws") -> None:
+def _watch(client: Any, aws: Aws) -> None:
     """Report every call of this client to ``aws.recorder``: operation, resource names, outcome, caller."""
     service = client.meta.service_model.service_name
 
@@ -185,7 +186,7 @@ def _watch(client: Any, aws: "Aws") -> None:
     events.register(f"after-call-error.{service}", failed)
 
 
-def _emit(aws: "Aws", service: str, operation: str, context: dict[str, Any], result: str,
+def _emit(aws: Aws, service: str, operation: str, context: dict[str, Any], result: str,
           error: str | None) -> None:
     if aws.recorder is None:
         return
@@ -230,7 +231,7 @@ def validate_region(region: object) -> str:
     )
 
 
-def describe_table(aws: "Aws", name: str) -> dict[str, Any] | None:
+def describe_table(aws: Aws, name: str) -> dict[str, Any] | None:
     """DescribeTable's ``Table``, or None when the table does not exist (other errors explained)."""
     try:
         return aws.dynamodb.describe_table(TableName=name)["Table"]

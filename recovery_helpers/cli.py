@@ -213,20 +213,6 @@ def _undo_parameters(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _report_failed(report: Any) -> bool:
-    """Whether an undo report says something was not put back (conflicts or failures)."""
-    ok = getattr(report, "ok", None)
-    if isinstance(ok, bool):
-        return not ok
-    for name in ("conflicts", "failed", "failures", "errors"):
-        value = getattr(report, name, None)
-        if value is None and isinstance(report, dict):
-            value = report.get(name)
-        if value:
-            return True
-    return False
-
-
 def cmd_undo(args: argparse.Namespace) -> int:
     """`recovery undo`: put back what the patch backed up; 1 if any item was in conflict or failed."""
     from .context import open_context
@@ -237,8 +223,8 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     kwargs = {"max_workers": int(p["max_workers"])} if p["max_workers"] else {}
     report = undo(ctx, **kwargs)
-    print(report.summary() if hasattr(report, "summary") else report)
-    return 1 if _report_failed(report) else 0
+    print(report.summary())
+    return 0 if report.ok else 1  # an item in conflict or failed was not put back
 
 
 def cmd_demo(argv: Sequence[str]) -> int:

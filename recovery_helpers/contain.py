@@ -11,8 +11,9 @@ put it back exactly, even if contain runs several times.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
@@ -113,13 +114,28 @@ class ContainReport:
         before = repr(self.previous.get("value")) if self.previous.get("exists") else "did not exist"
         lines = [
             f"read-only parameter {self.parameter_name!r} = {self.parameter_value!r} (before: {before})",
-            f"deny policy {self.deny_policy_arn} ({self.deny_policy_change}) "
-            f"{'attached now' if self.attached_now else 'already attached'} to {self.app_role_arn}",
+            (
+                f"deny policy {self.deny_policy_arn} ({self.deny_policy_change}) "
+                f"{'attached now' if self.attached_now else 'already attached'} to {self.app_role_arn}"
+            ),
         ]
         if self.verification:
             lines.append(f"verification {'OK' if self.verified else 'FAILED'}: {self.verification.summary()}")
         lines += self.notes
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ContainPlan:
+    """What contain works on, checked before anything changes."""
+
+    tenants: list[str]
+    read_only_parameter: str
+    deny_policy_name: str
+    role_name: str
+    app_arn: str
+    schema: KeySchema
+    live_arn: str
 
 
 def contain(
@@ -136,12 +152,44 @@ def contain(
 ) -> ContainReport:
     """Put the application in read-only mode for ``tenants`` and deny its writes; verify as the application.
 
-    Raises VerificationError (after recording everything) when a write path is still open, or when the check
-    could not be made at all. Re-running is safe: the parameter's original value is kept from the first run,
-    tenants are merged, and an attached policy is not attached twice.
+    Raises VerificationError (after recording everything; ``err.report`` is the report) when a write path is
+    still open, or when the check could not be made at all. Re-running is safe: the parameter's original value
+    is kept from the first run, tenants are merged, and an attached policy is not attached twice.
     """
-    inc = ctx.incident
-    aws = ctx.aws
+    plan = _plan(ctx, tenants, app_role_name, read_only_parameter, deny_policy_name)
+    previous, contained, value = _switch_read_only(ctx, plan)
+    attached = attached_policy_arns(ctx.aws, plan.role_name)
+    baseline = _probe_before_deny(ctx, plan, attached) if verify else []
+    deny_arn, change, attached_now = _deny_writes(ctx, plan, attached)
+    report = ContainReport(
+        contained,
+        plan.read_only_parameter,
+        value,
+        previous,
+        deny_arn,
+        change,
+        attached_now,
+        plan.app_arn,
+        baseline=baseline,
+        notes=[],
+    )
+    if not verify:
+        ctx.record("verify containment", "skipped", reason="verify=False")
+        report.notes.append("containment NOT verified (verify=False)")
+        return report
+    _verify_denied(ctx, plan, report, verify_timeout_seconds, poll_initial_seconds, poll_max_seconds)
+    return report
+
+
+def _plan(
+    ctx: Context,
+    tenants: Iterable[str] | str,
+    app_role_name: str | None,
+    read_only_parameter: str,
+    deny_policy_name: str,
+) -> ContainPlan:
+    """Check the arguments against the incident and AWS; nothing is changed."""
+    inc, aws = ctx.incident, ctx.aws
     tenants = validate_tenants(tenants)
     if not read_only_parameter or not isinstance(read_only_parameter, str):
         raise InputError("read_only_parameter is required: the SSM parameter your application checks.")
@@ -163,83 +211,96 @@ def contain(
         desc = aws.dynamodb.describe_table(TableName=ctx.table_name)["Table"]
     except ClientError as exc:
         raise explain(exc, "dynamodb:DescribeTable", ctx.table_name) from exc
-    schema = KeySchema.from_description(desc)
-    live_arn = desc["TableArn"]
-
-    # 1. Remember the parameter as it was before the incident (first run only), then switch read-only on.
-    previous = inc.get("read_only_previous")
-    if previous is None:
-        previous = get_parameter(aws, read_only_parameter)
-        inc.update(read_only_parameter=read_only_parameter, read_only_previous=previous)
-        ctx.record("remember read-only parameter", parameter=read_only_parameter, previous=previous)
-    contained = merge_tenants(inc.get("contained_tenants") or [], tenants)
-    values = merge_tenants(tenants_in(previous.get("value")), contained)
-    value = ",".join(values)
-    type_ = previous.get("type") or "StringList"
-    current = get_parameter(aws, read_only_parameter)
-    if current["value"] != value:
-        put_parameter(ctx, read_only_parameter, value, type_, reason=f"read-only mode for {contained}")
-    inc.update(
-        contained_tenants=contained,
-        app_role_name=role_name,
-        contained_at=inc.get("contained_at") or utc_now(),
+    return ContainPlan(
+        tenants=tenants,
+        read_only_parameter=read_only_parameter,
+        deny_policy_name=deny_policy_name,
+        role_name=role_name,
+        app_arn=app_arn,
+        schema=KeySchema.from_description(desc),
+        live_arn=desc["TableArn"],
     )
 
-    # 2. What could the application write before the Deny? (lift checks it gets these back.)
-    notes: list[str] = []
-    attached = attached_policy_arns(aws, role_name)
-    deny_arn = policy_arn(deny_policy_name, aws.account_id, live_arn.split(":")[1])
-    baseline: list[ProbeResult] = []
-    if verify and inc.get("write_paths_before") is None and deny_arn not in attached:
-        baseline = _baseline(aws, ctx.table_name, schema, app_arn)
-        if baseline:
-            inc.update(write_paths_before=[r.path for r in baseline if r.outcome == ALLOWED])
-            ctx.record("probe writes before containment", paths={r.path: r.outcome for r in baseline})
 
-    # 3. Deny every write action, as the application's role.
-    deny_arn, change, _missing = ensure_deny_policy(ctx, deny_policy_name, live_arn)
+def _switch_read_only(ctx: Context, plan: ContainPlan) -> tuple[dict[str, Any], list[str], str]:
+    """Remember the parameter as it was before the incident (first run only), then switch read-only on.
+
+    Returns (the value before the incident, the contained tenants, the parameter's value now).
+    """
+    inc, aws, name = ctx.incident, ctx.aws, plan.read_only_parameter
+    previous = inc.get("read_only_previous")
+    if previous is None:
+        previous = get_parameter(aws, name)
+        inc.update(read_only_parameter=name, read_only_previous=previous)
+        ctx.record("remember read-only parameter", parameter=name, previous=previous)
+    contained = merge_tenants(inc.get("contained_tenants") or [], plan.tenants)
+    value = ",".join(merge_tenants(tenants_in(previous.get("value")), contained))
+    type_ = previous.get("type") or "StringList"
+    if get_parameter(aws, name)["value"] != value:
+        put_parameter(ctx, name, value, type_, reason=f"read-only mode for {contained}")
+    inc.update(
+        contained_tenants=contained,
+        app_role_name=plan.role_name,
+        contained_at=inc.get("contained_at") or utc_now(),
+    )
+    return previous, contained, value
+
+
+def _probe_before_deny(ctx: Context, plan: ContainPlan, attached: list[str]) -> list[ProbeResult]:
+    """What the application could write before the Deny (lift checks it gets these back); first run only."""
+    inc, aws = ctx.incident, ctx.aws
+    deny_arn = policy_arn(plan.deny_policy_name, aws.account_id, plan.live_arn.split(":")[1])
+    if inc.get("write_paths_before") is not None or deny_arn in attached:
+        return []
+    baseline = _baseline(aws, ctx.table_name, plan.schema, plan.app_arn)
+    if baseline:
+        inc.update(write_paths_before=[r.path for r in baseline if r.outcome == ALLOWED])
+        ctx.record("probe writes before containment", paths={r.path: r.outcome for r in baseline})
+    return baseline
+
+
+def _deny_writes(ctx: Context, plan: ContainPlan, attached: list[str]) -> tuple[str, str, bool]:
+    """Make the deny policy cover every write action and attach it to the application's role.
+
+    Returns (the policy's ARN, what was done to the policy, whether this run attached it).
+    """
+    inc, aws = ctx.incident, ctx.aws
+    deny_arn, change, _missing = ensure_deny_policy(ctx, plan.deny_policy_name, plan.live_arn)
     if inc.get("deny_was_attached") is None:
         inc.update(deny_was_attached=deny_arn in attached)
     attached_now = deny_arn not in attached
     if attached_now:
         try:
-            aws.iam.attach_role_policy(RoleName=role_name, PolicyArn=deny_arn)
+            aws.iam.attach_role_policy(RoleName=plan.role_name, PolicyArn=deny_arn)
         except ClientError as exc:
-            ctx.record("iam:AttachRolePolicy", "failed", role=role_name, policy=deny_arn, error=str(exc))
-            raise explain(exc, "iam:AttachRolePolicy", role_name) from exc
-        ctx.record("iam:AttachRolePolicy", role=role_name, policy=deny_arn)
+            ctx.record("iam:AttachRolePolicy", "failed", role=plan.role_name, policy=deny_arn, error=str(exc))
+            raise explain(exc, "iam:AttachRolePolicy", plan.role_name) from exc
+        ctx.record("iam:AttachRolePolicy", role=plan.role_name, policy=deny_arn)
     inc.update(deny_policy_arn=deny_arn)
+    return deny_arn, change, attached_now
 
-    report = ContainReport(
-        contained,
-        read_only_parameter,
-        value,
-        previous,
-        deny_arn,
-        change,
-        attached_now,
-        app_arn,
-        baseline=baseline,
-        notes=notes,
-    )
-    if not verify:
-        ctx.record("verify containment", "skipped", reason="verify=False")
-        notes.append("containment NOT verified (verify=False)")
-        return report
 
-    # 4. Verify, as the application, that every write path is denied and reads still work.
-    existing = find_existing_key(aws.dynamodb, ctx.table_name, schema)
+def _verify_denied(
+    ctx: Context,
+    plan: ContainPlan,
+    report: ContainReport,
+    timeout_seconds: float,
+    initial_delay: float,
+    max_delay: float,
+) -> None:
+    """Verify, as the application, that every write path is denied and reads still work."""
+    existing = find_existing_key(ctx.aws.dynamodb, ctx.table_name, plan.schema)
     v = verify_writes(
-        aws,
+        ctx.aws,
         ctx.table_name,
-        schema,
-        app_arn,
+        plan.schema,
+        plan.app_arn,
         expect="denied",
         existing_key=existing,
-        timeout_seconds=verify_timeout_seconds,
-        initial_delay=poll_initial_seconds,
-        max_delay=poll_max_seconds,
-        session_name=f"recovery-{inc.incident_id}"[:64],
+        timeout_seconds=timeout_seconds,
+        initial_delay=initial_delay,
+        max_delay=max_delay,
+        session_name=f"recovery-{ctx.incident.incident_id}"[:64],
     )
     report.verification = v
     ctx.record(
@@ -253,22 +314,21 @@ def contain(
         detail=v.detail,
     )
     if v.read is not None and v.read.outcome != ALLOWED:
-        notes.append(
+        report.notes.append(
             f"WARNING: the application can no longer read ({v.read.code}): check the role's policies."
         )
-    if not v.ok:
-        if v.method == "unverified":
-            err = VerificationError(f"containment is UNVERIFIED: {v.detail}")
-        else:
-            open_paths = ", ".join(f"{r.path} ({r.outcome}: {r.code or r.detail})" for r in v.failing)
-            err = VerificationError(
-                f"containment FAILED: as {app_arn}, these write paths are not denied after "
-                f"{v.elapsed_seconds:.0f}s: {open_paths}. Check for other Allow paths (resource policies, "
-                f"other roles the application uses) and that {deny_arn} is attached; run 02_contain again."
-            )
-        err.report = report  # type: ignore[attr-defined]
-        raise err
-    return report
+    if v.ok:
+        return
+    if v.method == "unverified":
+        raise VerificationError(f"containment is UNVERIFIED: {v.detail}", report=report)
+    open_paths = ", ".join(f"{r.path} ({r.outcome}: {r.code or r.detail})" for r in v.failing)
+    raise VerificationError(
+        f"containment FAILED: as {plan.app_arn}, these write paths are not denied after "
+        f"{v.elapsed_seconds:.0f}s: {open_paths}. Check for other Allow paths (resource policies, "
+        f"other roles the application uses) and that {report.deny_policy_arn} is attached; run 02_contain "
+        "again.",
+        report=report,
+    )
 
 
 def _baseline(aws: Aws, table: str, schema: KeySchema, app_arn: str) -> list[ProbeResult]:

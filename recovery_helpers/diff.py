@@ -8,28 +8,25 @@ run in a thread pool; only one chunk of items per worker is in memory at a time.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import shutil
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
-from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
-from deepdiff import DeepDiff
-from deepdiff.helper import notpresent
 from tqdm.auto import tqdm
 
 from .aws import error_code, explain
 from .context import Context
 from .errors import ApprovalError, InputError, NotReadyError
-from .items import KeySchema, item_digest, items_equal, iter_chunks, normalize_number, to_python
+from .item_diff import MASK, diff_rows, key_text, show_value
+from .items import KeySchema, item_digest, items_equal, iter_chunks
 from .plan import (
     ACTION_OF,
     CLASSIFICATIONS,
@@ -56,21 +53,20 @@ from .tenancy import ALL, Tenancy, normalize_tenants
 from .times import parse_time
 
 __all__ = [
+    "MASK",
     "DiffResult",
-    "build_plan",
-    "load_diff",
     "approve",
+    "batch_get",
+    "build_plan",
     "classify",
     "diff_rows",
     "key_text",
-    "segment_of",
-    "batch_get",
+    "load_diff",
     "parse_time",
-    "MASK",
+    "segment_of",
+    "show_value",
 ]
 
-MASK = "••••"
-ABSENT = "(absent)"
 #: What the patch does for each classification, in words for the summary table.
 MEANING = {
     "changed": "put the restored item back (the incident updated it)",
@@ -88,7 +84,7 @@ class DiffResult:
     counts: dict[str, int]
     total: int
     proposed: int
-    summary: pd.DataFrame
+    class_table: pd.DataFrame  # per classification: items and what the patch will do
     sources: pd.DataFrame
     items: pd.DataFrame
     diffs: pd.DataFrame
@@ -101,6 +97,11 @@ class DiffResult:
     def truncated(self) -> bool:
         """True when more proposed changes exist than the review tables show."""
         return self.proposed > self.shown
+
+    def summary(self) -> str:
+        """One line: the plan's digest, its counts and how many changes are proposed."""
+        counts = ", ".join(f"{c} {n}" for c, n in self.counts.items())
+        return f"plan {self.digest[:12]}: {self.total} impacted items ({counts}); {self.proposed} proposed changes"
 
 
 # -- parameters --------------------------------------------------------------------------------------------
@@ -163,127 +164,6 @@ def classify(restored: Mapping[str, Any] | None, live: Mapping[str, Any] | None)
     return "unchanged" if items_equal(restored, live) else "changed"
 
 
-def key_text(key_schema: KeySchema, key: Mapping[str, Any], mask: Iterable[str] = ()) -> str:
-    """A key as ``pk=tenant-1, sk=doc-7`` for tables (masked attributes as ••••)."""
-    plain = key_schema.key_to_plain(key)
-    return ", ".join(f"{n}={MASK if n in mask else plain[n]}" for n in key_schema.names)
-
-
-class Base64Text(str):
-    """Binary shown as base64 text; its own type so that a B attribute never equals an S attribute."""
-
-
-def _plain(item: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Python values for deepdiff: Decimals, sets, binary as Base64Text (deepdiff cannot hash raw bytes)."""
-    if item is None:
-        return {}
-    return {k: _unbinary(v) for k, v in to_python(item).items()}
-
-
-def _unbinary(value: Any) -> Any:
-    if isinstance(value, Binary):
-        return Base64Text(base64.b64encode(bytes(value.value)).decode())
-    if isinstance(value, dict):
-        return {k: _unbinary(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unbinary(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return {_unbinary(v) for v in value}
-    return value
-
-
-def show_value(value: Any) -> str:
-    """A readable text of a Python attribute value (numbers trimmed, binary as base64, sets sorted)."""
-    if value is notpresent:
-        return ABSENT
-    return (
-        json.dumps(_jsonable(value), ensure_ascii=False)
-        if isinstance(value, (dict, list, set, frozenset))
-        else _scalar(value)
-    )
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, Decimal):
-        return normalize_number(str(value))
-    if isinstance(value, Base64Text):
-        return "base64:" + value
-    return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in sorted(value.items())}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_jsonable(v) for v in value), key=lambda v: (str(type(v)), str(v)))
-    if isinstance(value, Base64Text):
-        return _scalar(value)
-    if isinstance(value, (str, bool)) or value is None:
-        return value
-    return _scalar(value)
-
-
-def _path_text(path: list[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-_CHANGE_WORDS = {
-    "values_changed": "changed",
-    "type_changes": "type changed",
-    "dictionary_item_added": "added",
-    "dictionary_item_removed": "removed",
-    "iterable_item_added": "list item added",
-    "iterable_item_removed": "list item removed",
-    "set_item_added": "set changed",
-    "set_item_removed": "set changed",
-}
-
-
-def diff_rows(entry: PlanEntry, key_schema: KeySchema, mask: Iterable[str] = ()) -> list[dict[str, str]]:
-    """Attribute-level differences of one entry: path, old (restored: what the patch writes back), new (live).
-
-    Values of masked attributes (at any depth under them) show as ••••; the comparison used the real values.
-    """
-    mask = set(mask)
-    old, new = _plain(entry.restored), _plain(entry.live)
-    # threshold 0: always report attribute by attribute, never "the whole item changed"
-    tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
-    rows: dict[str, dict[str, str]] = {}
-    for change_type, levels in tree.items():
-        for level in levels:
-            if change_type in ("set_item_added", "set_item_removed"):
-                level = level.up  # one row per set, showing the whole set before and after
-            path = [p for p in level.path(output_format="list") if p is not None]
-            text = _path_text(path)
-            if text in rows:
-                continue
-            masked = bool(path) and path[0] in mask
-            rows[text] = {
-                "key": key_text(key_schema, entry.key, mask),
-                "classification": entry.classification,
-                "path": text,
-                "change": _CHANGE_WORDS.get(change_type, change_type.replace("_", " ")),
-                "old": _masked(level.t1, masked),
-                "new": _masked(level.t2, masked),
-            }
-    return [rows[k] for k in sorted(rows)]
-
-
-def _masked(value: Any, masked: bool) -> str:
-    if value is notpresent:
-        return ABSENT
-    return MASK if masked else show_value(value)
-
-
 # -- the plan ----------------------------------------------------------------------------------------------
 def build_plan(
     ctx: Context,
@@ -311,12 +191,86 @@ def build_plan(
     comes from the restored table (incident state ``restored_table_name``) unless the source carries it.
     ``source_options`` are source-specific settings (e.g. ``export_bucket`` for incremental_export).
     """
-    # 1. parameters, before any AWS call
+    plan = _plan(
+        impacted_source, keys_file, log_file, incident_start, incident_end, tenant_attribute, tenants,
+        mask_attributes, segments, max_workers,
+    )
+    live_schema, restored = _tables(ctx, plan.names)
+    request = SourceRequest(
+        aws=ctx.aws,
+        table_name=ctx.table_name,
+        key_schema=live_schema,
+        restored_table_name=restored,
+        window_start=plan.start,
+        window_end=plan.end,
+        tenancy=plan.tenancy,
+        tenants=plan.tenants,
+        keys_file=keys_file,
+        log_file=log_file,
+        log_group=log_group,
+        audit_table_name=audit_table_name,
+        updated_attribute=updated_attribute,
+        scratch_dir=ctx.incident.path,
+        options={"max_workers": max_workers, "record": ctx.record, **dict(source_options or {})},
+    )
+    check_inputs(request, plan.names)
+    # every source runs to completion before anything is fetched
+    impacted = find_impacted(request, plan.names, segments=plan.segments)
+    try:
+        if restored is None and impacted.needs_restored_table:
+            ctx.incident.require("restored_table_name", "03_restore")
+        meta = _plan_meta(ctx, plan, live_schema, restored, impacted, tenant_attribute, source_options)
+        digest, filtered = _fetch_and_write(
+            ctx, impacted, live_schema, restored, plan.tenancy, plan.tenants, max_workers, progress, meta=meta
+        )
+    finally:
+        impacted.cleanup()
+    ctx.incident.update(plan_digest=digest, tenant_attribute=tenant_attribute, tenants=plan.tenants)
+    written = load_plan_meta(ctx.incident)
+    ctx.record(
+        "build plan",
+        digest=digest,
+        counts=written["counts"],
+        sources=plan.names,
+        impacted=impacted.total,
+        filtered_by_tenant=filtered,
+        window=written["window"],
+        restored_table_name=restored,
+    )
+    return load_diff(ctx, mask_attributes=plan.mask, review_limit=review_limit)
+
+
+@dataclass(frozen=True)
+class DiffPlan:
+    """build_plan's checked parameters (before any AWS call)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    names: list[str]
+    tenancy: Tenancy
+    tenants: list[str]
+    mask: tuple[str, ...]
+    segments: int
+
+
+def _plan(
+    impacted_source: str | Sequence[str],
+    keys_file: str | None,
+    log_file: str | None,
+    incident_start: Any,
+    incident_end: Any,
+    tenant_attribute: str | None,
+    tenants: Sequence[str] | str,
+    mask_attributes: Iterable[str],
+    segments: Any,
+    max_workers: Any,
+) -> DiffPlan:
+    """Check the parameters before any AWS call; InputError says what to change."""
     start = parse_time(incident_start, "incident_start")
     end = (
         parse_time(incident_end, "incident_end")
         if incident_end not in (None, "")
-        else dt.datetime.now(dt.timezone.utc)
+        else dt.datetime.now(dt.UTC)
     )
     if end <= start:
         raise InputError(
@@ -339,81 +293,46 @@ def build_plan(
     for param, value in (("keys_file", keys_file), ("log_file", log_file)):
         if param in names and value and not Path(value).is_file():
             raise InputError(f"{param} {value!r} does not exist (or is not a file): check the path.")
+    return DiffPlan(start, end, names, tenancy, tenant_list, mask, segments)
 
-    # 2. the tables
-    incident = ctx.incident
+
+def _tables(ctx: Context, names: list[str]) -> tuple[KeySchema, str | None]:
+    """The live table's key schema and the restored table (None when the sources carry both versions)."""
     live_schema = KeySchema.from_description(_describe(ctx, ctx.table_name, "live"))
-    restored = incident.get("restored_table_name")
+    restored = ctx.incident.get("restored_table_name")
     if restored is None and not set(names) <= IMAGE_SOURCES:
-        restored = incident.require("restored_table_name", "03_restore")
+        restored = ctx.incident.require("restored_table_name", "03_restore")
     if restored is not None:
         _check_restored(ctx, restored, live_schema)
+    return live_schema, restored
 
-    request = SourceRequest(
-        aws=ctx.aws,
-        table_name=ctx.table_name,
-        key_schema=live_schema,
-        restored_table_name=restored,
-        window_start=start,
-        window_end=end,
-        tenancy=tenancy,
-        tenants=tenant_list,
-        keys_file=keys_file,
-        log_file=log_file,
-        log_group=log_group,
-        audit_table_name=audit_table_name,
-        updated_attribute=updated_attribute,
-        scratch_dir=incident.path,
-        options={"max_workers": max_workers, "record": ctx.record, **dict(source_options or {})},
-    )
-    check_inputs(request, names)
 
-    # 3. impacted keys (every source runs to completion before anything is fetched)
-    impacted = find_impacted(request, names, segments=segments)
-    try:
-        if restored is None and impacted.needs_restored_table:
-            incident.require("restored_table_name", "03_restore")
-        digest, filtered = _fetch_and_write(
-            ctx,
-            impacted,
-            live_schema,
-            restored,
-            tenancy,
-            tenant_list,
-            max_workers,
-            progress,
-            meta={
-                "incident_id": incident.incident_id,
-                "table_name": ctx.table_name,
-                "restored_table_name": restored,
-                "key_schema": asdict(live_schema),
-                "window": {"start": start.isoformat(), "end": end.isoformat()},
-                "sources": names,
-                "sources_report": impacted.report(),
-                "tenant_attribute": tenant_attribute,
-                "tenants": tenant_list,
-                "mask_attributes": list(mask),
-                "impacted": impacted.total,
-                "segments": segments,
-                "built_by": ctx.who,
-                "source_options": dict(source_options or {}),
-            },
-        )
-    finally:
-        impacted.cleanup()
-    incident.update(plan_digest=digest, tenant_attribute=tenant_attribute, tenants=tenant_list)
-    meta = load_plan_meta(incident)
-    ctx.record(
-        "build plan",
-        digest=digest,
-        counts=meta["counts"],
-        sources=names,
-        impacted=impacted.total,
-        filtered_by_tenant=filtered,
-        window=meta["window"],
-        restored_table_name=restored,
-    )
-    return load_diff(ctx, mask_attributes=mask, review_limit=review_limit)
+def _plan_meta(
+    ctx: Context,
+    plan: DiffPlan,
+    live_schema: KeySchema,
+    restored: str | None,
+    impacted: ImpactedSet,
+    tenant_attribute: str | None,
+    source_options: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """plan.json's metadata (the writer adds the digest and the counts)."""
+    return {
+        "incident_id": ctx.incident.incident_id,
+        "table_name": ctx.table_name,
+        "restored_table_name": restored,
+        "key_schema": asdict(live_schema),
+        "window": {"start": plan.start.isoformat(), "end": plan.end.isoformat()},
+        "sources": plan.names,
+        "sources_report": impacted.report(),
+        "tenant_attribute": tenant_attribute,
+        "tenants": plan.tenants,
+        "mask_attributes": list(plan.mask),
+        "impacted": impacted.total,
+        "segments": plan.segments,
+        "built_by": ctx.who,
+        "source_options": dict(source_options or {}),
+    }
 
 
 def _fetch_and_write(
@@ -505,11 +424,11 @@ def load_diff(
     mask = _mask_set(meta.get("mask_attributes") if mask_attributes is None else mask_attributes)
     schema = KeySchema(**meta["key_schema"])
     counts = meta["counts"]
-    summary = pd.DataFrame(
+    class_table = pd.DataFrame(
         [{"classification": c, "items": counts.get(c, 0), "patch will": MEANING[c]} for c in CLASSIFICATIONS]
     )
     if meta.get("filtered_by_tenant"):
-        summary.loc[len(summary)] = {
+        class_table.loc[len(class_table)] = {
             "classification": "other tenants",
             "items": meta["filtered_by_tenant"],
             "patch will": "nothing (not in the selected tenants)",
@@ -554,7 +473,7 @@ def load_diff(
         counts=counts,
         total=meta["total"],
         proposed=proposed,
-        summary=summary,
+        class_table=class_table,
         sources=sources,
         items=pd.DataFrame(items, columns=_ITEM_COLUMNS),
         diffs=pd.DataFrame(rows, columns=_DIFF_COLUMNS),

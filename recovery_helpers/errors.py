@@ -30,16 +30,15 @@ class PermissionDeniedError(RecoveryError):
     """AWS refused an action; the message names the action and the identity."""
 
 
-class ConflictError(RecoveryError):
-    """A live item changed since it was reviewed; it was not overwritten."""
-
-    def __init__(self, message: str, *, found: Any = None, cause: BaseException | None = None) -> None:
-        super().__init__(message, cause=cause)
-        self.found = found
-
-
 class VerificationError(RecoveryError):
-    """A step did what it was asked but the check afterwards does not hold (e.g. the Deny is not effective)."""
+    """A step did what it was asked but the check afterwards does not hold (e.g. the Deny is not effective).
+
+    ``report``: the step's report (what was done, what the check found), for the notebook to show.
+    """
+
+    def __init__(self, message: str, *, report: Any = None, cause: BaseException | None = None) -> None:
+        super().__init__(message, cause=cause)
+        self.report = report
 
 
 class ApprovalError(RecoveryError):

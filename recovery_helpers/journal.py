@@ -119,3 +119,22 @@ class JsonlFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def status_counts(path: Path) -> dict[str, int]:
+    """Per-``status`` counts of a journal's lines (``unreadable`` for a line that is not a JSON object);
+    empty when the file does not exist. The lift's summary and the demo's report count the patch this way."""
+    counts: dict[str, int] = {}
+    if not path.exists():
+        return counts
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                status = str(json.loads(line).get("status", "unknown"))
+            except (json.JSONDecodeError, AttributeError):
+                status = "unreadable"
+            counts[status] = counts.get(status, 0) + 1
+    return counts

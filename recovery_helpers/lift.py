@@ -9,9 +9,9 @@ now reach the table (ConditionalCheckFailed) instead of being denied.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 from botocore.exceptions import ClientError
@@ -21,6 +21,7 @@ from .context import Context
 from .errors import InputError, VerificationError
 from .incident import utc_now
 from .items import KeySchema
+from .journal import status_counts
 from .resources.iam import attached_policy_arns, require_role
 from .resources.policies import policy_arn
 from .resources.probe import ALLOWED, Verification, verify_writes
@@ -92,20 +93,22 @@ class LiftReport:
 
 def journal_counts(ctx: Context) -> dict[str, int]:
     """Per-status counts of the patch journal (``journal.jsonl``), empty when nothing was patched."""
-    path = ctx.incident.path / "journal.jsonl"
-    counts: Counter[str] = Counter()
-    if not path.exists():
-        return {}
-    with path.open() as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                counts[str(json.loads(line).get("status", "unknown"))] += 1
-            except (json.JSONDecodeError, AttributeError):
-                counts["unreadable"] += 1
-    return dict(counts)
+    return status_counts(ctx.incident.path / "journal.jsonl")
+
+
+@dataclass(frozen=True)
+class LiftPlan:
+    """What lift works on, checked against the incident before anything changes."""
+
+    lifting: list[str]
+    remaining: list[str]  # tenants still contained after this lift
+    contained: list[str]  # tenants contained before it
+    parameter: str
+    previous: dict[str, Any]  # the parameter before the incident: {"exists", "value", "type"}
+    role_name: str
+    app_arn: str
+    deny_arn: str
+    restored: str | None
 
 
 def lift(
@@ -124,8 +127,43 @@ def lift(
     """Lift read-only mode for ``tenants`` (``["all"]``: everyone) and, once nobody remains, the write Deny.
 
     Names default to what contain recorded in the incident. A full lift verifies as the application that
-    writes work again, optionally deletes the restored table, and closes the incident with a summary.
+    writes work again (VerificationError with ``err.report`` when they do not), optionally deletes the
+    restored table, and closes the incident with a summary.
     """
+    plan = _plan(ctx, tenants, app_role_name, read_only_parameter, deny_policy_name, delete_restored_table)
+    report = LiftReport(plan.lifting, plan.remaining, plan.parameter, None, False)
+    report.parameter_value = _restore_parameter(ctx, plan)
+    ctx.incident.update(contained_tenants=plan.remaining)
+    if plan.remaining:
+        report.notes.append(f"writes stay denied until {plan.remaining} are lifted too (the Deny is per role).")
+    else:
+        _lift_deny(ctx, plan, report)
+        if verify and not ctx.incident.get("deny_was_attached"):
+            _verify_writable(ctx, plan, report, verify_timeout_seconds, poll_initial_seconds, poll_max_seconds)
+    if delete_restored_table:
+        if plan.remaining:
+            report.notes.append(
+                f"restored table {plan.restored} kept: tenants {plan.remaining} are still contained."
+            )
+        elif plan.restored:
+            _delete_table(ctx, plan.restored)
+            report.restored_table_deleted = plan.restored
+    if plan.remaining:
+        ctx.record("partial lift", lifted=plan.lifting, remaining=plan.remaining)
+    else:
+        _close(ctx, plan, report)
+    return report
+
+
+def _plan(
+    ctx: Context,
+    tenants: Iterable[str] | str,
+    app_role_name: str | None,
+    read_only_parameter: str | None,
+    deny_policy_name: str | None,
+    delete_restored_table: bool,
+) -> LiftPlan:
+    """Check the arguments against what contain recorded; nothing is changed."""
     inc, aws = ctx.incident, ctx.aws
     lifting = validate_tenants(tenants)
     parameter = read_only_parameter or inc.get("read_only_parameter")
@@ -153,131 +191,138 @@ def lift(
             f"incident {inc.incident_id!r} has no record of the parameter's value before containment "
             f"(state 'read_only_previous'): was 02_contain run for it? Set {parameter!r} by hand."
         )
-
-    # Which tenants remain contained after this lift?
-    if ALL in lifting:
-        remaining: list[str] = []
-    elif ALL in contained:
-        raise InputError(
-            f"every tenant is contained ('all'), so {lifting} cannot be lifted alone: lift 'all', "
-            "then run 02_contain with the tenants that must stay read-only."
-        )
-    else:
-        unknown = [t for t in lifting if t not in contained]
-        if unknown:
-            raise InputError(f"tenants {unknown} are not contained (contained: {contained or 'nobody'}).")
-        remaining = [t for t in contained if t not in lifting]
+    remaining = _remaining(lifting, contained)
     restored = inc.get("restored_table_name")
     if delete_restored_table and restored and inc.get("restore_source") == "existing":
         raise InputError(
             f"{restored} was not created by this incident (source 'existing'): delete it yourself "
             "if you are sure, or set delete_restored_table=False."
         )
+    return LiftPlan(lifting, remaining, contained, parameter, previous, role_name, app_arn, deny_arn, restored)
 
-    report = LiftReport(lifting, remaining, parameter, None, False)
 
-    # 1. The read-only parameter: the remaining tenants, or exactly what it was before the incident.
-    if remaining:
-        value = ",".join(merge_tenants(tenants_in(previous.get("value")), remaining))
+def _remaining(lifting: list[str], contained: list[str]) -> list[str]:
+    """The tenants still contained after lifting ``lifting``."""
+    if ALL in lifting:
+        return []
+    if ALL in contained:
+        raise InputError(
+            f"every tenant is contained ('all'), so {lifting} cannot be lifted alone: lift 'all', "
+            "then run 02_contain with the tenants that must stay read-only."
+        )
+    unknown = [t for t in lifting if t not in contained]
+    if unknown:
+        raise InputError(f"tenants {unknown} are not contained (contained: {contained or 'nobody'}).")
+    return [t for t in contained if t not in lifting]
+
+
+def _restore_parameter(ctx: Context, plan: LiftPlan) -> str | None:
+    """The read-only parameter: the remaining tenants, or exactly what it was before the incident.
+
+    Returns its value now (None: deleted, as it did not exist before).
+    """
+    previous, parameter = plan.previous, plan.parameter
+    if plan.remaining:
+        value = ",".join(merge_tenants(tenants_in(previous.get("value")), plan.remaining))
         put_parameter(
             ctx,
             parameter,
             value,
             previous.get("type") or "StringList",
-            reason=f"partial lift of {lifting}; still read-only: {remaining}",
+            reason=f"partial lift of {plan.lifting}; still read-only: {plan.remaining}",
         )
-        report.parameter_value = value
-    elif previous.get("exists"):
-        current = get_parameter(aws, parameter)
+        return value
+    if previous.get("exists"):
+        current = get_parameter(ctx.aws, parameter)
         if current["value"] != previous["value"] or current["type"] != previous["type"]:
             if current["exists"] and current["type"] != previous["type"]:
                 _delete_parameter(ctx, parameter, reason="type differs from before the incident")
             put_parameter(ctx, parameter, previous["value"], previous["type"], reason="lift: previous value")
-        report.parameter_value = previous["value"]
+        return previous["value"]
+    _delete_parameter(ctx, parameter, reason="lift: it did not exist before the incident")
+    return None
+
+
+def _lift_deny(ctx: Context, plan: LiftPlan, report: LiftReport) -> None:
+    """Detach the Deny (unless it was attached before the incident)."""
+    aws, role_name, deny_arn = ctx.aws, plan.role_name, plan.deny_arn
+    if ctx.incident.get("deny_was_attached"):
+        report.notes.append(f"{deny_arn} was attached before containment: left attached.")
+    elif deny_arn in attached_policy_arns(aws, role_name):
+        try:
+            aws.iam.detach_role_policy(RoleName=role_name, PolicyArn=deny_arn)
+        except ClientError as exc:
+            ctx.record("iam:DetachRolePolicy", "failed", role=role_name, policy=deny_arn, error=str(exc))
+            raise explain(exc, "iam:DetachRolePolicy", role_name) from exc
+        ctx.record("iam:DetachRolePolicy", role=role_name, policy=deny_arn)
+        report.deny_detached = True
     else:
-        _delete_parameter(ctx, parameter, reason="lift: it did not exist before the incident")
-    inc.update(contained_tenants=remaining)
+        report.notes.append(f"{deny_arn} was not attached to {role_name} any more.")
 
-    # 2. The Deny, once nobody remains contained (unless it was attached before the incident).
-    if not remaining:
-        if inc.get("deny_was_attached"):
-            report.notes.append(f"{deny_arn} was attached before containment: left attached.")
-        elif deny_arn in attached_policy_arns(aws, role_name):
-            try:
-                aws.iam.detach_role_policy(RoleName=role_name, PolicyArn=deny_arn)
-            except ClientError as exc:
-                ctx.record("iam:DetachRolePolicy", "failed", role=role_name, policy=deny_arn, error=str(exc))
-                raise explain(exc, "iam:DetachRolePolicy", role_name) from exc
-            ctx.record("iam:DetachRolePolicy", role=role_name, policy=deny_arn)
-            report.deny_detached = True
-        else:
-            report.notes.append(f"{deny_arn} was not attached to {role_name} any more.")
 
-    # 3. Verify, as the application, that writes reach the table again.
-    if not remaining and verify and not inc.get("deny_was_attached"):
-        schema = KeySchema.of_table(aws.dynamodb, ctx.table_name)
-        paths = [p for p in (inc.get("write_paths_before") or DEFAULT_PATHS) if p != "PartiQL INSERT"]
-        v = verify_writes(
-            aws,
-            ctx.table_name,
-            schema,
-            app_arn,
-            expect=ALLOWED,
-            paths=paths,
-            timeout_seconds=verify_timeout_seconds,
-            initial_delay=poll_initial_seconds,
-            max_delay=poll_max_seconds,
-            check_read=False,
-            session_name=f"recovery-{inc.incident_id}"[:64],
+def _verify_writable(
+    ctx: Context,
+    plan: LiftPlan,
+    report: LiftReport,
+    timeout_seconds: float,
+    initial_delay: float,
+    max_delay: float,
+) -> None:
+    """Verify, as the application, that writes reach the table again on the paths it had before."""
+    inc, aws = ctx.incident, ctx.aws
+    schema = KeySchema.of_table(aws.dynamodb, ctx.table_name)
+    paths = [p for p in (inc.get("write_paths_before") or DEFAULT_PATHS) if p != "PartiQL INSERT"]
+    v = verify_writes(
+        aws,
+        ctx.table_name,
+        schema,
+        plan.app_arn,
+        expect=ALLOWED,
+        paths=paths,
+        timeout_seconds=timeout_seconds,
+        initial_delay=initial_delay,
+        max_delay=max_delay,
+        check_read=False,
+        session_name=f"recovery-{inc.incident_id}"[:64],
+    )
+    report.verification = v
+    ctx.record(
+        "verify lift",
+        "ok" if v.ok else "failed",
+        method=v.method,
+        paths={r.path: r.outcome for r in v.results},
+        attempts=v.attempts,
+        elapsed_seconds=round(v.elapsed_seconds, 2),
+        detail=v.detail,
+    )
+    if not v.ok:
+        failing = ", ".join(f"{r.path} ({r.outcome}: {r.code or r.detail})" for r in v.failing)
+        raise VerificationError(
+            f"after lifting, the application still cannot write through: {failing or v.detail}. Check "
+            f"the policies attached to {plan.role_name} (is another Deny attached?) and run 06_lift again.",
+            report=report,
         )
-        report.verification = v
-        ctx.record(
-            "verify lift",
-            "ok" if v.ok else "failed",
-            method=v.method,
-            paths={r.path: r.outcome for r in v.results},
-            attempts=v.attempts,
-            elapsed_seconds=round(v.elapsed_seconds, 2),
-            detail=v.detail,
-        )
-        if not v.ok:
-            failing = ", ".join(f"{r.path} ({r.outcome}: {r.code or r.detail})" for r in v.failing)
-            err = VerificationError(
-                f"after lifting, the application still cannot write through: {failing or v.detail}. Check "
-                f"the policies attached to {role_name} (is another Deny attached?) and run 06_lift again."
-            )
-            err.report = report  # type: ignore[attr-defined]
-            raise err
-    elif remaining:
-        report.notes.append(f"writes stay denied until {remaining} are lifted too (the Deny is per role).")
 
-    # 4. The restored table, and the incident record.
-    if delete_restored_table:
-        if remaining:
-            report.notes.append(f"restored table {restored} kept: tenants {remaining} are still contained.")
-        elif restored:
-            _delete_table(ctx, restored)
-            report.restored_table_deleted = restored
-    if not remaining:
-        inc.update(read_only_previous=None, lifted_at=utc_now(), deny_was_attached=None)
-        report.summary = {
-            "table": ctx.table_name,
-            "contained_tenants": contained,
-            "contained_at": inc.get("contained_at"),
-            "lifted_at": inc.get("lifted_at"),
-            "restored_table": restored,
-            "restored_table_deleted": bool(report.restored_table_deleted),
-            "restore_time": inc.get("restore_time"),
-            "restore_source": inc.get("restore_source"),
-            "plan_digest": inc.get("plan_digest"),
-            "patch": journal_counts(ctx),
-            "writes_verified": report.verified,
-        }
-        inc.close(report.summary, who=ctx.who)
-        report.closed = True
-    else:
-        ctx.record("partial lift", lifted=lifting, remaining=remaining)
-    return report
+
+def _close(ctx: Context, plan: LiftPlan, report: LiftReport) -> None:
+    """A full lift: forget the containment and close the incident with its summary."""
+    inc = ctx.incident
+    inc.update(read_only_previous=None, lifted_at=utc_now(), deny_was_attached=None)
+    report.summary = {
+        "table": ctx.table_name,
+        "contained_tenants": plan.contained,
+        "contained_at": inc.get("contained_at"),
+        "lifted_at": inc.get("lifted_at"),
+        "restored_table": plan.restored,
+        "restored_table_deleted": bool(report.restored_table_deleted),
+        "restore_time": inc.get("restore_time"),
+        "restore_source": inc.get("restore_source"),
+        "plan_digest": inc.get("plan_digest"),
+        "patch": journal_counts(ctx),
+        "writes_verified": report.verified,
+    }
+    inc.close(report.summary, who=ctx.who)
+    report.closed = True
 
 
 def _delete_parameter(ctx: Context, name: str, *, reason: str) -> None:

@@ -28,7 +28,7 @@ PLAN_FILE = "plan.jsonl"
 META_FILE = "plan.json"
 APPROVALS_FILE = "approvals.json"
 CLASSIFICATIONS = ("changed", "deleted", "created", "unchanged")
-#: What the patch does per classification (from the incident's point of view, see DESIGN.md).
+#: What the patch does per classification (from the incident's point of view, see docs/design.md).
 ACTION_OF = {"changed": "put", "deleted": "put", "created": "delete", "unchanged": "none"}
 #: Entries buffered in memory before a sorted run is spilled to disk.
 RUN_SIZE = 20_000

@@ -128,7 +128,6 @@ def check_readiness(
     aws = ctx.aws
     account, region = aws.account_id, aws.region
     partition = aws.caller_arn.split(":")[1]
-    live_arn = table_arn(ctx.table_name, account, region, partition)
     report = ReadinessReport(ctx.table_name)
     report.recovery_role_policy = recovery_role_policy(
         ctx.table_name,
@@ -144,50 +143,63 @@ def check_readiness(
         partition=partition,
     )
     add = report.checks.append
-
     table = _describe(aws, ctx.table_name)
-    if table is None:
-        add(
-            Check(
-                "table exists",
-                False,
-                f"no table {ctx.table_name!r} in {region} (account {account})",
-                "check table_name, region and the account you are signed in to",
-            )
-        )
-    else:
-        live_arn = table["TableArn"]
-        add(
-            Check(
-                "table exists",
-                True,
-                f"{table['TableStatus']}, key {_schema_text(table)}, "
-                f"{table.get('ItemCount', '?')} items (approximate)",
-            )
-        )
+    add(_check_table(ctx, table))
+    if table is not None:
         add(_check_pitr(ctx, report, apply))
+    live_arn = table["TableArn"] if table else table_arn(ctx.table_name, account, region, partition)
     report.checks.extend(
         _check_role(aws, app_role_name, live_arn, policy_arn(deny_policy_name, account, partition))
     )
     add(_check_deny_policy(ctx, report, deny_policy_name, live_arn, apply))
     add(_check_parameter(ctx, report, read_only_parameter, apply))
+    report.checks.extend(
+        _check_change_records(ctx, report, table, log_group, audit_table_name, updated_attribute, apply)
+    )
+    if recovery_role_name:
+        add(_check_recovery_role(ctx, report, recovery_role_name, apply))
+    return report
+
+
+def _check_table(ctx: Context, table: dict[str, Any] | None) -> Check:
+    if table is None:
+        return Check(
+            "table exists",
+            False,
+            f"no table {ctx.table_name!r} in {ctx.aws.region} (account {ctx.aws.account_id})",
+            "check table_name, region and the account you are signed in to",
+        )
+    return Check(
+        "table exists",
+        True,
+        f"{table['TableStatus']}, key {_schema_text(table)}, {table.get('ItemCount', '?')} items (approximate)",
+    )
+
+
+def _check_change_records(
+    ctx: Context,
+    report: ReadinessReport,
+    table: dict[str, Any] | None,
+    log_group: str | None,
+    audit_table_name: str | None,
+    updated_attribute: str | None,
+    apply: bool,
+) -> list[Check]:
+    """A record of item changes 04_diff can read: the log group, the audit table, the updated attribute."""
+    checks = []
     period = report.pitr.get("period_days") or DEFAULT_PERIOD_DAYS
-    sources = 0
     if log_group:
-        sources += 1
-        add(_check_log_group(aws, log_group, period))
+        checks.append(_check_log_group(ctx.aws, log_group, period))
     if audit_table_name:
-        sources += 1
-        add(_check_audit_table(ctx, report, audit_table_name, apply))
+        checks.append(_check_audit_table(ctx, report, audit_table_name, apply))
     if updated_attribute:
-        sources += 1
-        add(
-            _check_updated_attribute(aws, ctx.table_name, updated_attribute)
+        checks.append(
+            _check_updated_attribute(ctx.aws, ctx.table_name, updated_attribute)
             if table
             else Check(f"updated attribute {updated_attribute!r}", False, "the table does not exist")
         )
-    if not sources:
-        add(
+    if not checks:
+        checks.append(
             Check(
                 "change record",
                 False,
@@ -197,9 +209,7 @@ def check_readiness(
                 "incident window, or a full compare against the restored table",
             )
         )
-    if recovery_role_name:
-        add(_check_recovery_role(ctx, report, recovery_role_name, apply))
-    return report
+    return checks
 
 
 # -- checks ----------------------------------------------------------------------------------------------

@@ -9,20 +9,19 @@ up after 500 s), and re-running resumes waiting instead of starting a second res
 from __future__ import annotations
 
 import datetime as dt
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
-from tqdm.auto import tqdm
 
 from .aws import Aws, error_code, explain
 from .aws import describe_table as _describe
 from .context import Context
-from .errors import InputError, NotReadyError, RecoveryError
+from .errors import InputError, NotReadyError
 from .incident import utc_now
 from .items import KeySchema
-from .resources.dynamodb import iso, pitr_window
+from .resources.dynamodb import iso, pitr_window, wait_until_active
 from .times import parse_time
 
 SOURCES = ("pitr", "backup", "existing")
@@ -55,8 +54,10 @@ class RestoreResult:
     def summary(self) -> str:
         how = "resumed waiting for" if self.resumed else ("started" if self.started else "using")
         lines = [
-            f"{how} {self.restored_table_name} ({self.source}, data as of {self.restore_time}): "
-            f"{self.status} after {self.elapsed_seconds:.0f}s",
+            (
+                f"{how} {self.restored_table_name} ({self.source}, data as of {self.restore_time}): "
+                f"{self.status} after {self.elapsed_seconds:.0f}s"
+            ),
             f"indexes: {', '.join(self.indexes) or 'none'}",
         ]
         return "\n".join(lines + self.notes)
@@ -65,7 +66,7 @@ class RestoreResult:
 # -- input ----------------------------------------------------------------------------------------------
 def default_restored_name(table_name: str, when: dt.datetime) -> str:
     """``<table>-restored-<YYYYmmddTHHMMSS>`` (UTC), trimmed to DynamoDB's 255-character limit."""
-    suffix = f"-restored-{when.astimezone(dt.timezone.utc):%Y%m%dT%H%M%S}"
+    suffix = f"-restored-{when.astimezone(dt.UTC):%Y%m%dT%H%M%S}"
     return table_name[: MAX_TABLE_NAME - len(suffix)] + suffix
 
 
@@ -106,94 +107,27 @@ def restore_table(
     are not throttled by a small provisioned capacity. Raises NotReadyError if ``timeout_seconds`` passes
     first: run again to keep waiting. ``on_status(status, elapsed_seconds)`` is called on each status change.
     """
-    aws, inc = ctx.aws, ctx.incident
-    if source not in SOURCES:
-        raise InputError(f"source {source!r} is not one of {SOURCES}.")
-    requested = (
-        parse_time(restore_time, "restore_time") if (restore_time is not None or source == "pitr") else None
-    )
-    start = parse_time(incident_start, "incident_start") if incident_start is not None else None
-    if requested and start and requested > start:
-        raise InputError(
-            f"restore_time {requested.isoformat()} is after incident_start {start.isoformat()}: the "
-            "restored table would already hold corrupted items. Choose a time before the incident."
-        )
-    live = _describe(aws, ctx.table_name)
-    if live is None:
-        raise InputError(
-            f"table {ctx.table_name!r} does not exist in {aws.region}: check table_name and region."
-        )
-    notes: list[str] = []
-
+    requested, start, live = _check_inputs(ctx, source, restore_time, incident_start)
     if source == "existing":
         return _use_existing(
             ctx, live, restored_table_name, requested, poll_seconds, timeout_seconds, progress, on_status
         )
-
+    notes: list[str] = []
     window: dict[str, Any] = {}
     if source == "pitr":
         assert requested is not None
-        window = pitr_window(aws, ctx.table_name)
-        if not window["enabled"]:
-            raise NotReadyError(
-                f"point-in-time recovery is not enabled on {ctx.table_name}: enable it (01_prepare "
-                "with apply=True). Only times after enabling it can be restored; for an earlier "
-                "time use source='backup' with an on-demand backup."
-            )
-        when = requested.replace(microsecond=0)
-        if when != requested:
-            notes.append(
-                f"restore time rounded down to whole seconds: {when.isoformat()} (requested "
-                f"{requested.isoformat()}); DynamoDB restores to the second"
-            )
-        earliest, latest = window["earliest"], window["latest"]
-        if (earliest and when < earliest) or (latest and when > latest):
-            raise InputError(
-                f"restore_time {when.isoformat()} is outside the point-in-time window of "
-                f"{ctx.table_name}: restorable from {iso(earliest)} to {iso(latest)}. Choose a time "
-                "in that window (the latest restorable time is about 5 minutes ago on AWS)."
-            )
+        window = pitr_window(ctx.aws, ctx.table_name)
+        when = _pitr_point(ctx, window, requested, notes)
         features: dict[str, Any] = live
     else:
-        backup = _check_backup(aws, ctx.table_name, backup_arn, start)
-        when = backup["BackupDetails"]["BackupCreationDateTime"].astimezone(dt.timezone.utc)
-        if requested and abs((requested - when).total_seconds()) >= 1:
-            notes.append(
-                f"the backup holds the table as of {when.isoformat()}, not restore_time "
-                f"{requested.isoformat()}"
-            )
-        features = backup.get("SourceTableFeatureDetails") or {}
-
+        when, features = _backup_point(ctx, backup_arn, start, requested, notes)
     target = restored_table_name or default_restored_name(ctx.table_name, when)
     if target == ctx.table_name:
         raise InputError(
             "restored_table_name must differ from the live table: DynamoDB restores into a new table."
         )
-    existing = _describe(aws, target)
-    resumed = False
-    if (
-        existing is not None
-        and inc.get("restored_table_name") != target
-        and _requested_here(ctx, existing, source, when, backup_arn)
-    ):
-        # this incident asked for exactly this restore, then stopped before noting that AWS had started it
-        _note_started(ctx, source, target, when, backup_arn)
-        notes.append(f"the restore into {target} requested by an earlier run of this step is under way")
-    if existing is not None:
-        if inc.get("restored_table_name") != target:
-            raise InputError(
-                f"table {target!r} already exists and this incident did not create it: choose another "
-                "restored_table_name, or use source='existing' with restored_table_name to use it."
-            )
-        resumed = True
-        notes.append(f"a restore into {target} was already started by this incident: waiting for it")
-        ctx.record("resume restore wait", table=target, status=existing["TableStatus"])
-    else:
-        if inc.get("restored_table_name") and inc.get("restored_table_name") != target:
-            notes.append(
-                f"this incident restored {inc.get('restored_table_name')} before; the new table replaces "
-                "it as the incident's restored table"
-            )
+    resumed = _resume(ctx, target, source, when, backup_arn, notes)
+    if not resumed:
         _start(
             ctx,
             source,
@@ -207,7 +141,6 @@ def restore_table(
         notes.append(
             "restored WITHOUT secondary indexes (queries on indexes will not work on the restored table)"
         )
-
     result = RestoreResult(
         ctx.table_name,
         target,
@@ -221,11 +154,106 @@ def restore_table(
         notes=notes,
     )
     if not wait:
-        desc = _describe(aws, target)
+        desc = _describe(ctx.aws, target)
         result.status = desc["TableStatus"] if desc else "CREATING"
         return result
     _wait_and_finish(ctx, result, poll_seconds, timeout_seconds, progress, tag=True, on_status=on_status)
     return result
+
+
+def _check_inputs(
+    ctx: Context, source: str, restore_time: Any, incident_start: Any
+) -> tuple[dt.datetime | None, dt.datetime | None, dict[str, Any]]:
+    """(the requested time, the incident start, the live table's description); InputError before any change."""
+    if source not in SOURCES:
+        raise InputError(f"source {source!r} is not one of {SOURCES}.")
+    requested = (
+        parse_time(restore_time, "restore_time") if (restore_time is not None or source == "pitr") else None
+    )
+    start = parse_time(incident_start, "incident_start") if incident_start is not None else None
+    if requested and start and requested > start:
+        raise InputError(
+            f"restore_time {requested.isoformat()} is after incident_start {start.isoformat()}: the "
+            "restored table would already hold corrupted items. Choose a time before the incident."
+        )
+    live = _describe(ctx.aws, ctx.table_name)
+    if live is None:
+        raise InputError(
+            f"table {ctx.table_name!r} does not exist in {ctx.aws.region}: check table_name and region."
+        )
+    return requested, start, live
+
+
+def _pitr_point(ctx: Context, window: dict[str, Any], requested: dt.datetime, notes: list[str]) -> dt.datetime:
+    """The time to restore to (whole seconds), checked against the table's point-in-time window."""
+    if not window["enabled"]:
+        raise NotReadyError(
+            f"point-in-time recovery is not enabled on {ctx.table_name}: enable it (01_prepare "
+            "with apply=True). Only times after enabling it can be restored; for an earlier "
+            "time use source='backup' with an on-demand backup."
+        )
+    when = requested.replace(microsecond=0)
+    if when != requested:
+        notes.append(
+            f"restore time rounded down to whole seconds: {when.isoformat()} (requested "
+            f"{requested.isoformat()}); DynamoDB restores to the second"
+        )
+    earliest, latest = window["earliest"], window["latest"]
+    if (earliest and when < earliest) or (latest and when > latest):
+        raise InputError(
+            f"restore_time {when.isoformat()} is outside the point-in-time window of "
+            f"{ctx.table_name}: restorable from {iso(earliest)} to {iso(latest)}. Choose a time "
+            "in that window (the latest restorable time is about 5 minutes ago on AWS)."
+        )
+    return when
+
+
+def _backup_point(
+    ctx: Context,
+    backup_arn: str | None,
+    start: dt.datetime | None,
+    requested: dt.datetime | None,
+    notes: list[str],
+) -> tuple[dt.datetime, dict[str, Any]]:
+    """The time a backup holds the table as of, and the table features it was taken with."""
+    backup = _check_backup(ctx.aws, ctx.table_name, backup_arn, start)
+    when = backup["BackupDetails"]["BackupCreationDateTime"].astimezone(dt.UTC)
+    if requested and abs((requested - when).total_seconds()) >= 1:
+        notes.append(
+            f"the backup holds the table as of {when.isoformat()}, not restore_time {requested.isoformat()}"
+        )
+    return when, backup.get("SourceTableFeatureDetails") or {}
+
+
+def _resume(
+    ctx: Context, target: str, source: str, when: dt.datetime, backup_arn: str | None, notes: list[str]
+) -> bool:
+    """True when this incident already started the restore into ``target`` (wait for it, start nothing)."""
+    inc = ctx.incident
+    existing = _describe(ctx.aws, target)
+    if (
+        existing is not None
+        and inc.get("restored_table_name") != target
+        and _requested_here(ctx, existing, source, when, backup_arn)
+    ):
+        # this incident asked for exactly this restore, then stopped before noting that AWS had started it
+        _note_started(ctx, source, target, when, backup_arn)
+        notes.append(f"the restore into {target} requested by an earlier run of this step is under way")
+    if existing is None:
+        if inc.get("restored_table_name") and inc.get("restored_table_name") != target:
+            notes.append(
+                f"this incident restored {inc.get('restored_table_name')} before; the new table replaces "
+                "it as the incident's restored table"
+            )
+        return False
+    if inc.get("restored_table_name") != target:
+        raise InputError(
+            f"table {target!r} already exists and this incident did not create it: choose another "
+            "restored_table_name, or use source='existing' with restored_table_name to use it."
+        )
+    notes.append(f"a restore into {target} was already started by this incident: waiting for it")
+    ctx.record("resume restore wait", table=target, status=existing["TableStatus"])
+    return True
 
 
 def _check_backup(
@@ -415,70 +443,6 @@ def _use_existing(
         )
     _wait_and_finish(ctx, result, poll_seconds, timeout_seconds, progress, tag=False, on_status=on_status)
     return result
-
-
-def wait_until_active(
-    aws: Aws,
-    table_name: str,
-    *,
-    poll_seconds: float = 15.0,
-    timeout_seconds: float | None = None,
-    progress: bool = True,
-    on_status: Callable[[str, float], None] | None = None,
-    appear_grace_seconds: float = 60.0,
-) -> tuple[dict[str, Any], float]:
-    """Poll DescribeTable until ACTIVE, however long it takes (or ``timeout_seconds``): (table, elapsed).
-
-    Shows the status and the elapsed time (tqdm). Raises NotReadyError on timeout, RecoveryError if the table
-    is missing after ``appear_grace_seconds`` (DescribeTable is eventually consistent just after the restore
-    starts) or disappears later (the restore failed).
-    """
-    started = time.monotonic()
-    last = None
-    bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", desc=f"{table_name}: ...", disable=not progress)
-    try:
-        while True:
-            table = _describe(aws, table_name)
-            elapsed = time.monotonic() - started
-            if table is None and last is None and elapsed < appear_grace_seconds:
-                if timeout_seconds is not None and elapsed >= timeout_seconds:
-                    raise NotReadyError(
-                        f"{table_name} is not visible yet after {elapsed:.0f}s: run this step "
-                        "again to keep waiting."
-                    )
-                _pause(poll_seconds, timeout_seconds, elapsed)
-                continue
-            if table is None:
-                raise RecoveryError(
-                    f"table {table_name} disappeared while being restored: the restore failed. "
-                    "Check the DynamoDB console/CloudTrail, then run this step again."
-                )
-            status = table["TableStatus"]
-            if status != last:
-                last = status
-                if on_status:
-                    on_status(status, elapsed)
-            bar.set_description_str(f"{table_name}: {status}", refresh=True)
-            if status == "ACTIVE":
-                return table, elapsed
-            if status not in ("CREATING", "UPDATING"):
-                raise RecoveryError(
-                    f"table {table_name} is {status}, not being restored: check it in the console."
-                )
-            if timeout_seconds is not None and elapsed >= timeout_seconds:
-                raise NotReadyError(
-                    f"{table_name} is still {status} after {elapsed:.0f}s: run this step again to "
-                    "keep waiting (it resumes; it does not start another restore)."
-                )
-            _pause(poll_seconds, timeout_seconds, elapsed)
-    finally:
-        bar.close()
-
-
-def _pause(poll_seconds: float, timeout_seconds: float | None, elapsed: float) -> None:
-    """Sleep one poll interval, never past the timeout."""
-    pause = poll_seconds if timeout_seconds is None else min(poll_seconds, timeout_seconds - elapsed)
-    time.sleep(max(pause, 0.0))
 
 
 def _wait_and_finish(

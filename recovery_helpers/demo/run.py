@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aws import Aws
+from ..journal import status_counts
 from .check import check
 from .stage import CORRUPTED_ATTRIBUTES, TENANT_ATTRIBUTE, DemoIncident, stage
 
@@ -33,17 +34,6 @@ def demo_parameters(incident: DemoIncident, *, incident_id: str, endpoint_url: s
         "dry_run": False, "max_workers": 8, "attributes": CORRUPTED_ATTRIBUTES,
         "delete_restored_table": True,
     }
-
-
-def _journal_counts(run_dir: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    journal = run_dir / "journal.jsonl"
-    if journal.exists():
-        for line in journal.read_text().splitlines():
-            if line.strip():
-                status = json.loads(line).get("status", "?")
-                counts[status] = counts.get(status, 0) + 1
-    return counts
 
 
 def _plan_counts(run_dir: Path) -> dict[str, int]:
@@ -91,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"runbook failed at step {result.failed_step}: see {run_dir}", file=sys.stderr)
             return 1
         outcome = check(admin, incident)
-        plan, journal = _plan_counts(run_dir), _journal_counts(run_dir)
+        plan, journal = _plan_counts(run_dir), status_counts(run_dir / "journal.jsonl")
         print()
         print("== recovery demo summary ==")
         print(f"corrupted items (ground truth): {sum(incident.corrupted.values())} "

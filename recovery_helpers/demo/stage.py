@@ -19,10 +19,11 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..aws import Aws
 from ..items import KeySchema, from_json_safe, iter_chunks, to_json_safe
@@ -44,7 +45,7 @@ class Names:
     audit_table: str = "demo-orders-audit"
 
     @classmethod
-    def for_prefix(cls, prefix: str = "demo") -> "Names":
+    def for_prefix(cls, prefix: str = "demo") -> Names:
         if prefix == "demo":
             return cls()
         return cls(f"{prefix}-orders", f"{prefix}-app", f"{prefix}-read-only-customers", f"{prefix}-DenyWrite",
@@ -81,7 +82,7 @@ class DemoIncident:
         path.write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
-    def load(cls, path: Path) -> "DemoIncident":
+    def load(cls, path: Path) -> DemoIncident:
         return cls(**json.loads(path.read_text()))
 
 
@@ -190,7 +191,7 @@ Clock = Callable[[], float]
 
 
 def _now_iso(clock: Clock) -> str:
-    return dt.datetime.fromtimestamp(clock(), tz=dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.fromtimestamp(clock(), tz=dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _next_second(clock: Clock) -> dt.datetime:
@@ -199,7 +200,7 @@ def _next_second(clock: Clock) -> dt.datetime:
     boundary = int(clock()) + 1
     while clock() <= boundary + 0.01:
         time.sleep(0.02)
-    return dt.datetime.fromtimestamp(boundary, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(boundary, tz=dt.UTC)
 
 
 def _ensure_world(admin: Aws, names: Names) -> Aws:

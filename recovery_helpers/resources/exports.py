@@ -15,12 +15,14 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import math
 import random
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -51,7 +53,7 @@ class WindowPlan:
 
 
 @dataclass(frozen=True)
-class Change:
+class ExportChange:
     """One line of an incremental export: an item changed in the window (images as DynamoDB JSON, bytes)."""
 
     keys: Key
@@ -67,7 +69,7 @@ def _epoch(when: dt.datetime) -> float:
 
 
 def _utc(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
 
 def plan_windows(
@@ -124,7 +126,7 @@ def plan_windows(
     bounds = [s + round(i * (e - s) / count) for i in range(count + 1)]
     if count > 1:
         notes.append(f"window longer than {max_seconds:g} s: chained {count} exports")
-    windows = [ExportWindow(_utc(a), _utc(b)) for a, b in zip(bounds, bounds[1:], strict=False)]
+    windows = [ExportWindow(_utc(a), _utc(b)) for a, b in itertools.pairwise(bounds)]
     return WindowPlan(windows, notes)
 
 
@@ -332,18 +334,18 @@ def iter_items(aws: Aws, manifest: Manifest) -> Iterator[Item]:
         yield from_json_safe(line["Item"])
 
 
-def iter_changes(aws: Aws, manifest: Manifest) -> Iterator[Change]:
+def iter_changes(aws: Aws, manifest: Manifest) -> Iterator[ExportChange]:
     """The changed items of an incremental export."""
     for line in iter_lines(aws, manifest):
         yield parse_change(line)
 
 
-def parse_change(line: Mapping[str, Any]) -> Change:
-    """One incremental-export line as a :class:`Change`."""
+def parse_change(line: Mapping[str, Any]) -> ExportChange:
+    """One incremental-export line as a :class:`ExportChange`."""
     micros = ((line.get("Metadata") or {}).get("WriteTimestampMicros") or {}).get("N")
     when = _utc(int(micros) / 1e6) if micros is not None else None
     old, new = line.get("OldImage"), line.get("NewImage")
-    return Change(
+    return ExportChange(
         keys=from_json_safe(line["Keys"]),
         old_image=from_json_safe(old) if old is not None else None,
         new_image=from_json_safe(new) if new is not None else None,

@@ -15,8 +15,9 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -131,7 +132,7 @@ def find_existing_key(ddb: Any, table_name: str, schema: KeySchema) -> Key | Non
 
 
 # -- one probe -------------------------------------------------------------------------------------------
-def classify(exc: BaseException | None) -> tuple[str, str | None, str]:
+def probe_outcome(exc: BaseException | None) -> tuple[str, str | None, str]:
     """(outcome, code, detail) of a probe's answer."""
     if exc is None:
         return ALLOWED, None, "the request succeeded (it changed nothing: the key does not exist)"
@@ -243,7 +244,7 @@ def probe_writes(
             exc: BaseException | None = None
         except (ClientError, BotoCoreError, ResponseParserError) as e:
             exc = e
-        out.append(ProbeResult(path, *classify(exc)))
+        out.append(ProbeResult(path, *probe_outcome(exc)))
     return out
 
 
@@ -253,7 +254,7 @@ def probe_read(ddb: Any, table_name: str, schema: KeySchema) -> ProbeResult:
         ddb.get_item(TableName=table_name, Key=probe_key(schema))
         return ProbeResult(READ_PATH, ALLOWED, None, "reads work")
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
-        outcome, code, detail = classify(exc)
+        outcome, code, detail = probe_outcome(exc)
         return ProbeResult(READ_PATH, outcome, code, detail)
 
 

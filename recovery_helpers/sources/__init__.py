@@ -25,16 +25,6 @@ from ..items import KeySchema, from_json_safe, to_json_safe
 from ..plan import segment_of
 from ..tenancy import Tenancy, selects
 
-#: Every source the runbook knows about (the contract's ``impacted_source`` values).
-KNOWN_SOURCES = (
-    "keys_file",
-    "log_file",
-    "cloudwatch_logs",
-    "audit_table",
-    "updated_attribute",
-    "incremental_export",
-    "full_compare",
-)
 #: Sources whose findings carry both versions of the item (no restored table needed for them).
 IMAGE_SOURCES = frozenset({"incremental_export"})
 #: The request field each source cannot work without (checked before anything runs).

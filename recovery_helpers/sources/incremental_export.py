@@ -97,7 +97,7 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
         yield from _chained(request, manifests)
 
 
-def _finding(request: SourceRequest, change: exports.Change, before: Any, after: Any,
+def _finding(request: SourceRequest, change: exports.ExportChange, before: Any, after: Any,
              when: dt.datetime | None) -> ImpactedKey | None:
     key = request.key_schema.key_of(change.keys)
     tenant = request.tenancy.tenant_of(after, before, key)
@@ -137,7 +137,7 @@ def _chained(request: SourceRequest, manifests: list[exports.Manifest]) -> Itera
             db.commit()
         rows = db.execute("SELECT keys, before, after, first FROM k ORDER BY key_id")
         for keys, before, after, first in rows:
-            change = exports.Change(_load(keys), None, None, None)
+            change = exports.ExportChange(_load(keys), None, None, None)
             when = dt.datetime.fromisoformat(first) if first else None
             finding = _finding(request, change, _load(before), _load(after), when)
             if finding is not None:

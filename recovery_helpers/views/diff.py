@@ -32,7 +32,7 @@ def _styled(df: pd.DataFrame, caption: str) -> Styler:
 def summary_table(result: DiffResult) -> Styler:
     """Counts per classification and what the patch will do with each."""
     return _styled(
-        result.summary,
+        result.class_table,
         f"Plan {result.digest[:12]}…: {result.total} impacted items, {result.proposed} proposed changes",
     )
 
