@@ -222,7 +222,7 @@ def _logs_on_sandbox_clock() -> None:
     import moto.logs.models as logs_models
 
     def utcnow() -> dt.datetime:  # moto's utcnow: naive UTC
-        return dt.datetime.fromtimestamp(now(), dt.timezone.utc).replace(tzinfo=None)
+        return dt.datetime.fromtimestamp(now(), dt.UTC).replace(tzinfo=None)
 
     logs_models.utcnow = utcnow
 
