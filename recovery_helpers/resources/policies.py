@@ -219,7 +219,7 @@ def recovery_role_policy(
     read-only parameter, the deny policy and the application role. The one-time setup is not in it: creating
     the recovery role, the audit table and the live table's stream is done by an administrator running
     ``01_prepare`` with ``apply=True`` (see ``SETUP_ONLY_ACTIONS``). Every action here is either used by the
-    demo's full run as this role (``tests/test_least_privilege.py`` compares with ``aws-calls.jsonl``) or
+    demo's full run as this role (``tests/integration/test_least_privilege.py`` compares with ``aws-calls.jsonl``) or
     listed in ``GRANTED_FOR_OTHER_PATHS`` with the path that needs it.
     """
     live = table_arn(table_name, account, region, partition)
@@ -409,7 +409,7 @@ def recovery_role_actions(policy_doc: Mapping[str, Any]) -> set[str]:
 
 
 # -- why each action is granted ----------------------------------------------------------------------------
-#: Actions of the recovery-role policy that the demo's full run (tests/test_least_privilege.py) does not use,
+#: Actions of the recovery-role policy that the demo's full run (tests/integration/test_least_privilege.py) does not use,
 #: by statement, with the path that needs them. Every other granted action is used by that run.
 GRANTED_FOR_OTHER_PATHS: dict[str, dict[str, str]] = {
     "LiveTable": {
