@@ -246,138 +246,158 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
     ``clock`` is the time AWS keeps (the sandbox's clock, which tests may have advanced): the application's
     change log, its updatedAt stamps and the incident's times all follow it, as they would follow AWS's.
     """
-    def now_iso() -> str:
-        return _now_iso(clock)
-
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_file = out_dir / "changes.jsonl"
     log_file.write_text("")
-    app_aws = _ensure_world(admin, names)
-    app = DemoApp(app_aws, log_file, names=names, clock=clock)
+    app = DemoApp(_ensure_world(admin, names), log_file, names=names, clock=clock)
     tenant_ids = [f"tenant-{i}" for i in range(1, tenants + 1)]
-    model: dict[str, dict[str, Any] | None] = {}  # key_id -> current live item, mirrored
-
-    def key_id(key: dict[str, Any]) -> str:
-        return KEY.key_id(key)
-
-    baseline = [_order(rng, t, n, now_iso()) for t in tenant_ids for n in range(orders_per_tenant)]
+    sim = _Simulation(app, rng, clock)
+    baseline = [_order(rng, t, n, sim.now_iso()) for t in tenant_ids for n in range(orders_per_tenant)]
     app.load(baseline)
     for item in baseline:
-        model[key_id(KEY.key_of(item))] = item
-    pre_bug = dict(model)
+        sim.model[KEY.key_id(KEY.key_of(item))] = item
+    pre_bug = dict(sim.model)
 
     restore_at = _next_second(clock)  # everything so far is strictly before it; the bug starts after it
-    bug_updated: set[str] = set()
-    bug_deleted: set[str] = set()
-    bug_created: set[str] = set()
-    legit = 0
-    victims = {t: [k for k in model if json.loads(k)[0]["S"] == t] for t in affected}
+    victims = {t: [k for k in sim.model if json.loads(k)[0]["S"] == t] for t in affected}
     others = [t for t in tenant_ids if t not in affected]
+    sim.run_bug(affected, victims, others)
+    incident_end = _next_second(clock)
+    for n in range(30):  # after the incident window, unaffected tenants go on writing
+        sim.legit_other(rng.choice(others), 100_000 + n)
+    _drain_stream_into_audit_table(admin, names)  # the audit table's Lambda, as AWS would run it
 
-    def bug_update(k: str) -> None:
+    truth_file, expected_file = _write_truth(out_dir, *sim.outcome(pre_bug))
+    incident = DemoIncident(
+        table_name=names.table, names=asdict(names), affected_tenants=list(affected), restore_time=restore_at.isoformat(),
+        incident_start=restore_at.isoformat(), incident_end=incident_end.isoformat(), log_file=str(log_file),
+        ground_truth_file=str(truth_file), expected_file=str(expected_file),
+        corrupted={"update": len(sim.bug_updated), "delete": len(sim.bug_deleted), "create": len(sim.bug_created)},
+        items=sum(1 for v in sim.model.values() if v is not None), legitimate_writes=sim.legit,
+    )
+    incident.save(out_dir / "incident-facts.json")
+    return incident
+
+
+class _Simulation:
+    """The bug's writes and the tenants' legitimate ones, through the app, with the table mirrored in ``model``
+    (key_id -> the live item, None once deleted) so that the ground truth is known exactly."""
+
+    def __init__(self, app: DemoApp, rng: random.Random, clock: Clock) -> None:
+        self.app, self.rng, self.clock = app, rng, clock
+        self.model: dict[str, dict[str, Any] | None] = {}
+        self.bug_updated: set[str] = set()
+        self.bug_deleted: set[str] = set()
+        self.bug_created: set[str] = set()
+        self.legit = 0
+
+    def now_iso(self) -> str:
+        return _now_iso(self.clock)
+
+    def run_bug(self, affected: tuple[str, ...], victims: dict[str, list[str]], others: list[str]) -> None:
+        """The incident: bug writes for the affected tenants, interleaved with legitimate writes everywhere."""
+        rng, step = self.rng, 0
+        for tenant in affected:
+            pool = victims[tenant]
+            rng.shuffle(pool)
+            updates, deletes = max(4, len(pool) // 10), max(2, len(pool) * 3 // 100)
+            for k in pool[:updates]:
+                self.bug_update(k)
+                step += 1
+                if step % 3 == 0:
+                    self.legit_other(rng.choice(others), step)
+            for k in pool[updates:updates + deletes]:
+                self.app.delete(KEY.key_from_id(k))
+                self.model[k] = None
+                self.bug_deleted.add(k)
+                self.legit_other(rng.choice(others), step)
+                step += 1
+            for n in range(max(3, len(pool) // 50)):
+                dup = _order(rng, tenant, 90_000 + n, self.now_iso())
+                dup["status"] = {"S": "duplicate"}
+                self.app.put(dup, "create")
+                k = KEY.key_id(KEY.key_of(dup))
+                self.model[k] = dup
+                self.bug_created.add(k)
+            for k in pool[:min(6, updates // 2)]:  # customers edit orders the bug already corrupted
+                self.legit_update(k)
+
+    def bug_update(self, k: str) -> None:
         key = KEY.key_from_id(k)
-        item = model[k]
+        item = self.model[k]
         assert item is not None
         total = Decimal(item["total"]["N"]) * 100
-        stamp = {"S": now_iso()}
-        app.update(key, "SET #t = :t, currency = :c, updatedAt = :u REMOVE shipping.address",
-                   {":t": {"N": str(total)}, ":c": {"S": "XXX"}, ":u": stamp}, {"#t": "total"})
+        stamp = {"S": self.now_iso()}
+        self.app.update(key, "SET #t = :t, currency = :c, updatedAt = :u REMOVE shipping.address",
+                        {":t": {"N": str(total)}, ":c": {"S": "XXX"}, ":u": stamp}, {"#t": "total"})
         new = json.loads(json.dumps(to_json_safe(item)))
         new = from_json_safe(new)
         new["total"] = {"N": str(total)}
         new["currency"] = {"S": "XXX"}
         new["updatedAt"] = stamp
         new["shipping"]["M"].pop("address", None)
-        model[k] = new
-        bug_updated.add(k)
+        self.model[k] = new
+        self.bug_updated.add(k)
 
-    def legit_update(k: str) -> None:
-        nonlocal legit
+    def legit_update(self, k: str) -> None:
         key = KEY.key_from_id(k)
-        note = {"S": f"customer called at {now_iso()}"}
-        app.update(key, "SET notes = :n", {":n": note})
-        item = dict(model[k] or {})
+        note = {"S": f"customer called at {self.now_iso()}"}
+        self.app.update(key, "SET notes = :n", {":n": note})
+        item = dict(self.model[k] or {})
         item["notes"] = note
-        model[k] = item
-        legit += 1
+        self.model[k] = item
+        self.legit += 1
 
-    def legit_other(tenant: str, n: int) -> None:
-        nonlocal legit
+    def legit_other(self, tenant: str, n: int) -> None:
+        rng, model = self.rng, self.model
         choice = rng.random()
         existing = [k for k in model if json.loads(k)[0]["S"] == tenant and model[k] is not None]
         if choice < 0.5 and existing:
             k = rng.choice(existing)
             status = {"S": rng.choice(["paid", "shipped", "closed"])}
-            stamp = {"S": now_iso()}
-            app.update(KEY.key_from_id(k), "SET #s = :s, updatedAt = :u",
-                       {":s": status, ":u": stamp}, {"#s": "status"})
+            stamp = {"S": self.now_iso()}
+            self.app.update(KEY.key_from_id(k), "SET #s = :s, updatedAt = :u",
+                            {":s": status, ":u": stamp}, {"#s": "status"})
             item = dict(model[k] or {})
             item["status"] = status
             item["updatedAt"] = stamp
             model[k] = item
         elif choice < 0.8:
-            item = _order(rng, tenant, 50_000 + n, now_iso())
-            app.put(item, "create")
-            model[key_id(KEY.key_of(item))] = item
+            item = _order(rng, tenant, 50_000 + n, self.now_iso())
+            self.app.put(item, "create")
+            model[KEY.key_id(KEY.key_of(item))] = item
         elif existing:
             k = rng.choice(existing)
-            app.delete(KEY.key_from_id(k))
+            self.app.delete(KEY.key_from_id(k))
             model[k] = None
-        legit += 1
+        self.legit += 1
 
-    # the incident: bug writes for the affected tenants, interleaved with legitimate writes everywhere
-    step = 0
-    for tenant in affected:
-        pool = victims[tenant]
-        rng.shuffle(pool)
-        updates, deletes = max(4, len(pool) // 10), max(2, len(pool) * 3 // 100)
-        for k in pool[:updates]:
-            bug_update(k)
-            step += 1
-            if step % 3 == 0:
-                legit_other(rng.choice(others), step)
-        for k in pool[updates:updates + deletes]:
-            app.delete(KEY.key_from_id(k))
-            model[k] = None
-            bug_deleted.add(k)
-            legit_other(rng.choice(others), step)
-            step += 1
-        for n in range(max(3, len(pool) // 50)):
-            dup = _order(rng, tenant, 90_000 + n, now_iso())
-            dup["status"] = {"S": "duplicate"}
-            app.put(dup, "create")
-            k = key_id(KEY.key_of(dup))
-            model[k] = dup
-            bug_created.add(k)
-        for k in pool[:min(6, updates // 2)]:  # customers edit orders the bug already corrupted
-            legit_update(k)
-    incident_end = _next_second(clock)
+    def outcome(self, pre_bug: dict[str, Any]) -> tuple[dict[str, dict[str, Any] | None], list[dict[str, Any]]]:
+        """The table a correct recovery leaves, and the ground truth (one line per corrupted item)."""
+        expected: dict[str, dict[str, Any] | None] = dict(self.model)
+        truth = []
+        for k in sorted(self.bug_updated | self.bug_deleted | self.bug_created):
+            if k in self.bug_created:
+                expected[k], kind = None, "create"
+            elif k in self.bug_deleted:
+                expected[k], kind = pre_bug[k], "delete"
+            else:
+                item = dict(self.model[k] or {})
+                for name in CORRUPTED_ATTRIBUTES:
+                    if name in pre_bug[k]:
+                        item[name] = pre_bug[k][name]
+                    else:
+                        item.pop(name, None)
+                expected[k], kind = item, "update"
+            truth.append({"key": KEY.key_to_plain(KEY.key_from_id(k)), "key_id": k, "kind": kind,
+                          "expected": to_json_safe(expected[k])})
+        return expected, truth
 
-    # after the incident window, unaffected tenants go on writing
-    for n in range(30):
-        legit_other(rng.choice(others), 100_000 + n)
 
-    # the audit table's Lambda: feed the stream's records to the handler, as AWS would
-    _drain_stream_into_audit_table(admin, names)
-
-    expected: dict[str, dict[str, Any] | None] = dict(model)
-    truth = []
-    for k in sorted(bug_updated | bug_deleted | bug_created):
-        if k in bug_created:
-            expected[k], kind = None, "create"
-        elif k in bug_deleted:
-            expected[k], kind = pre_bug[k], "delete"
-        else:
-            item = dict(model[k] or {})
-            for name in CORRUPTED_ATTRIBUTES:
-                if name in pre_bug[k]:
-                    item[name] = pre_bug[k][name]
-                else:
-                    item.pop(name, None)
-            expected[k], kind = item, "update"
-        truth.append({"key": KEY.key_to_plain(KEY.key_from_id(k)), "key_id": k, "kind": kind,
-                      "expected": to_json_safe(expected[k])})
+def _write_truth(out_dir: Path, expected: dict[str, dict[str, Any] | None],
+                 truth: list[dict[str, Any]]) -> tuple[Path, Path]:
+    """ground-truth.jsonl and expected-table.jsonl (what `demo.check` compares the live table with)."""
     truth_file = out_dir / "ground-truth.jsonl"
     truth_file.write_text("".join(json.dumps(t) + "\n" for t in truth))
     expected_file = out_dir / "expected-table.jsonl"
@@ -385,15 +405,7 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
         for k in sorted(expected):
             if expected[k] is not None:
                 fh.write(json.dumps(to_json_safe(expected[k])) + "\n")
-    incident = DemoIncident(
-        table_name=names.table, names=asdict(names), affected_tenants=list(affected), restore_time=restore_at.isoformat(),
-        incident_start=restore_at.isoformat(), incident_end=incident_end.isoformat(), log_file=str(log_file),
-        ground_truth_file=str(truth_file), expected_file=str(expected_file),
-        corrupted={"update": len(bug_updated), "delete": len(bug_deleted), "create": len(bug_created)},
-        items=sum(1 for v in model.values() if v is not None), legitimate_writes=legit,
-    )
-    incident.save(out_dir / "incident-facts.json")
-    return incident
+    return truth_file, expected_file
 
 
 def _drain_stream_into_audit_table(admin: Aws, names: Names) -> int:
