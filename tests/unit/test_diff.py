@@ -171,7 +171,7 @@ def test_tenant_filter_by_attribute_uses_the_fetched_items(aws, unique_name, tmp
     assert sorted(e.key["pk"]["S"] for e in iter_plan(ctx.incident)) == ["doc-0", "doc-2", "doc-3", "doc-5"]
     assert {e.tenant for e in iter_plan(ctx.incident)} == {"t0", "t2"}
     assert result.counts["deleted"] == 1 and result.meta["filtered_by_tenant"] == 2
-    assert "other tenants" in set(result.summary["classification"])
+    assert "other tenants" in set(result.class_table["classification"])
     impacted = [json.loads(line) for line in (ctx.incident.path / "impacted.jsonl").read_text().splitlines()]
     assert sum(not i["in_plan"] for i in impacted) == 2
     assert ctx.incident.get("tenants") == ["t2", "t0"]
