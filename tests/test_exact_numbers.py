@@ -82,7 +82,7 @@ def test_a_fractional_number_key_in_a_keys_file_keeps_every_digit(aws, unique_na
     _put(aws, restored, {**key, "v": {"S": "good"}})
     _put(aws, live, {**key, "v": {"S": "corrupted"}})
     keys = tmp_path / "keys.jsonl"
-    keys.write_text('{"tenant id": "t-1", "doc.no": %s}\n' % FRACTION_KEY)  # a JSON number, as the contract says
+    keys.write_text(f'{{"tenant id": "t-1", "doc.no": {FRACTION_KEY}}}\n')  # a JSON number, as the contract says
     ctx = context(aws, tmp_path, live, restored)
     result = diff.build_plan(ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START,
                              progress=False)
@@ -97,8 +97,8 @@ def test_a_fractional_number_key_in_a_change_log_keeps_every_digit(aws, unique_n
     _put(aws, restored, {"id": {"N": FRACTION_KEY}, "v": {"S": "good"}})
     log = tmp_path / "changes.log"
     log.write_text(
-        '{"operation": "itemChange", "timestamp": "2024-05-01T10:30:00Z", "ids": {"id": %s}, '
-        '"action": "delete"}\n' % FRACTION_KEY
+        f'{{"operation": "itemChange", "timestamp": "2024-05-01T10:30:00Z", "ids": {{"id": {FRACTION_KEY}}}, '
+        '"action": "delete"}\n'
     )
     ctx = context(aws, tmp_path, live, restored)
     result = diff.build_plan(ctx, impacted_source="log_file", log_file=str(log), incident_start=START,
@@ -122,7 +122,7 @@ def test_cloudwatch_messages_and_the_app_side_logger_keep_every_digit():
 )
 def test_a_key_no_dynamodb_item_can_have_is_refused_with_the_reason(value, reason):
     with pytest.raises(InputError, match=reason):
-        KeySchema("id", "N").key_from_plain(json.loads('{"id": %s}' % value, parse_float=Decimal))
+        KeySchema("id", "N").key_from_plain(json.loads(f'{{"id": {value}}}', parse_float=Decimal))
 
 
 def test_key_to_plain_gives_number_keys_as_dynamodb_stores_them_and_reads_back_exactly():

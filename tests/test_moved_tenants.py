@@ -17,7 +17,7 @@ from tests.conftest import create_table
 from tests.diff_support import START, context
 from tests.sources_support import by_key, request
 
-NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def _put(aws, table, *items):
