@@ -218,7 +218,9 @@ def _plain_to_attr(value: Any, type_: str, name: str, at: str) -> dict[str, Any]
         try:
             return {"N": check_number(value)}
         except InputError as exc:
-            raise InputError(f"key attribute {name!r}{at} must be a DynamoDB number: {exc}") from exc
+            if "is not a DynamoDB number" in str(exc):
+                raise InputError(f"key attribute {name!r}{at} must be a number, got {_shown(value)}") from exc
+            raise InputError(f"key attribute {name!r}{at} must be a number DynamoDB can store: {exc}") from exc
     if type_ == "B":
         if not isinstance(value, str):
             raise InputError(f"key attribute {name!r}{at} must be base64 text (binary key), got {_shown(value)}")
