@@ -41,7 +41,8 @@ def parse_timestamp(value: Any) -> dt.datetime:
     """Epoch milliseconds (number or digits) or ISO 8601 with an offset, as an aware UTC datetime."""
     if isinstance(value, bool):
         raise MalformedRecord(f"timestamp {value!r} is not epoch milliseconds or ISO 8601")
-    if isinstance(value, (int, float, Decimal)) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+    digits = isinstance(value, str) and value.strip().lstrip("-").isdigit()
+    if isinstance(value, (int, float, Decimal)) or digits:
         try:
             millis = Decimal(str(value).strip())
             return dt.datetime.fromtimestamp(0, dt.timezone.utc) + dt.timedelta(milliseconds=int(millis))

@@ -46,7 +46,10 @@ def change_record(key: Mapping[str, Any], action: str, timestamp_ms: int) -> str
         raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
     # written by hand so that number keys keep every digit (json.dumps would need floats)
     ids = ",".join(f"{json.dumps(name)}:{_plain(value)}" for name, value in key.items())
-    return f'{{"operation":"itemChange","timestamp":{int(timestamp_ms)},"ids":{{{ids}}},"action":{json.dumps(action)}}}'
+    return (
+        f'{{"operation":"itemChange","timestamp":{int(timestamp_ms)},"ids":{{{ids}}},'
+        f'"action":{json.dumps(action)}}}'
+    )
 
 
 class ChangeLogger:

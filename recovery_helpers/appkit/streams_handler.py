@@ -191,7 +191,7 @@ class AuditWriter:
     def write(self, items: list[dict[str, Any]]) -> None:
         """BatchWriteItem in batches of 25, retrying unprocessed items with backoff; raises when they persist.
 
-        Raising makes Lambda retry the whole batch; that is safe because each record maps to the same audit items.
+        Raising makes Lambda retry the whole batch; safe, as a record always maps to the same audit items.
         """
         for start in range(0, len(items), _BATCH):
             requests = [{"PutRequest": {"Item": item}} for item in items[start:start + _BATCH]]
