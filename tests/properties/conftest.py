@@ -13,6 +13,7 @@ settings.register_profile(
     "ci",
     max_examples=25,
     derandomize=True,
+    database=None,  # nothing written to .hypothesis/ in CI
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
