@@ -93,4 +93,5 @@ def test_uses_a_tenant_gsi_when_there_is_one(aws, sandbox, unique_name, tmp_path
                   tenants=["t1", "t3"])
     found = list(updated_attribute.find(req))
     assert sorted(f.key["pk"]["B"] for f in found) == [b"\x01", b"\x04"]
+    assert any("moved out of t1, t3" in p for p in req.stats.problems)  # the index knows live tenants only
     assert sandbox.calls.get("Query") == 2 and sandbox.calls.get("Scan", 0) <= 1  # at most a one-item probe
