@@ -60,7 +60,7 @@ def normalize_number(text: Any) -> str:
     d = _trimmed(_parse(text))
     if d.is_zero():
         return "0"
-    if MIN_MAGNITUDE <= abs(d) <= MAX_MAGNITUDE:
+    if MIN_MAGNITUDE <= d.copy_abs() <= MAX_MAGNITUDE:
         return format(d, "f")
     return str(d)
 
@@ -80,7 +80,7 @@ def check_number(text: Any) -> str:
             f"{text} has {significant_digits(d)} significant digits; DynamoDB keeps at most {MAX_DIGITS}, so "
             "no item can have it. Check the value (was it rounded or padded by the tool that wrote it?)."
         )
-    if not d.is_zero() and not MIN_MAGNITUDE <= abs(d) <= MAX_MAGNITUDE:
+    if not d.is_zero() and not MIN_MAGNITUDE <= d.copy_abs() <= MAX_MAGNITUDE:
         raise InputError(
             f"{text} is outside DynamoDB's number range (magnitudes 1E-130 to 9.99E+125, or 0), so no item "
             "can have it."

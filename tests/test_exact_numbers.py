@@ -34,6 +34,13 @@ def test_normalize_number_keeps_38_digits_and_trims_zeros_as_dynamodb_does():
     assert normalize_number("1E-130") == "0." + "0" * 129 + "1"
 
 
+@pytest.mark.parametrize("edge", ["9." + "9" * 37 + "E+125", "-9." + "9" * 28 + "5E+125", "1E-130", "-1E-130"])
+def test_the_edges_of_dynamodbs_range_are_numbers_a_key_may_have(edge):
+    """Found by the soak profile: abs() rounds to 28 digits and pushed 9.99...95E+125 out of the range."""
+    key = KeySchema("id", "N").key_from_plain({"id": Decimal(edge)})
+    assert Decimal(key["id"]["N"]) == Decimal(edge) and "E" not in key["id"]["N"]
+
+
 @pytest.mark.parametrize("bad", ["NaN", "Infinity", "-inf", "1e", "abc", ""])
 def test_normalize_number_refuses_what_is_not_a_number(bad):
     with pytest.raises(InputError, match="not a DynamoDB number"):
