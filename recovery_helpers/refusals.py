@@ -1,7 +1,7 @@
 """Items the patch could not write safely, found in 04_diff before anything is written, and refused by name.
 
 Every write of 05_patch carries a ConditionExpression that compares every non-key attribute of the reviewed
-live item (``patch_writes.equals_condition``): that is what makes a write land only on the item the engineer
+live item (``patch.requests.equals_condition``): that is what makes a write land only on the item the engineer
 reviewed. DynamoDB refuses an expression longer than 4 KB or with more than 300 operators and functions, so
 an item with about 150 attributes or more cannot be conditioned whole. Such an item is not skipped at patch
 time: the plan is refused here, naming each item and the limit, and the items go to ``refused.jsonl``.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .items import KeySchema, to_json_safe
-from .patch_writes import Change, build_write
+from .patch.requests import Change, build_write
 from .plan import PlanEntry
 
 REFUSED_FILE = "refused.jsonl"
