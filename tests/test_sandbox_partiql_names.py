@@ -1,0 +1,94 @@
+"""PartiQL statements whose quoted names hold spaces, dots, quotes or non-ASCII letters are answered as DynamoDB
+answers them (issue 12, defect 6), and 02_contain / 06_lift probe and re-verify the PartiQL paths on such a table."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from recovery_helpers.contain import contain
+from recovery_helpers.lift import lift
+from recovery_helpers.probe import WRITE_PATHS
+from tests.conftest import create_table
+from tests.containment_support import context, make_app_role
+
+SHAPES = [
+    (("tenant id", "S"), None),
+    (("a.b", "S"), ("clé", "N")),
+    (('say "hi"', "S"), ("it's", "S")),
+]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _key(hash_key, range_key, h: str, r: str = "1") -> dict:
+    key = {hash_key[0]: {"S": h}}
+    if range_key:
+        key[range_key[0]] = {range_key[1]: r}
+    return key
+
+
+def _where(names: list[str]) -> str:
+    return " AND ".join(f"{_q(n)} = ?" for n in names)
+
+
+@pytest.mark.parametrize(("hash_key", "range_key"), SHAPES)
+def test_delete_update_insert_with_quoted_names(aws, unique_name, hash_key, range_key):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, hash_key=hash_key, range_key=range_key, pitr=False)
+    names = [hash_key[0]] + ([range_key[0]] if range_key else [])
+    live, missing = _key(hash_key, range_key, "live"), _key(hash_key, range_key, "missing")
+    ddb.put_item(TableName=table, Item={**live, "last seen": {"S": "before"}})
+
+    update = f"UPDATE {_q(table)} SET {_q('last seen')} = ? WHERE {_where(names)}"
+    with pytest.raises(ClientError) as err:
+        ddb.execute_statement(Statement=update, Parameters=[{"S": "x"}, *(missing[n] for n in names)])
+    assert err.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    ddb.execute_statement(Statement=update, Parameters=[{"S": "after"}, *(live[n] for n in names)])
+    assert ddb.get_item(TableName=table, Key=live)["Item"]["last seen"] == {"S": "after"}
+    assert "Item" not in ddb.get_item(TableName=table, Key=missing)  # the refused UPDATE created nothing
+
+    insert = f"INSERT INTO {_q(table)} VALUE {{{', '.join(f'{_lit(n)}: ?' for n in names)}, 'v': ?}}"
+    with pytest.raises(ClientError) as err:
+        ddb.execute_statement(Statement=insert, Parameters=[*(live[n] for n in names), {"S": "dup"}])
+    assert err.value.response["Error"]["Code"] == "DuplicateItemException"
+    ddb.execute_statement(Statement=insert, Parameters=[*(missing[n] for n in names), {"S": "new"}])
+    assert ddb.get_item(TableName=table, Key=missing)["Item"]["v"] == {"S": "new"}
+
+    delete = f"DELETE FROM {_q(table)} WHERE {_where(names)}"
+    ddb.execute_statement(Statement=delete, Parameters=[_key(hash_key, range_key, "nobody")[n] for n in names])
+    assert ddb.scan(TableName=table)["Count"] == 2  # deleting a missing key succeeds and changes nothing
+    ddb.execute_statement(Statement=delete, Parameters=[live[n] for n in names])
+    ddb.execute_statement(Statement=delete, Parameters=[missing[n] for n in names])
+    assert ddb.scan(TableName=table)["Count"] == 0
+
+
+def test_contain_and_lift_probe_partiql_on_a_key_named_tenant_id(aws, unique_name, tmp_path):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, hash_key=("tenant id", "S"), range_key=("doc.id", "S"))
+    ddb.put_item(TableName=table, Item={"tenant id": {"S": "t1"}, "doc.id": {"S": "1"}, "v": {"S": "keep"}})
+    role = f"app-{unique_name}"[:64]
+    make_app_role(aws, role, table)
+    ctx = context(aws, tmp_path, table)
+    report = contain(ctx, app_role_name=role, read_only_parameter=f"ro-{unique_name}",
+                     deny_policy_name=f"deny-{unique_name}"[:120], verify_timeout_seconds=5,
+                     poll_initial_seconds=0.05)
+    before = {r.path: r.outcome for r in report.baseline}
+    assert before["PartiQL DELETE"] == "allowed" and before["PartiQL UPDATE"] == "allowed"
+    assert before == {p: "allowed" for p in WRITE_PATHS if p != "PartiQL INSERT"}
+    assert {r.path: r.outcome for r in report.verification.results} == {p: "denied" for p in WRITE_PATHS}
+    assert "PartiQL DELETE" in ctx.incident.get("write_paths_before")
+
+    lifted = lift(ctx, tenants=["all"], verify_timeout_seconds=5, poll_initial_seconds=0.05)
+    assert lifted.verified, lifted.text()
+    after = {r.path: r.outcome for r in lifted.verification.results}
+    assert after["PartiQL DELETE"] == "allowed" and after["PartiQL UPDATE"] == "allowed"
+    assert ddb.scan(TableName=table)["Items"] == [
+        {"tenant id": {"S": "t1"}, "doc.id": {"S": "1"}, "v": {"S": "keep"}}
+    ]
