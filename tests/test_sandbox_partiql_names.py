@@ -92,3 +92,35 @@ def test_contain_and_lift_probe_partiql_on_a_key_named_tenant_id(aws, unique_nam
     assert ddb.scan(TableName=table)["Items"] == [
         {"tenant id": {"S": "t1"}, "doc.id": {"S": "1"}, "v": {"S": "keep"}}
     ]
+
+
+def test_execute_transaction_is_all_or_nothing(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, hash_key=("tenant id", "S"), range_key=None, pitr=False)
+    ddb.put_item(TableName=table, Item={"tenant id": {"S": "old"}, "v": {"S": "keep"}})
+    insert = f"INSERT INTO {_q(table)} VALUE {{'tenant id': ?, 'v': ?}}"
+    update = f'UPDATE {_q(table)} SET "v" = ? WHERE "tenant id" = ?'
+    delete = f'DELETE FROM {_q(table)} WHERE "tenant id" = ?'
+
+    with pytest.raises(ClientError) as err:
+        ddb.execute_transaction(TransactStatements=[
+            {"Statement": insert, "Parameters": [{"S": "new"}, {"S": "x"}]},
+            {"Statement": delete, "Parameters": [{"S": "old"}]},
+            {"Statement": update, "Parameters": [{"S": "x"}, {"S": "missing"}]},
+        ])
+    assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert [r["Code"] for r in err.value.response["CancellationReasons"]] == ["None", "None", "ConditionalCheckFailed"]
+    assert [i["tenant id"]["S"] for i in ddb.scan(TableName=table)["Items"]] == ["old"]  # nothing applied
+
+    with pytest.raises(ClientError) as err:
+        ddb.execute_transaction(TransactStatements=[
+            {"Statement": insert, "Parameters": [{"S": "old"}, {"S": "dup"}]},
+        ])
+    assert [r["Code"] for r in err.value.response["CancellationReasons"]] == ["DuplicateItem"]
+
+    ddb.execute_transaction(TransactStatements=[
+        {"Statement": insert, "Parameters": [{"S": "new"}, {"S": "x"}]},
+        {"Statement": update, "Parameters": [{"S": "changed"}, {"S": "old"}]},
+    ])
+    got = {i["tenant id"]["S"]: i["v"]["S"] for i in ddb.scan(TableName=table)["Items"]}
+    assert got == {"new": "x", "old": "changed"}

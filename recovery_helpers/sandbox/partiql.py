@@ -12,6 +12,9 @@ Names are read as PartiQL reads them: a double-quoted identifier holds any chara
 named ``tenant id``, ``a.b`` or ``clé`` works like any other); an unquoted one is letters, digits and ``_``
 (an unquoted ``a.b`` is a path, which is left to moto). Attribute names in a VALUE tuple are single-quoted
 string literals (``''`` is a quote). Keywords are case-insensitive.
+
+An ExecuteTransaction made only of these forms runs as one TransactWriteItems (moto applied its statements one
+by one: a failing one left the earlier ones written); a duplicate INSERT is then reason ``DuplicateItem``.
 """
 
 from __future__ import annotations
@@ -149,6 +152,77 @@ def parse_insert(statement: str) -> tuple[str, list[str]] | None:
         if not r.mark(","):
             return None
     return (table, fields) if r.done() and len(set(fields)) == len(fields) else None
+
+
+def install() -> None:
+    """Route ExecuteTransaction of the forms above through TransactWriteItems (call once)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    DynamoDBBackend.execute_transaction = wrap_execute_transaction(DynamoDBBackend.execute_transaction)
+
+
+def wrap_execute_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: Any, statements: list[dict[str, Any]]) -> Any:
+        from moto.dynamodb.exceptions import TransactionCanceledException
+
+        elements = [_element(self, s.get("Statement", ""), s.get("Parameters") or []) for s in statements]
+        if not elements or any(e is None for e in elements):
+            return fn(self, statements)
+        try:
+            self.transact_write_items([e[0] for e in elements])  # type: ignore[index]
+        except TransactionCanceledException as exc:
+            raise _duplicates_named(exc, [e[1] for e in elements]) from None  # type: ignore[index]
+        return []
+
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _element(backend: Any, statement: str, parameters: list[dict[str, Any]]) -> tuple[dict[str, Any], str] | None:
+    """The TransactWriteItems element doing what one DELETE/UPDATE/INSERT statement does, and its verb."""
+    delete, update, insert = parse_delete(statement), parse_update(statement), parse_insert(statement)
+    if delete:
+        table = backend.tables.get(delete[0])
+        key = table and len(parameters) == len(delete[1]) and _key(table, delete[1], parameters)
+        return ({"Delete": {"TableName": table.name, "Key": key}}, "DELETE") if key else None
+    if update:
+        table = backend.tables.get(update[0])
+        key = table and len(parameters) == len(update[2]) + 1 and _key(table, update[2], parameters[1:])
+        if not key:
+            return None
+        return ({"Update": {
+            "TableName": table.name, "Key": key, "UpdateExpression": "SET #a = :v",
+            "ConditionExpression": "attribute_exists(#h)",
+            "ExpressionAttributeNames": {"#a": update[1], "#h": table.hash_key_attr},
+            "ExpressionAttributeValues": {":v": parameters[0]},
+        }}, "UPDATE")
+    if insert:
+        table = backend.tables.get(insert[0])
+        if table is None or len(insert[1]) != len(parameters):
+            return None
+        item = dict(zip(insert[1], parameters, strict=True))
+        if any(k not in item for k in table.table_key_attrs):
+            return None
+        return ({"Put": {"TableName": table.name, "Item": item, "ConditionExpression": "attribute_not_exists(#h)",
+                         "ExpressionAttributeNames": {"#h": table.hash_key_attr}}}, "INSERT")
+    return None
+
+
+def _duplicates_named(exc: Any, verbs: list[str]) -> Any:
+    """The cancellation with an INSERT's failed condition reported as AWS reports it: DuplicateItem."""
+    import json
+
+    from moto.dynamodb.exceptions import TransactionCanceledException
+
+    reasons = json.loads(exc.description).get("CancellationReasons") or []
+    errors = []
+    for verb, reason in zip(verbs, reasons, strict=False):
+        code = None if reason.get("Code") in (None, "None") else reason["Code"]
+        message = reason.get("Message")
+        if verb == "INSERT" and code == "ConditionalCheckFailed":
+            code, message = "DuplicateItem", "Duplicate primary key exists in table"
+        errors.append((code, message, reason.get("Item")))
+    return TransactionCanceledException(errors)
 
 
 def wrap_execute_statement(fn: Callable[..., Any]) -> Callable[..., Any]:
