@@ -124,3 +124,18 @@ def test_execute_transaction_is_all_or_nothing(aws, unique_name):
     ])
     got = {i["tenant id"]["S"]: i["v"]["S"] for i in ddb.scan(TableName=table)["Items"]}
     assert got == {"new": "x", "old": "changed"}
+
+
+def test_batch_execute_statement_answers_per_statement(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, hash_key=("tenant id", "S"), range_key=None, pitr=False)
+    ddb.put_item(TableName=table, Item={"tenant id": {"S": "old"}})
+    out = ddb.batch_execute_statement(Statements=[
+        {"Statement": f'DELETE FROM {_q(table)} WHERE "tenant id" = ?', "Parameters": [{"S": "old"}]},
+        {"Statement": f"INSERT INTO {_q(table)} VALUE {{'tenant id': ?}}", "Parameters": [{"S": "new"}]},
+        {"Statement": f"INSERT INTO {_q(table)} VALUE {{'tenant id': ?}}", "Parameters": [{"S": "new"}]},
+        {"Statement": f'UPDATE {_q(table)} SET "v" = ? WHERE "tenant id" = ?',
+         "Parameters": [{"S": "x"}, {"S": "missing"}]},
+    ])["Responses"]
+    assert [r.get("Error", {}).get("Code") for r in out] == [None, None, "DuplicateItem", "ConditionalCheckFailed"]
+    assert [i["tenant id"]["S"] for i in ddb.scan(TableName=table)["Items"]] == ["new"]

@@ -14,7 +14,8 @@ named ``tenant id``, ``a.b`` or ``clé`` works like any other); an unquoted one 
 string literals (``''`` is a quote). Keywords are case-insensitive.
 
 An ExecuteTransaction made only of these forms runs as one TransactWriteItems (moto applied its statements one
-by one: a failing one left the earlier ones written); a duplicate INSERT is then reason ``DuplicateItem``.
+by one: a failing one left the earlier ones written); a duplicate INSERT is then reason ``DuplicateItem``. A
+BatchExecuteStatement of these forms answers per statement (moto's validation answered HTTP 500 on them).
 """
 
 from __future__ import annotations
@@ -159,6 +160,34 @@ def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     DynamoDBBackend.execute_transaction = wrap_execute_transaction(DynamoDBBackend.execute_transaction)
+    DynamoDBBackend.batch_execute_statement = wrap_batch_execute_statement(DynamoDBBackend.batch_execute_statement)
+
+
+def wrap_batch_execute_statement(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: Any, statements: list[dict[str, Any]]) -> Any:
+        from moto.dynamodb.exceptions import ConditionalCheckFailed
+
+        parsed = [_element(self, s.get("Statement", ""), s.get("Parameters") or []) for s in statements]
+        if not parsed or any(e is None for e in parsed):
+            return fn(self, statements)
+        responses = []
+        for statement, (element, _) in zip(statements, parsed, strict=True):  # type: ignore[misc]
+            table = next(iter(element.values()))["TableName"]
+            try:
+                _try(self, statement["Statement"], statement.get("Parameters") or [])
+                responses.append({"TableName": table})
+            except ConditionalCheckFailed:
+                responses.append({"TableName": table, "Error": {
+                    "Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}})
+            except Exception as exc:  # noqa: BLE001 - answered per statement, as AWS does
+                code = getattr(exc, "error_type", type(exc).__name__).rsplit("#", 1)[-1]
+                code = code.removesuffix("Exception")
+                responses.append({"TableName": table, "Error": {"Code": code, "Message": str(getattr(
+                    exc, "message", exc))}})
+        return responses
+
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+    return wrapper
 
 
 def wrap_execute_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
