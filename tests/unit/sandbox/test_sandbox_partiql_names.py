@@ -1,16 +1,13 @@
 """PartiQL statements whose quoted names hold spaces, dots, quotes or non-ASCII letters are answered as DynamoDB
-answers them (issue 12, defect 6), and 02_contain / 06_lift probe and re-verify the PartiQL paths on such a table."""
+answers them (issue 12, defect 6); ExecuteTransaction and BatchExecuteStatement of the same forms too.
+02_contain / 06_lift on such a table: tests/integration/test_partiql_names_contain_lift.py."""
 
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
 
-from recovery_helpers.contain import contain
-from recovery_helpers.lift import lift
-from recovery_helpers.probe import WRITE_PATHS
 from tests.conftest import create_table
-from tests.containment_support import context, make_app_role
 
 SHAPES = [
     (("tenant id", "S"), None),
@@ -67,31 +64,6 @@ def test_delete_update_insert_with_quoted_names(aws, unique_name, hash_key, rang
     ddb.execute_statement(Statement=delete, Parameters=[live[n] for n in names])
     ddb.execute_statement(Statement=delete, Parameters=[missing[n] for n in names])
     assert ddb.scan(TableName=table)["Count"] == 0
-
-
-def test_contain_and_lift_probe_partiql_on_a_key_named_tenant_id(aws, unique_name, tmp_path):
-    ddb = aws.dynamodb
-    table = create_table(ddb, unique_name, hash_key=("tenant id", "S"), range_key=("doc.id", "S"))
-    ddb.put_item(TableName=table, Item={"tenant id": {"S": "t1"}, "doc.id": {"S": "1"}, "v": {"S": "keep"}})
-    role = f"app-{unique_name}"[:64]
-    make_app_role(aws, role, table)
-    ctx = context(aws, tmp_path, table)
-    report = contain(ctx, app_role_name=role, read_only_parameter=f"ro-{unique_name}",
-                     deny_policy_name=f"deny-{unique_name}"[:120], verify_timeout_seconds=5,
-                     poll_initial_seconds=0.05)
-    before = {r.path: r.outcome for r in report.baseline}
-    assert before["PartiQL DELETE"] == "allowed" and before["PartiQL UPDATE"] == "allowed"
-    assert before == {p: "allowed" for p in WRITE_PATHS if p != "PartiQL INSERT"}
-    assert {r.path: r.outcome for r in report.verification.results} == {p: "denied" for p in WRITE_PATHS}
-    assert "PartiQL DELETE" in ctx.incident.get("write_paths_before")
-
-    lifted = lift(ctx, tenants=["all"], verify_timeout_seconds=5, poll_initial_seconds=0.05)
-    assert lifted.verified, lifted.text()
-    after = {r.path: r.outcome for r in lifted.verification.results}
-    assert after["PartiQL DELETE"] == "allowed" and after["PartiQL UPDATE"] == "allowed"
-    assert ddb.scan(TableName=table)["Items"] == [
-        {"tenant id": {"S": "t1"}, "doc.id": {"S": "1"}, "v": {"S": "keep"}}
-    ]
 
 
 def test_execute_transaction_is_all_or_nothing(aws, unique_name):
