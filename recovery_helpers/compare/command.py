@@ -90,13 +90,16 @@ def run_compare(before: str | Path, after: str | Path, out: str | Path, names: S
                 s3 = Aws().s3
             sides.append(open_export(location, s3=s3, download_dir=Path(scratch) / name,
                                      verify=download or engine != "spark"))
-        return _engine_compare(engine, sides[0], sides[1], names, out, gzip_output=gzip_output,
+        return compare_files(engine, sides[0], sides[1], names, out, gzip_output=gzip_output,
                                memory_limit=memory_limit, temp_dir=temp_dir, threads=threads, master=master,
                                spark=spark)
 
 
-def _engine_compare(engine: str, before: ExportFiles, after: ExportFiles, names: Sequence[str], out: Any,
-                    **options: Any) -> CompareSummary:
+def compare_files(engine: str, before: ExportFiles, after: ExportFiles, names: Sequence[str], out: Any,
+                  **options: Any) -> CompareSummary:
+    """Compare two opened exports on ``engine`` (``duckdb``/``spark``) into ``out``."""
+    options = {"gzip_output": False, "threads": None, "memory_limit": None, "temp_dir": None, "master": None,
+               "spark": None, **options}
     try:
         if engine == "duckdb":
             try:
