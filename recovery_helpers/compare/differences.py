@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .canonical import MalformedItemError, canonical_text, key_of, key_text
+from .canonical import MalformedItemError, items_equal, key_of, key_text
 
 CLASSES = ("changed", "deleted", "created")
 
@@ -70,15 +70,31 @@ def decide(before_line: str | None, after_line: str | None,
     if before is None and after is None:
         return None
     if before is not None and after is not None:
-        if canonical_text(before) == canonical_text(after):
+        if items_equal(before, after):
             return None
         classification = "changed"
     else:
         classification = "deleted" if after is None else "created"
     key = key_of(before if before is not None else after, key_names)
-    text = json.dumps({"key": key, "classification": classification, "restored": before, "live": after},
-                      separators=(",", ":"), ensure_ascii=False)
+    text = (
+        f'{{"key":{json.dumps(key, separators=(",", ":"), ensure_ascii=False)},'
+        f'"classification":"{classification}","restored":{_item_text(before_line, before)},'
+        f'"live":{_item_text(after_line, after)}}}'
+    )
     return key_text(key, key_names), classification, text
+
+
+def _item_text(line: str | None, item: dict[str, Any] | None) -> str:
+    """The item's JSON as exported (the line minus its ``{"Item":...}`` wrapper), without re-serialising it."""
+    if line is None or item is None:
+        return "null"
+    body = line.rstrip()
+    if body.startswith(_PREFIX) and body.endswith("}"):
+        return body[len(_PREFIX):-1]
+    return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+
+
+_PREFIX = '{"Item":'
 
 
 def output_path(out_dir: Path, gzip_output: bool, index: int = 0) -> Path:

@@ -4,23 +4,27 @@ Why DuckDB: it reads gzipped JSON-lines in parallel, hash-joins millions of rows
 spills to disk beyond ``memory_limit`` (``temp_directory``), with no server and no JVM.
 
 How: each export line is read as ONE VARCHAR column (no schema inference, so no attribute a sample missed is
-ever dropped). Only the key attributes are parsed in SQL (numbers in keys canonicalized by value in text form,
-never through DOUBLE); both sides are full-outer-joined on the key and pairs whose lines are byte-identical
-are equal without further work. The remaining candidates (one side missing, or the text differs: a real change
-or the same item written in another order or notation) are decided exactly in Python by
-:func:`recovery_helpers.compare.differences.decide`, the same code the Spark engine uses.
+ever dropped), parsed once in SQL for its key attributes. Phase 1 full-outer-joins both sides on the key as
+exported: pairs whose lines are byte-identical are equal without further work; pairs whose text differs (a real
+change, or the same item in another order or notation) are decided exactly in Python by
+:func:`recovery_helpers.compare.differences.decide`, the same code the Spark engine uses. Phase 2 pairs the
+lines that found no partner by their canonical key (a number key written ``10`` on one side and ``1.0E1`` on
+the other is one item), so keys are compared by value too, at the cost of Python only for those few lines.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import InputError
-from .canonical import MalformedItemError
+from .canonical import MalformedItemError, key_of, key_text
 from .differences import CompareSummary, decide, open_output, output_path, write_summary
 from .exports_layout import ExportFiles
 
@@ -31,22 +35,6 @@ MAX_LINE_BYTES = 4_000_000
 #: Column delimiter of the line reader: a control character, which JSON text never holds unescaped.
 DELIM = "\x01"
 
-_MACROS = r"""
-CREATE OR REPLACE TEMP MACRO ddb_num_parts(t) AS
-    regexp_extract(t, '^\s*([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\s*$', ['s', 'i', 'f', 'e']);
-CREATE OR REPLACE TEMP MACRO ddb_num_digits(p) AS ltrim(p.i || p.f, '0');
-CREATE OR REPLACE TEMP MACRO ddb_num_canon(p) AS
-    CASE WHEN ddb_num_digits(p) = '' THEN '0'
-         ELSE (CASE WHEN p.s = '-' THEN '-' ELSE '' END) || rtrim(ddb_num_digits(p), '0') || 'E' ||
-              CAST(coalesce(TRY_CAST(nullif(p.e, '') AS HUGEINT), 0) - length(p.f)
-                   + length(ddb_num_digits(p)) - length(rtrim(ddb_num_digits(p), '0')) AS VARCHAR)
-    END;
-CREATE OR REPLACE TEMP MACRO ddb_key_part(v) AS
-    CASE WHEN v IS NULL THEN NULL
-         WHEN json_exists(v, '$.N') THEN 'N' || ddb_num_canon(ddb_num_parts(json_extract_string(v, '$.N')))
-         ELSE CAST(v AS VARCHAR)
-    END;
-"""
 
 
 def _pointer(name: str) -> str:
@@ -64,8 +52,17 @@ def _lines(paths: Sequence[str]) -> str:
 
 
 def _side(paths: Sequence[str], key_names: Sequence[str]) -> str:
-    parts = " || chr(31) || ".join(f"ddb_key_part(json_extract(line, {_pointer(n)}))" for n in key_names)
-    return f"(SELECT {parts} AS kj, line FROM {_lines(paths)} WHERE line <> '')"
+    """(kj, line) per export line; kj = the key attributes' JSON as exported (NULL if one is missing).
+
+    One JSON parse per line. Equal keys written the same way join here; keys written differently (a number
+    key in another notation) do not, and are paired again by their canonical key in the second phase.
+    """
+    pointers = ", ".join(_pointer(n) for n in key_names)
+    present = " AND ".join(f"k[{i + 1}] IS NOT NULL" for i in range(len(key_names)))
+    return (
+        f"(SELECT CASE WHEN {present} THEN CAST(k AS VARCHAR) END AS kj, line FROM "
+        f"(SELECT json_extract(line, [{pointers}]) AS k, line FROM {_lines(paths)} WHERE line <> ''))"
+    )
 
 
 def connect(memory_limit: str = DEFAULT_MEMORY_LIMIT, temp_directory: str | Path | None = None,
@@ -80,7 +77,6 @@ def connect(memory_limit: str = DEFAULT_MEMORY_LIMIT, temp_directory: str | Path
     con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
-    con.execute(_MACROS)
     return con
 
 
@@ -88,35 +84,31 @@ def compare(before: ExportFiles, after: ExportFiles, key_names: Sequence[str], o
             gzip_output: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT,
             temp_directory: str | Path | None = None, threads: int | None = None) -> CompareSummary:
     """Write the differing items of ``before`` -> ``after`` into ``out_dir`` (one sorted part file)."""
-    import duckdb
 
     out_dir = Path(out_dir)
     summary = CompareSummary(compared=before.item_count, after_items=after.item_count, engine="duckdb")
     con = connect(memory_limit, temp_directory, threads)
     work = Path(tempfile.mkdtemp(prefix="compare-", dir=temp_directory or None))
+    unsorted, orphans = work / "differences.unsorted", work / "orphans"
     try:
-        query = (
-            f"SELECT b.kj, b.line, a.kj, a.line FROM {_side(before.data_paths, key_names)} b "
-            f"FULL OUTER JOIN {_side(after.data_paths, key_names)} a ON a.kj = b.kj "
-            "WHERE b.line IS DISTINCT FROM a.line OR b.kj IS NULL OR a.kj IS NULL"
-        )
-        unsorted = work / "differences.unsorted"
-        try:
-            cursor = con.execute(query)
-            with open(unsorted, "w", encoding="utf-8") as spill:
-                while rows := cursor.fetchmany(FETCH_ROWS):
-                    for b_kj, b_line, a_kj, a_line in rows:
-                        _check_key(b_kj, b_line, "before", key_names)
-                        _check_key(a_kj, a_line, "after", key_names)
-                        found = decide(b_line, a_line, key_names)
-                        if found is None:
-                            summary.equal_but_rewritten += b_line is not None and a_line is not None
-                            continue
-                        key, classification, text = found
-                        summary.add(classification)
-                        spill.write(f"{key}{DELIM}{text}\n")
-        except duckdb.Error as exc:
-            raise MalformedItemError(f"DuckDB could not read the exports: {exc}") from exc
+        with open(unsorted, "w", encoding="utf-8") as spill, open(orphans, "w", encoding="utf-8") as lonely:
+            # 1. pairs by the key as exported: byte-identical lines are equal; the rest is decided exactly
+            query = (
+                f"SELECT b.line, a.line FROM {_side(before.data_paths, key_names)} b "
+                f"FULL OUTER JOIN {_side(after.data_paths, key_names)} a ON a.kj = b.kj "
+                "WHERE b.line IS DISTINCT FROM a.line"
+            )
+            for b_line, a_line in _rows(con, query):
+                if b_line is None or a_line is None:  # one side only: pair again by canonical key (phase 2)
+                    side, line = ("b", b_line) if a_line is None else ("a", a_line)
+                    lonely.write(f"{_canonical_key(line, key_names, side)}{DELIM}{side}{DELIM}{line}\n")
+                    continue
+                _record(decide(b_line, a_line, key_names), summary, spill)
+            lonely.flush()
+            # 2. items present on one side only under their exported key: by canonical key
+            if orphans.stat().st_size:
+                for b_line, a_line in _rows(con, _orphan_pairs(orphans)):
+                    _record(decide(b_line, a_line, key_names), summary, spill)
         _write_sorted(con, unsorted, output_path(out_dir, gzip_output))
     finally:
         con.close()
@@ -126,12 +118,78 @@ def compare(before: ExportFiles, after: ExportFiles, key_names: Sequence[str], o
     return summary
 
 
-def _check_key(kj: str | None, line: str | None, side: str, key_names: Sequence[str]) -> None:
-    if line is not None and kj is None:
+def _rows(con, query: str):
+    """Stream a query's rows; DuckDB fetches the next chunks in a thread while the caller decides on these.
+
+    (DuckDB releases the GIL while it works, so its scan and join overlap with the Python decisions.) Errors on
+    the exports come out as MalformedItemError.
+    """
+    import duckdb
+
+    chunks: queue.Queue = queue.Queue(maxsize=4)
+
+    def produce() -> None:
+        try:
+            cursor = con.execute(query)
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                chunks.put(rows)
+            chunks.put(None)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            chunks.put(exc)
+
+    worker = threading.Thread(target=produce, name="duckdb-fetch", daemon=True)
+    worker.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, duckdb.Error):
+                raise MalformedItemError(f"DuckDB could not read the exports: {item}") from item
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        if worker.is_alive():
+            con.interrupt()
+            while worker.is_alive():
+                try:
+                    chunks.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+        worker.join()
+
+
+def _record(found, summary: CompareSummary, spill) -> None:
+    if found is None:
+        summary.equal_but_rewritten += 1
+        return
+    key, classification, text = found
+    summary.add(classification)
+    spill.write(f"{key}{DELIM}{text}\n")
+
+
+def _canonical_key(line: str, key_names: Sequence[str], side: str) -> str:
+    try:
+        item = json.loads(line)["Item"]
+        return key_text(key_of(item, key_names), key_names)
+    except (ValueError, KeyError, TypeError) as exc:
         raise InputError(
-            f"a line of the {side} export has no key attribute {' / '.join(key_names)} (or one of another "
-            f"type): check --key (the table's key attributes, partition key first). Line: {line[:200]!r}"
-        )
+            f"a line of the {'before' if side == 'b' else 'after'} export has no key attribute "
+            f"{' / '.join(key_names)}: check --key (the table's key attributes, partition key first). "
+            f"Line: {line[:200]!r}"
+        ) from exc
+
+
+def _orphan_pairs(orphans: Path) -> str:
+    src = str(orphans).replace("'", "''")
+    table = (
+        f"read_csv('{src}', columns={{'k': 'VARCHAR', 'side': 'VARCHAR', 'line': 'VARCHAR'}}, header=false, "
+        f"delim='{DELIM}', quote='', escape='', auto_detect=false, max_line_size={2 * MAX_LINE_BYTES}, "
+        f"buffer_size={8 * MAX_LINE_BYTES})"
+    )
+    return (
+        f"WITH o AS (SELECT * FROM {table}) "
+        "SELECT b.line, a.line FROM (SELECT k, line FROM o WHERE side = 'b') b "
+        "FULL OUTER JOIN (SELECT k, line FROM o WHERE side = 'a') a ON a.k = b.k"
+    )
 
 
 def _write_sorted(con, unsorted: Path, target: Path) -> None:
