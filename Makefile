@@ -1,6 +1,6 @@
 # The two README commands work on a fresh machine with only Python 3.11+:
 #   make demo   create .venv if missing, install the project, run `recovery demo`
-#   make test   create .venv if missing, install the project with its test extras, run the whole suite
+#   make test   create .venv if missing, install the project with its test and scale extras, run the whole suite
 # The project is (re)installed when pyproject.toml is newer than the stamp file in .venv.
 
 PYTHON ?= python3
@@ -29,7 +29,7 @@ $(BIN)/python:
 		{ echo "could not create $(VENV): on Debian/Ubuntu install python3-venv" >&2; rm -rf $(VENV); exit 1; }
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,scale]'
 	@touch $(STAMP)
 
 # Optional: ruff is installed on first use (it is not a project dependency).

@@ -104,7 +104,7 @@ def test_duckdb_on_a_generated_pair_with_every_type(tmp_path, key_kind, with_ran
 
 @pytest.mark.spark
 def test_spark_gives_the_same_output_as_duckdb(spark_session, tmp_path):  # noqa: F811
-    write_pair(tmp_path / "pair", 1500, items_per_file=400, differing=0.05, traps=0.05, key_kind="number",
+    write_pair(tmp_path / "pair", 400, items_per_file=100, differing=0.1, traps=0.1, key_kind="number",
                with_range=False, seed=11)
     before, after = tmp_path / "pair" / "before", tmp_path / "pair" / "after"
     ddb = run_compare(before, after, tmp_path / "duck", ["pk"], engine="duckdb", gzip_output=True)

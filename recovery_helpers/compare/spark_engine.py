@@ -22,6 +22,8 @@ from .differences import CompareSummary, decide, open_output, output_path, write
 from .exports_layout import ExportFiles
 
 DEFAULT_MASTER = "local[*]"
+#: Shuffle partitions in local mode (a cluster keeps its own setting unless shuffle_partitions is given).
+LOCAL_SHUFFLE_PARTITIONS = 8
 BAD_KEY = "bad-key"
 EQUAL = "equal"
 
@@ -38,12 +40,16 @@ def session(master: str | None = None, *, app_name: str = "recovery-compare-expo
     if active is not None:
         return active
     builder = SparkSession.builder.appName(app_name)
-    if master or not _submitted():
-        builder = builder.master(master or DEFAULT_MASTER)
+    chosen = master or (None if _submitted() else DEFAULT_MASTER)
+    if chosen:
+        builder = builder.master(chosen)
+    if chosen and chosen.startswith("local"):
         # local mode: workers run this interpreter (so this package and its dependencies are importable)
         builder = builder.config("spark.pyspark.python", sys.executable)
         builder = builder.config("spark.pyspark.driver.python", sys.executable)
         builder = builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+        # Spark's default of 200 shuffle partitions is for clusters; locally it is mostly task overhead
+        shuffle_partitions = shuffle_partitions or LOCAL_SHUFFLE_PARTITIONS
     if shuffle_partitions:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
     builder = builder.config("spark.sql.execution.pythonUDF.arrow.enabled", "false")
