@@ -11,6 +11,8 @@ reported. Each engine runs as the real command (``python -m recovery_helpers com
 included) in a child process; its peak RSS is the highest sum of RSS over the child and its descendants (the
 JVM for Spark), sampled every 50 ms. ``items_per_s`` = items generated (keys in either export) / wall seconds
 of the command. ``correct=yes`` iff the output lists exactly the planted differences with the right classification.
+A comment line per engine also gives the CPU seconds the command used (wall time depends on how busy the
+machine is; CPU time much less).
 Last, one line per engine::
 
     engine=duckdb items=1000000 items_per_s=X peak_rss_mb=Y correct=yes
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -64,7 +67,7 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def _run(engine: str, pair: Path, out: Path, args: argparse.Namespace) -> tuple[float, int, str]:
+def _run(engine: str, pair: Path, out: Path, args: argparse.Namespace) -> tuple[float, int, str, float]:
     cmd = [sys.executable, "-m", "recovery_helpers", "compare-exports", "--before", str(pair / "before"),
            "--after", str(pair / "after"), "--out", str(out), "--engine", engine, "--key", "pk,sk"]
     if engine == "duckdb":
@@ -75,6 +78,7 @@ def _run(engine: str, pair: Path, out: Path, args: argparse.Namespace) -> tuple[
     else:
         cmd += ["--master", args.spark_master]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = 0
@@ -85,7 +89,9 @@ def _run(engine: str, pair: Path, out: Path, args: argparse.Namespace) -> tuple[
     stdout, stderr = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"{engine} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return elapsed, peak, stdout.strip().splitlines()[-1]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, peak, stdout.strip().splitlines()[-1], cpu
 
 
 def _correct(out: Path, expected: dict) -> bool:
@@ -113,9 +119,10 @@ def main() -> None:
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
         out = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-")) / "out"
         load = os.getloadavg()[0]
-        elapsed, peak, summary = _run(engine, pair, out, args)
+        elapsed, peak, summary, cpu = _run(engine, pair, out, args)
         ok = _correct(out, expected)
-        print(f"# {engine}: {elapsed:.1f} s, load average before {load:.2f} after {os.getloadavg()[0]:.2f}; "
+        print(f"# {engine}: {elapsed:.1f} s wall, {cpu:.1f} s CPU (user+sys of the command; for Spark the JVM "
+              f"only if it was reaped), load average before {load:.2f} after {os.getloadavg()[0]:.2f}; "
               f"{summary}", flush=True)
         lines.append(f"engine={engine} items={args.items} "
                      f"items_per_s={args.items / elapsed:.0f} peak_rss_mb={peak / 2**20:.0f} "

@@ -126,7 +126,7 @@ def test_spark_gives_the_same_output_as_duckdb(spark_session, tmp_path):  # noqa
 def test_the_command_prints_the_counts_last(traps, tmp_path, capsys):
     before, after = traps
     args = ["compare-exports", "--before", str(before.parent.parent), "--after", str(after),
-            "--out", str(tmp_path / "out"), "--key", "pk,sk", "--gzip"]
+            "--out", str(tmp_path / "out"), "--key", "pk,sk", "--gzip", "--temp-dir", str(tmp_path / "new" / "spill")]
     assert cli.main(args) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "compared=9 changed=4 deleted=1 created=1"
     with gzip.open(tmp_path / "out" / "part-00000.jsonl.gz", "rt") as f:

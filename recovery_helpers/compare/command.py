@@ -81,6 +81,8 @@ def run_compare(before: str | Path, after: str | Path, out: str | Path, names: S
             raise InputError(
                 f"--out {out} already holds a comparison (part-*.jsonl): give an empty or new folder."
             ) from exc
+    if temp_dir is not None:
+        Path(temp_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="compare-exports-", dir=temp_dir) as scratch:
         sides = []
         for name, location in (("before", before), ("after", after)):
