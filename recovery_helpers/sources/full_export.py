@@ -24,10 +24,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import exports
 from ..aws import explain
 from ..errors import InputError
 from ..items import from_json_safe
+from ..resources import exports
 from ..tenancy import selects
 from . import ImpactedKey, SourceRequest
 
