@@ -39,6 +39,7 @@ def test_demo_incident_recovered_end_to_end_with_duckdb(sandbox, tmp_path):
 
 
 @pytest.mark.spark
+@pytest.mark.timeout(900)  # a JVM start on a busy 2-core machine took 3 minutes alone
 def test_demo_incident_recovered_end_to_end_with_spark(sandbox, tmp_path):
     reason = spark_missing()
     if reason:

@@ -103,6 +103,7 @@ def test_duckdb_on_a_generated_pair_with_every_type(tmp_path, key_kind, with_ran
 
 
 @pytest.mark.spark
+@pytest.mark.timeout(900)  # a JVM start on a busy 2-core machine took 3 minutes alone
 def test_spark_gives_the_same_output_as_duckdb(spark_session, tmp_path):  # noqa: F811
     write_pair(tmp_path / "pair", 400, items_per_file=100, differing=0.1, traps=0.1, key_kind="number",
                with_range=False, seed=11)
