@@ -35,8 +35,8 @@ def incident(aws, sandbox, unique_name):
         put(b"\x00t1", str(i), v={"N": "1.5"}, s={"SS": ["a", "b"]}, m={"M": {"x": {"N": "1"}, "y": {"S": "z"}}})
     put(b"\x00t2", "1", v={"N": "1"})
     t0 = _boundary(sandbox)
-    put(b"\x00t1", "1", v={"N": "1.500000000000000000000001"}, s={"SS": ["a", "b"]},
-        m={"M": {"x": {"N": "1"}, "y": {"S": "z"}}})                                    # changed (25th digit)
+    put(b"\x00t1", "1", v={"N": "1.5000000000000000000000000000000000001"}, s={"SS": ["a", "b"]},
+        m={"M": {"x": {"N": "1"}, "y": {"S": "z"}}})                                    # changed (38th digit)
     ddb.delete_item(TableName=table, Key={"pk": {"B": b"\x00t1"}, "sk": {"N": "2"}})  # deleted
     put(b"\x00t2", "9", v={"N": "9"}, tenant={"S": "t2"})                             # created
     put(b"\x00t1", "3", m={"M": {"y": {"S": "z"}, "x": {"N": "1.0"}}}, s={"SS": ["b", "a"]}, v={"N": "15E-1"})
@@ -58,7 +58,7 @@ def test_finds_what_differs_between_the_two_exports_with_both_images(aws, incide
     changed = found[("AHQx", 1)]
     assert changed.action == "update" and changed.has_images and changed.first_change is None
     assert changed.before["v"] == {"N": "1.5"}
-    assert changed.after["v"] == {"N": "1.500000000000000000000001"}
+    assert changed.after["v"] == {"N": "1.5000000000000000000000000000000000001"}
     assert changed.before["pk"] == {"B": b"\x00t1"}  # binary back as bytes, as every source gives it
     assert found[("AHQx", 2)].action == "delete" and found[("AHQx", 2)].after is None
     assert found[("AHQy", 9)].action == "create" and found[("AHQy", 9)].before is None
