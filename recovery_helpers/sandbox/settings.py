@@ -22,6 +22,9 @@ class SandboxSettings:
     pitr_lag_seconds: float = 0.0
     #: Shortest INCREMENTAL_EXPORT window. AWS: 900 seconds (15 minutes); longest is 24 hours on AWS and here.
     export_min_window_seconds: float = 900.0
+    #: Items per gzipped data file of an export (AWS splits by size, into many files for any sizable table);
+    #: small here so that even a demo table's export spreads over several files, as readers must expect.
+    export_items_per_file: int = 100
     #: Added round-trip latency per request, in milliseconds. AWS: ~2-10 ms in-region, 20-100 ms from a laptop.
     latency_ms: float = 0.0
     #: Fraction of DynamoDB data-plane requests answered with ProvisionedThroughputExceededException.
@@ -35,6 +38,9 @@ class SandboxSettings:
     fault_operations: list[str] = dataclasses.field(default_factory=list)
     #: Seed of the fault injector, so a faulty run can be replayed exactly.
     fault_seed: int = 0
+    #: How long a TransactWriteItems ClientRequestToken is remembered after its transaction completed (sandbox
+    #: clock). AWS: 600 seconds (10 minutes).
+    idempotency_window_seconds: float = 600.0
 
     #: Set when fault_seed is (re)assigned, so the same seed replays the same faults from the start.
     reseeded: bool = dataclasses.field(default=False, repr=False, compare=False)

@@ -26,7 +26,7 @@ from ..plan import segment_of
 from ..tenancy import Tenancy, selects
 
 #: Sources whose findings carry both versions of the item (no restored table needed for them).
-IMAGE_SOURCES = frozenset({"incremental_export"})
+IMAGE_SOURCES = frozenset({"incremental_export", "full_export"})
 #: The request field each source cannot work without (checked before anything runs).
 REQUIRED_INPUT = {
     "keys_file": "keys_file",
