@@ -17,9 +17,11 @@ VALIDATION_TYPE = "com.amazon.coral.validate#ValidationException"
 
 
 def install() -> None:
-    from . import screening
+    from . import item_rules, screening
 
     screening.install()
+    item_rules.install()
+    _item_size_as_dynamodb_counts()
     _validation_namespace()
     _exact_numbers()
     _exact_projection()
@@ -193,3 +195,60 @@ def _legacy_attribute_updates() -> None:
                     self.attrs.pop(name, None)
 
     Item.update_with_attribute_updates = update_with_attribute_updates
+
+
+# -- item size: 409,600 bytes as DynamoDB counts them; a refused update changes nothing --------------------------
+def _item_size_as_dynamodb_counts() -> None:
+    """moto refused items over its own estimate of ~405,000 bytes, re-summing the whole item on every attribute
+    set (quadratic). Puts are checked against DynamoDB's count in ``item_rules``; an update is checked on its
+    result, and a refused or failed update leaves the item as it was (DynamoDB applies an update whole or not at
+    all)."""
+    import copy
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    from . import item_rules
+
+    LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[method-assign, assignment]
+    original = DynamoDBBackend.update_item
+
+    @functools.wraps(original)
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        from moto.dynamodb.exceptions import ItemSizeToUpdateTooLarge
+
+        table = self.tables.get(table_name)
+        before = None
+        if table is not None:
+            try:
+                hash_value, range_value = self.get_keys_value(table, key)
+                before = (hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value)))
+            except Exception:  # noqa: BLE001 - a bad key: moto answers it below
+                before = None
+        try:
+            item = original(self, table_name, key, *args, **kwargs)
+            if item is not None and item_rules.item_size(item.attrs) > item_rules.MAX_ITEM_BYTES:
+                raise ItemSizeToUpdateTooLarge()
+            return item
+        except Exception:
+            if before is not None:
+                _put_back(table, *before)
+            raise
+
+    DynamoDBBackend.update_item = update_item
+
+
+def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
+    """Restore one item of a table as it was (None: absent)."""
+    if range_value is not None:
+        bucket = table.items.get(hash_value, {})
+        if item is None:
+            bucket.pop(range_value, None)
+            if not bucket:
+                table.items.pop(hash_value, None)
+        else:
+            table.items.setdefault(hash_value, {})[range_value] = item
+    elif item is None:
+        table.items.pop(hash_value, None)
+    else:
+        table.items[hash_value] = item

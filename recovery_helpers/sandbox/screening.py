@@ -1,9 +1,9 @@
 """Where requests meet the sandbox's DynamoDB rules: read the JSON body once, screen it, hand moto the result.
 
-``validation`` checks what needs no table (types, the API model's constraints, AttributeValues); ``item_rules``
-what needs one (keys against the schema, key and item sizes, batch shapes). A refused request is answered as
-DynamoDB answers it and never reaches moto; an accepted one reaches moto as DynamoDB reads it (numbers in their
-stored form, "true" as a boolean).
+``validation`` checks what needs no table (types, the API model's constraints, AttributeValues): a refused request
+is answered as DynamoDB answers it and never reaches moto; an accepted one reaches moto as DynamoDB reads it
+(numbers in their stored form, "true" as a boolean). What needs the table is checked in moto's handler
+(``item_rules``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.wsgi import LimitedStream
 
-from . import item_rules, validation
+from . import validation
 
 
 def screen_request(environ: dict[str, Any], operation: str) -> dict[str, str] | None:
@@ -28,7 +28,6 @@ def screen_request(environ: dict[str, Any], operation: str) -> dict[str, str] | 
                                   ).body()
     try:
         cleaned = validation.screen(operation, body)
-        item_rules.check(operation, cleaned)
     except validation.Refusal as refusal:
         _put_back(environ, raw)
         return refusal.body()
