@@ -17,10 +17,16 @@ VALIDATION_TYPE = "com.amazon.coral.validate#ValidationException"
 
 
 def install() -> None:
-    from . import item_rules, screening
+    from . import capacity, item_rules, pages, return_values, screening
 
     screening.install()
     item_rules.install()
+    return_values.install()
+    capacity.install()
+    pages.install()
+    _attributes_to_get()
+    _comparisons_across_types()
+    _undefined_placeholders()
     _item_size_as_dynamodb_counts()
     _validation_namespace()
     _exact_numbers()
@@ -87,70 +93,92 @@ def _stored(text: str) -> str:
 # -- projections: on the stored values, never through boto3's 38-digit TypeDeserializer ------------------------
 def _exact_projection() -> None:
     """moto projected an item by converting it to Python values and back with boto3's (de)serializer, whose
-    decimal context traps on numbers >= 1E+38 (HTTP 500 on a Scan with ProjectionExpression) and which turns
-    sets and binary values around. Here the projection walks the stored AttributeValues."""
+    decimal context traps on numbers >= 1E+38 (HTTP 500 on a Scan with ProjectionExpression); it ignored
+    ``#name[1]`` and returned list elements in the order named. Here a projection walks the stored
+    AttributeValues, and list elements come back in index order, as DynamoDB returns them."""
     import copy
     import re
 
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.responses import ProjectionExpressionParser
 
-    index_path = re.compile(r"^(.*?)((?:\[\d+\])+)$")
+    part = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")
+    validate = ProjectionExpressionParser.parse
+
+    def parse(self: Any) -> list[list[str]]:
+        validate(self)  # moto's own checks (duplicates, reserved words); its paths are rebuilt below
+        names = self.expression_attribute_names
+        paths = []
+        for expression in (self.projection_expression or "").split(","):
+            path = []
+            for piece in expression.strip().split("."):
+                m = part.match(piece.strip())
+                if m is None:
+                    path.append(piece.strip())
+                    continue
+                name, indexes = m.group(1).strip(), m.group(2)
+                if name in names:
+                    if name not in self.expr_attr_names_found:
+                        self.expr_attr_names_found.append(name)
+                    name = names[name]
+                path.append(name + indexes)
+            if path != [""]:
+                paths.append(path)
+        return paths
 
     def steps(path: list[str]) -> list[str | int]:
         out: list[str | int] = []
-        for part in path:
-            m = index_path.match(part)
-            if m:
-                out.append(m.group(1))
-                out.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
-            else:
-                out.append(part)
+        for piece in path:
+            m = part.match(piece)
+            if m is None:
+                out.append(piece)
+                continue
+            out.append(m.group(1))
+            out.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
         return out
 
-    def pick(value: Any, path: list[str | int]) -> Any:
-        """The part of ``value`` (a DynamoType) the path names, keeping the containers on the way, or None."""
+    def pick(value: Any, path: list[str | int], into: dict[Any, Any], key: Any) -> None:
+        """Copy the part of ``value`` the path names into ``into[key]``, as nested {name or index: ...}."""
         if not path:
-            return copy.deepcopy(value)
+            into[key] = copy.deepcopy(value)
+            return
         step, rest = path[0], path[1:]
         if isinstance(step, int):
             if value.type != "L" or step >= len(value.value):
-                return None
-            child = pick(value.value[step], rest)
-            return None if child is None else DynamoType({"L": [child]})
-        if value.type != "M" or step not in value.value:
-            return None
-        child = pick(value.value[step], rest)
-        return None if child is None else DynamoType({"M": {step: child}})
+                return
+            child = value.value[step]
+        else:
+            if value.type != "M" or step not in value.value:
+                return
+            child = value.value[step]
+        node = into.get(key)
+        if not isinstance(node, dict):
+            node = into[key] = {"__list__": value.type == "L"}
+        pick(child, rest, node, step)
 
-    def merge(into: Any, part: Any) -> Any:
-        if into is None:
-            return part
-        if into.type == part.type == "M":
-            for k, v in part.value.items():
-                into.value[k] = merge(into.value.get(k), v)
-            return into
-        if into.type == part.type == "L":
-            into.value.extend(part.value)  # list elements keep the order they were named in, as DynamoDB does
-            return into
-        return part
+    def build(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        is_list = node.pop("__list__")
+        if is_list:
+            return DynamoType({"L": [build(node[i]) for i in sorted(node)]})
+        return DynamoType({"M": {k: build(v) for k, v in node.items()}})
 
     def project(self: Any, projection_expressions: list[list[str]]) -> Any:
         root = DynamoType({"M": {}})
         root.value = dict(self.attrs)
-        result: Any = None
-        for expr in projection_expressions:
-            part = pick(root, steps(expr))
-            if part is not None:
-                result = merge(result if result is not None else DynamoType({"M": {}}), part)
+        picked: dict[Any, Any] = {}
+        for path in projection_expressions:
+            pick(root, steps(path), picked, "item")
+        result = build(picked["item"]).value if "item" in picked else {}
         item = Item.__new__(Item)
         item.hash_key, item.range_key = self.hash_key, self.range_key
-        from moto.dynamodb.models.dynamo_type import LimitedSizeDict
-
         attrs = LimitedSizeDict.__new__(LimitedSizeDict)
-        dict.__init__(attrs, result.value if result is not None else {})
+        dict.__init__(attrs, result)
         item.attrs = attrs
         return item
 
+    ProjectionExpressionParser.parse = parse
     Item.project = project
 
 
@@ -252,3 +280,83 @@ def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
         table.items.pop(hash_value, None)
     else:
         table.items[hash_value] = item
+
+
+# -- GetItem / BatchGetItem AttributesToGet: honoured (moto returned every attribute) ------------------------------
+def _attributes_to_get() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    def as_projection(params: dict[str, Any]) -> None:
+        names = params.pop("AttributesToGet", None)
+        if names and not params.get("ProjectionExpression"):
+            params["ProjectionExpression"] = ", ".join(f"#atg{i}" for i in range(len(names)))
+            params["ExpressionAttributeNames"] = {f"#atg{i}": n for i, n in enumerate(names)}
+
+    get_item, batch_get_item = DynamoHandler.get_item, DynamoHandler.batch_get_item
+
+    @functools.wraps(get_item)
+    def get(self: Any) -> Any:
+        as_projection(self.body)
+        return get_item(self)
+
+    @functools.wraps(batch_get_item)
+    def batch_get(self: Any) -> Any:
+        for request in (self.body.get("RequestItems") or {}).values():
+            as_projection(request)
+        return batch_get_item(self)
+
+    DynamoHandler.get_item, DynamoHandler.batch_get_item = get, batch_get
+
+
+# -- expressions: as DynamoDB evaluates and refuses them -----------------------------------------------------------
+def _comparisons_across_types() -> None:
+    """``a < :v`` where ``a`` holds another type is false on DynamoDB (moto raised TypeError: HTTP 500, e.g. a
+    Scan whose filter meets one item with a number where the others hold strings)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    for name in ("__lt__", "__le__", "__gt__", "__ge__"):
+        original = getattr(DynamoType, name)
+
+        def compare(self: Any, other: Any, _original: Any = original) -> bool:
+            if getattr(other, "type", None) != self.type:
+                return False
+            return _original(self, other)
+
+        setattr(DynamoType, name, compare)
+
+    from moto.dynamodb import comparisons
+
+    for op in ("OpLessThan", "OpLessThanOrEqual", "OpGreaterThan", "OpGreaterThanOrEqual"):
+        cls = getattr(comparisons, op)
+        original_expr = cls.expr
+
+        def expr(self: Any, item: Any, _original: Any = original_expr) -> bool:
+            try:
+                return _original(self, item)
+            except TypeError:  # operands of different types
+                return False
+
+        cls.expr = expr
+
+
+def _undefined_placeholders() -> None:
+    """A ``#name`` or ``:value`` the request does not define is a ValidationException (moto: KeyError, 500)."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.exceptions import MockValidationException
+
+    def name(self: Any, key: str) -> str:
+        names = self.expression_attribute_names or {}
+        if key not in names:
+            raise MockValidationException("Invalid ConditionExpression: An expression attribute name used in the "
+                                          f"document path is not defined; attribute name: {key}")
+        return names[key]
+
+    def value(self: Any, key: str) -> Any:
+        values = self.expression_attribute_values or {}
+        if key not in values:
+            raise MockValidationException("Invalid ConditionExpression: An expression attribute value used in "
+                                          f"expression is not defined; attribute value: {key}")
+        return values[key]
+
+    ConditionExpressionParser._lookup_expression_attribute_name = name
+    ConditionExpressionParser._lookup_expression_attribute_value = value

@@ -85,6 +85,9 @@ def screen(operation: str, body: Any) -> dict[str, Any]:
         raise Refusal(VALIDATION, f"{count} validation error{'' if count == 1 else 's'} detected: "
                       + "; ".join(errors))
     _attribute_values(cleaned, shape)
+    from . import legacy
+
+    legacy.rewrite(operation, cleaned)
     return cleaned
 
 
