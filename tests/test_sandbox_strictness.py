@@ -145,3 +145,29 @@ def _raw(sandbox, operation: str, body: dict) -> tuple[int, dict]:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def test_requests_dynamodb_refuses_before_reading_the_table_are_refused(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    key = {"pk": {"S": "a"}}
+    ddb.put_item(TableName=table, Item={**key, "v": {"S": "live"}})
+    cases = [
+        (ddb.put_item, {"Item": {**key, "v": {"S": "new"}}, "ConditionExpression": "v = :v",
+                        "ExpressionAttributeValues": {":v": {"S": "live"}, ":unused": {"S": "x"}}},
+         "Value provided in ExpressionAttributeValues unused in expressions: keys: {:unused}"),
+        (ddb.put_item, {"Item": {**key, "v": {"S": "new"}}, "ExpressionAttributeNames": {"#v": "v"}},
+         "ExpressionAttributeNames can only be specified when using expressions"),
+        (ddb.delete_item, {"Key": key, "ConditionExpression": "attribute_exists(v)",
+                           "Expected": {"v": {"Exists": True, "Value": {"S": "live"}}}},
+         ("Can not use both expression and non-expression parameters in the same request: "
+          "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}")),
+        (ddb.put_item, {"Item": {**key, "v": {"S": "new"}}, "ReturnValues": "UPDATED_NEW"},
+         "ReturnValues can only be ALL_OLD or NONE"),
+        (ddb.delete_item, {"Key": key, "Expected": {"v": {"Exists": False, "Value": {"S": "live"}}}},
+         "One or more parameter values were invalid: Value cannot be used when Exists is false for Attribute: v"),
+    ]
+    for call, kwargs, message in cases:
+        assert _code(call, TableName=table, **kwargs) == ("ValidationException", message)
+    assert _code(ddb.scan, TableName=table, Segment=1)[1].startswith("The TotalSegments parameter is required")
+    assert ddb.get_item(TableName=table, Key=key)["Item"]["v"] == {"S": "live"}

@@ -84,9 +84,10 @@ def screen(operation: str, body: Any) -> dict[str, Any]:
         count = len(errors)
         raise Refusal(VALIDATION, f"{count} validation error{'' if count == 1 else 's'} detected: "
                       + "; ".join(errors))
-    _attribute_values(cleaned, shape)
-    from . import legacy
+    from . import legacy, request_rules
 
+    request_rules.check(operation, cleaned)
+    _attribute_values(cleaned, shape)
     legacy.rewrite(operation, cleaned)
     return cleaned
 
