@@ -192,7 +192,7 @@ def _legacy_attribute_updates() -> None:
         return MockValidationException("Type mismatch for attribute to update")
 
     def update_with_attribute_updates(self: Any, attribute_updates: dict[str, Any]) -> None:
-        for name, update in attribute_updates.items():
+        for name, update in (attribute_updates or {}).items():
             action = update.get("Action") or "PUT"  # PUT when no Action is given, as DynamoDB does
             value = update.get("Value")
             current = self.attrs.get(name)

@@ -177,7 +177,11 @@ def _update_item(backend: Any, body: dict[str, Any]) -> None:
     _keyed(backend, body)
     table = _table(backend, body.get("TableName"))
     if table is not None:
-        for name in body.get("AttributeUpdates") or {}:
+        from .return_values import named_paths
+
+        targets = named_paths(body.get("UpdateExpression"), body.get("AttributeUpdates"),
+                              body.get("ExpressionAttributeNames"))
+        for name in [path[0] for path in targets]:
             if name in table.table_key_attrs:
                 raise _invalid(f"One or more parameter values were invalid: Cannot update attribute {name}. This "
                                "attribute is part of the key")
@@ -242,7 +246,12 @@ CHECKS = {
 
 def install() -> None:
     """Run each operation's checks in moto's handler, on the parameters it parsed, before the operation."""
+    from moto.dynamodb.parsing import validators
     from moto.dynamodb.responses import DynamoHandler
+
+    # moto refused any update whose expression *read* a key attribute (SET b = if_not_exists(b, a)); only
+    # writing one is refused, checked in _update_item above
+    validators.UpdateHashRangeKeyValidator.check_for_hash_or_range_key = lambda self, node: node
 
     for name, check in CHECKS.items():
         original = getattr(DynamoHandler, name)

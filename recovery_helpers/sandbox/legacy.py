@@ -126,7 +126,7 @@ def rewrite(operation: str, body: dict[str, Any]) -> None:
     """Check the legacy conditional parameters and turn them into the equivalent expression (in place)."""
     if "Expected" in body:
         check_expected(body["Expected"])
-    for key in ("QueryFilter", "ScanFilter"):
+    for key in ("QueryFilter", "ScanFilter", "KeyConditions"):
         if key in body:
             check_conditions(body[key])
     joiner = body.get("ConditionalOperator", "AND")
