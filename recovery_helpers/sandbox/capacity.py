@@ -40,7 +40,8 @@ def _size(item: Any) -> int:
 def _entry(table: str, units: float, mode: str, index: str | None = None, local: bool = False) -> dict[str, Any]:
     entry: dict[str, Any] = {"TableName": table, "CapacityUnits": units}
     if mode == "INDEXES":
-        if index:
+        if index:  # read from the index alone: the table itself spends nothing
+            entry["Table"] = {"CapacityUnits": 0.0}
             entry["LocalSecondaryIndexes" if local else "GlobalSecondaryIndexes"] = {index: {"CapacityUnits": units}}
         else:
             entry["Table"] = {"CapacityUnits": units}

@@ -282,7 +282,7 @@ def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
         table.items[hash_value] = item
 
 
-# -- GetItem / BatchGetItem AttributesToGet: honoured (moto returned every attribute) ------------------------------
+# -- AttributesToGet: honoured by GetItem, BatchGetItem, Query, Scan (moto returned every attribute) -------
 def _attributes_to_get() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
@@ -306,6 +306,14 @@ def _attributes_to_get() -> None:
         return batch_get_item(self)
 
     DynamoHandler.get_item, DynamoHandler.batch_get_item = get, batch_get
+    for name in ("query", "scan"):
+        original = getattr(DynamoHandler, name)
+
+        def read(self: Any, _original: Any = original) -> Any:
+            as_projection(self.body)
+            return _original(self)
+
+        setattr(DynamoHandler, name, functools.wraps(original)(read))
 
 
 # -- expressions: as DynamoDB evaluates and refuses them -----------------------------------------------------------
