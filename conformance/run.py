@@ -31,8 +31,18 @@ SUITE_DIR = HERE / "dynalite"
 KNOWN = HERE / "known-differences.txt"
 SANDBOX_LOG = HERE / "last-run-sandbox.log"
 MAX_CONFIRM = 30  # new failures re-run alone, per suite (more than this is a regression anyway)
-SUITES = ["getItem", "putItem", "updateItem", "deleteItem", "batchGetItem", "batchWriteItem", "query", "scan",
-          "describeTable", "createTable"]
+SUITES = [
+    "getItem",
+    "putItem",
+    "updateItem",
+    "deleteItem",
+    "batchGetItem",
+    "batchWriteItem",
+    "query",
+    "scan",
+    "describeTable",
+    "createTable",
+]
 
 
 def ensure_node_modules() -> None:
@@ -46,12 +56,26 @@ def ensure_node_modules() -> None:
 
 def _mocha(args: list[str], env: dict[str, str], timeout_s: float) -> list[tuple[str, dict]]:
     """Run mocha with the json-stream reporter: one event a line, so a suite that crashes mocha keeps what ran."""
-    cmd = [str(SUITE_DIR / "node_modules" / ".bin" / "mocha"), "--require", "should", "--require", "./isolate.js",
-           "--reporter", "json-stream",
-           *args]
+    cmd = [
+        str(SUITE_DIR / "node_modules" / ".bin" / "mocha"),
+        "--require",
+        "should",
+        "--require",
+        "./isolate.js",
+        "--reporter",
+        "json-stream",
+        *args,
+    ]
     try:
-        proc = subprocess.run(cmd, check=False, cwd=SUITE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              timeout=timeout_s)
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            cwd=SUITE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout_s,
+        )
         out = proc.stdout
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout or b""
@@ -92,7 +116,11 @@ class Runner:
     def _run(self, name: str, select: list[str]) -> list[tuple[str, dict]]:
         self.reset()
         args = ["--timeout", str(self.timeout_ms), *select, f"test/{name}.js"]
-        return [(kind, d) for kind, d in _mocha(args, self.env, 900) if kind in ("pass", "fail") and "fullTitle" in d]
+        return [
+            (kind, d)
+            for kind, d in _mocha(args, self.env, 900)
+            if kind in ("pass", "fail") and "fullTitle" in d
+        ]
 
     def suite(self, name: str) -> dict[str, tuple[str, str]]:
         """One suite file: {title: (outcome, message)}, against the suite's full list from a dry run.
@@ -112,7 +140,9 @@ class Runner:
                 if outcome.get(key, ("",))[0] != "not run":
                     key = re.sub(r" \(\d+\)$", "", key)  # a rerun numbers its duplicates afresh
                 if key in outcome and outcome[key][0] == "not run":  # hook failures carry a hook's title
-                    outcome[key] = ("passed", "") if kind == "pass" else ("failed", str(data.get("err", ""))[:300])
+                    outcome[key] = (
+                        ("passed", "") if kind == "pass" else ("failed", str(data.get("err", ""))[:300])
+                    )
                     progressed = True
             remaining = [t for t, (result, _) in outcome.items() if result == "not run"]
             if not remaining or not progressed:
@@ -125,8 +155,14 @@ class Runner:
 
 
 def suite_env(endpoint: str) -> dict[str, str]:
-    env = {**os.environ, "REMOTE": "1", "DYNAMODB_ENDPOINT": endpoint, "AWS_REGION": "us-east-1",
-           "AWS_ACCESS_KEY_ID": "conformance", "AWS_SECRET_ACCESS_KEY": "conformance"}
+    env = {
+        **os.environ,
+        "REMOTE": "1",
+        "DYNAMODB_ENDPOINT": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "conformance",
+        "AWS_SECRET_ACCESS_KEY": "conformance",
+    }
     env.pop("AWS_SESSION_TOKEN", None)
     return env
 
@@ -138,21 +174,35 @@ def read_known() -> set[str]:
 
 
 def write_known(titles: set[str]) -> None:
-    header = ("# dynalite tests (full titles) the sandbox is known to fail. This list may only shrink: a new failure\n"
-              "# fails `make conformance`; a fixed test must be removed (python conformance/run.py --update).\n"
-              "# See docs/reference/sandbox-conformance.md.\n")
+    header = (
+        "# dynalite tests (full titles) the sandbox is known to fail. This list may only shrink: a new failure\n"
+        "# fails `make conformance`; a fixed test must be removed (python conformance/run.py --update).\n"
+        "# See docs/reference/sandbox-conformance.md.\n"
+    )
     KNOWN.write_text(header + "".join(f"{t}\n" for t in sorted(titles)))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suites", nargs="*", default=SUITES, choices=SUITES, metavar="SUITE",
-                        help=f"suites to run (default: all of {', '.join(SUITES)})")
-    parser.add_argument("--update", action="store_true",
-                        help="rewrite known-differences.txt with this run's failures of the suites run")
+    parser.add_argument(
+        "--suites",
+        nargs="*",
+        default=SUITES,
+        choices=SUITES,
+        metavar="SUITE",
+        help=f"suites to run (default: all of {', '.join(SUITES)})",
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite known-differences.txt with this run's failures of the suites run",
+    )
     parser.add_argument("--timeout-ms", type=int, default=30000, help="mocha's per-test timeout")
-    parser.add_argument("--no-confirm", action="store_true",
-                        help="do not re-run new failures alone (faster; a late assertion may blame the next test)")
+    parser.add_argument(
+        "--no-confirm",
+        action="store_true",
+        help="do not re-run new failures alone (faster; a late assertion may blame the next test)",
+    )
     parser.add_argument("--failures", action="store_true", help="print each failing test and its message")
     args = parser.parse_args(argv)
 
@@ -187,8 +237,10 @@ def main(argv: list[str] | None = None) -> int:
                 failing.add(title)
                 if args.failures:
                     print(f"  {result.upper()}: {title}\n      {message}")
-    print(f"{'total':<16}{total['passed']:>8}{total['failed']:>8}{total['not run']:>9}{sum(total.values()):>7}"
-          f"   ({elapsed:.0f} s)")
+    print(
+        f"{'total':<16}{total['passed']:>8}{total['failed']:>8}{total['not run']:>9}{sum(total.values()):>7}"
+        f"   ({elapsed:.0f} s)"
+    )
 
     ran_titles = {t for outcome in results.values() for t in outcome}
     known_here = known & ran_titles
@@ -203,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     for title in new:
         print(f"NEW FAILURE: {title}")
     if new:
-        print(f"{len(new)} test(s) fail that are not in {KNOWN.name}: the sandbox regressed. Sandbox log: {SANDBOX_LOG}")
+        print(
+            f"{len(new)} test(s) fail that are not in {KNOWN.name}: the sandbox regressed. Sandbox log: {SANDBOX_LOG}"
+        )
         return 1
     if fixed:
         print(f"{len(fixed)} known difference(s) now pass: remove them (python conformance/run.py --update)")

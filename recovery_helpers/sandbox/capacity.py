@@ -37,12 +37,16 @@ def _size(item: Any) -> int:
     return item_size(item.attrs) if item is not None else 0
 
 
-def _entry(table: str, units: float, mode: str, index: str | None = None, local: bool = False) -> dict[str, Any]:
+def _entry(
+    table: str, units: float, mode: str, index: str | None = None, local: bool = False
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"TableName": table, "CapacityUnits": units}
     if mode == "INDEXES":
         if index:  # read from the index alone: the table itself spends nothing
             entry["Table"] = {"CapacityUnits": 0.0}
-            entry["LocalSecondaryIndexes" if local else "GlobalSecondaryIndexes"] = {index: {"CapacityUnits": units}}
+            entry["LocalSecondaryIndexes" if local else "GlobalSecondaryIndexes"] = {
+                index: {"CapacityUnits": units}
+            }
         else:
             entry["Table"] = {"CapacityUnits": units}
     return entry
@@ -86,7 +90,9 @@ def _batch_get(handler: Any) -> Any:
         out = []
         for table, request in (body.get("RequestItems") or {}).items():
             consistent = bool(request.get("ConsistentRead"))
-            units = sum(read_units(_size(_stored(backend, table, key)), consistent) for key in request.get("Keys", []))
+            units = sum(
+                read_units(_size(_stored(backend, table, key)), consistent) for key in request.get("Keys", [])
+            )
             out.append(_entry(table, units, mode))
         return out
 
@@ -99,7 +105,8 @@ def _batch_write(handler: Any) -> Any:
     for table, writes in (body.get("RequestItems") or {}).items():
         for write in writes:
             key = (write.get("DeleteRequest") or {}).get("Key") or _key_of(
-                backend, table, (write.get("PutRequest") or {}).get("Item") or {})
+                backend, table, (write.get("PutRequest") or {}).get("Item") or {}
+            )
             before.setdefault(table, []).append(_size(_stored(backend, table, key)))
 
     def after(mode: str) -> Any:
@@ -197,7 +204,9 @@ def _query_and_scan(handler_class: Any) -> None:
                     table = self.dynamodb_backend.tables.get(self.body.get("TableName"))
                     index = self.body.get("IndexName")
                     local = bool(table) and index in {i.name for i in table.indexes}
-                    answer["ConsumedCapacity"] = _entry(self.body.get("TableName", ""), units, mode, index, local)
+                    answer["ConsumedCapacity"] = _entry(
+                        self.body.get("TableName", ""), units, mode, index, local
+                    )
             return result
 
         setattr(handler_class, name, functools.wraps(original)(handler))

@@ -355,15 +355,19 @@ def _undefined_placeholders() -> None:
     def name(self: Any, key: str) -> str:
         names = self.expression_attribute_names or {}
         if key not in names:
-            raise MockValidationException("Invalid ConditionExpression: An expression attribute name used in the "
-                                          f"document path is not defined; attribute name: {key}")
+            raise MockValidationException(
+                "Invalid ConditionExpression: An expression attribute name used in the "
+                f"document path is not defined; attribute name: {key}"
+            )
         return names[key]
 
     def value(self: Any, key: str) -> Any:
         values = self.expression_attribute_values or {}
         if key not in values:
-            raise MockValidationException("Invalid ConditionExpression: An expression attribute value used in "
-                                          f"expression is not defined; attribute value: {key}")
+            raise MockValidationException(
+                "Invalid ConditionExpression: An expression attribute value used in "
+                f"expression is not defined; attribute value: {key}"
+            )
         return values[key]
 
     ConditionExpressionParser._lookup_expression_attribute_name = name

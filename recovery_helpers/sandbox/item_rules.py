@@ -41,7 +41,9 @@ def number_size(text: str) -> int:
         return 1
     digits = "".join(map(str, value.as_tuple().digits)).strip("0")
     exponent = value.adjusted()
-    return 1 + (len(digits) + 1) // 2 + (0 if len(digits) % 2 or exponent % 2 else 1) + (1 if value < 0 else 0)
+    return (
+        1 + (len(digits) + 1) // 2 + (0 if len(digits) % 2 or exponent % 2 else 1) + (1 if value < 0 else 0)
+    )
 
 
 def value_size(value: Any) -> int:
@@ -89,17 +91,23 @@ def _key_schema(table: Any) -> list[tuple[str, str, bool]]:
 
 def _check_key_piece(name: str, kind: str, value: Any, is_hash: bool) -> None:
     if kind in ("S", "B") and value in ("", b""):
-        raise _invalid("One or more parameter values are not valid. The AttributeValue for a key attribute cannot "
-                       f"contain an empty {'string' if kind == 'S' else 'binary'} value. Key: {name}")
+        raise _invalid(
+            "One or more parameter values are not valid. The AttributeValue for a key attribute cannot "
+            f"contain an empty {'string' if kind == 'S' else 'binary'} value. Key: {name}"
+        )
     if kind == "N":
         return
     size = len(value.encode("utf-8")) if kind == "S" else len(_blob(value))
     if is_hash and size > MAX_HASH_KEY_BYTES:
-        raise _invalid("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
-                       f"limit of{MAX_HASH_KEY_BYTES} bytes")
+        raise _invalid(
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
+            f"limit of{MAX_HASH_KEY_BYTES} bytes"
+        )
     if not is_hash and size > MAX_RANGE_KEY_BYTES:
-        raise _invalid("One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
-                       f"the size limit of {MAX_RANGE_KEY_BYTES} bytes")
+        raise _invalid(
+            "One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
+            f"the size limit of {MAX_RANGE_KEY_BYTES} bytes"
+        )
 
 
 def check_key(table: Any, key: dict[str, Any]) -> None:
@@ -120,8 +128,10 @@ def check_item(table: Any, item: dict[str, Any]) -> None:
             raise _invalid(f"One or more parameter values were invalid: Missing the key {name} in the item")
         if kind not in item[name]:
             actual = next(iter(item[name]))
-            raise _invalid(f"One or more parameter values were invalid: Type mismatch for key {name} expected: "
-                           f"{kind} actual: {actual}")
+            raise _invalid(
+                f"One or more parameter values were invalid: Type mismatch for key {name} expected: "
+                f"{kind} actual: {actual}"
+            )
         _check_key_piece(name, kind, item[name][kind], is_hash)
     types = {a["AttributeName"]: a["AttributeType"] for a in table.attr}
     for index in list(table.indexes) + list(table.global_indexes):
@@ -130,8 +140,10 @@ def check_item(table: Any, item: dict[str, Any]) -> None:
             kind = types.get(name)
             if name in item and kind and kind not in item[name]:
                 actual = next(iter(item[name]))
-                raise _invalid(f"One or more parameter values were invalid: Type mismatch for Index Key {name} "
-                               f"Expected: {kind} Actual: {actual} IndexName: {index.name}")
+                raise _invalid(
+                    f"One or more parameter values were invalid: Type mismatch for Index Key {name} "
+                    f"Expected: {kind} Actual: {actual} IndexName: {index.name}"
+                )
     if item_size(item) > MAX_ITEM_BYTES:
         raise _invalid("Item size has exceeded the maximum allowed size")
 
@@ -166,33 +178,43 @@ def _update_item(backend: Any, body: dict[str, Any]) -> None:
         action, value = update.get("Action") or "PUT", update.get("Value")
         kind = next(iter(value)) if value else None
         if value is None and action != "DELETE":
-            raise _invalid("One or more parameter values were invalid: Only DELETE action is allowed when no "
-                           "attribute value is specified")
+            raise _invalid(
+                "One or more parameter values were invalid: Only DELETE action is allowed when no "
+                "attribute value is specified"
+            )
         if value is not None and action == "DELETE" and kind not in ("SS", "NS", "BS"):
-            raise _invalid(f"One or more parameter values were invalid: DELETE action with value is not supported "
-                           f"for the type {kind}")
+            raise _invalid(
+                f"One or more parameter values were invalid: DELETE action with value is not supported "
+                f"for the type {kind}"
+            )
         if value is not None and action == "ADD" and kind not in ("L", "SS", "NS", "BS", "N"):
-            raise _invalid(f"One or more parameter values were invalid: ADD action is not supported for the type "
-                           f"{kind}")
+            raise _invalid(
+                f"One or more parameter values were invalid: ADD action is not supported for the type {kind}"
+            )
     _keyed(backend, body)
     table = _table(backend, body.get("TableName"))
     if table is not None:
         from .return_values import named_paths
 
-        targets = named_paths(body.get("UpdateExpression"), body.get("AttributeUpdates"),
-                              body.get("ExpressionAttributeNames"))
+        targets = named_paths(
+            body.get("UpdateExpression"), body.get("AttributeUpdates"), body.get("ExpressionAttributeNames")
+        )
         for name in [path[0] for path in targets]:
             if name in table.table_key_attrs:
-                raise _invalid(f"One or more parameter values were invalid: Cannot update attribute {name}. This "
-                               "attribute is part of the key")
+                raise _invalid(
+                    f"One or more parameter values were invalid: Cannot update attribute {name}. This "
+                    "attribute is part of the key"
+                )
 
 
 def _batch_write(backend: Any, body: dict[str, Any]) -> None:
     requests = body.get("RequestItems") or {}
     for writes in requests.values():
         if any(not w for w in writes):
-            raise _invalid("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the "
-                           "supported datatypes")
+            raise _invalid(
+                "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the "
+                "supported datatypes"
+            )
         for write in writes:
             item = (write.get("PutRequest") or {}).get("Item")
             if item is not None and item_size(item) > MAX_ITEM_BYTES:

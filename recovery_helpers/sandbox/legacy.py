@@ -12,12 +12,34 @@ from typing import Any
 
 from .validation import VALIDATION, Refusal, check_attribute_value
 
-_ARGUMENTS = {"NULL": (0, 0), "NOT_NULL": (0, 0), "EQ": (1, 1), "NE": (1, 1), "LE": (1, 1), "LT": (1, 1),
-              "GE": (1, 1), "GT": (1, 1), "CONTAINS": (1, 1), "NOT_CONTAINS": (1, 1), "BEGINS_WITH": (1, 1),
-              "IN": (1, 10**6), "BETWEEN": (2, 2)}
-_TYPES = {"EQ": "S N B SS NS BS", "NE": "S N B SS NS BS", "LE": "S N B", "LT": "S N B", "GE": "S N B",
-          "GT": "S N B", "CONTAINS": "S N B", "NOT_CONTAINS": "S N B", "BEGINS_WITH": "S B", "IN": "S N B",
-          "BETWEEN": "S N B"}
+_ARGUMENTS = {
+    "NULL": (0, 0),
+    "NOT_NULL": (0, 0),
+    "EQ": (1, 1),
+    "NE": (1, 1),
+    "LE": (1, 1),
+    "LT": (1, 1),
+    "GE": (1, 1),
+    "GT": (1, 1),
+    "CONTAINS": (1, 1),
+    "NOT_CONTAINS": (1, 1),
+    "BEGINS_WITH": (1, 1),
+    "IN": (1, 10**6),
+    "BETWEEN": (2, 2),
+}
+_TYPES = {
+    "EQ": "S N B SS NS BS",
+    "NE": "S N B SS NS BS",
+    "LE": "S N B",
+    "LT": "S N B",
+    "GE": "S N B",
+    "GT": "S N B",
+    "CONTAINS": "S N B",
+    "NOT_CONTAINS": "S N B",
+    "BEGINS_WITH": "S B",
+    "IN": "S N B",
+    "BETWEEN": "S N B",
+}
 _PREFIX = "One or more parameter values were invalid: "
 
 
@@ -30,24 +52,35 @@ def check_expected(expected: dict[str, Any]) -> None:
     for name, condition in expected.items():
         has_list, has_value = "AttributeValueList" in condition, "Value" in condition
         if has_list and has_value:
-            raise _invalid(f"{_PREFIX}Value and AttributeValueList cannot be used together for Attribute: {name}")
+            raise _invalid(
+                f"{_PREFIX}Value and AttributeValueList cannot be used together for Attribute: {name}"
+            )
         if "ComparisonOperator" in condition:
             op = condition["ComparisonOperator"]
             if "Exists" in condition:
-                raise _invalid(f"{_PREFIX}Exists and ComparisonOperator cannot be used together for Attribute: {name}")
+                raise _invalid(
+                    f"{_PREFIX}Exists and ComparisonOperator cannot be used together for Attribute: {name}"
+                )
             if op not in ("NULL", "NOT_NULL") and not has_list and not has_value:
-                raise _invalid(f"{_PREFIX}Value or AttributeValueList must be used with ComparisonOperator: {op} "
-                               f"for Attribute: {name}")
-            _check_arguments(op, condition.get("AttributeValueList") or
-                             ([condition["Value"]] if has_value else []))
+                raise _invalid(
+                    f"{_PREFIX}Value or AttributeValueList must be used with ComparisonOperator: {op} "
+                    f"for Attribute: {name}"
+                )
+            _check_arguments(
+                op, condition.get("AttributeValueList") or ([condition["Value"]] if has_value else [])
+            )
         elif has_list:
-            raise _invalid(f"{_PREFIX}AttributeValueList can only be used with a ComparisonOperator for Attribute: "
-                           f"{name}")
+            raise _invalid(
+                f"{_PREFIX}AttributeValueList can only be used with a ComparisonOperator for Attribute: "
+                f"{name}"
+            )
         else:
             exists = condition.get("Exists", True)
             if exists and not has_value:
                 shown = "null" if "Exists" not in condition else str(exists).lower()
-                raise _invalid(f"{_PREFIX}Value must be provided when Exists is {shown} for Attribute: {name}")
+                raise _invalid(
+                    f"{_PREFIX}Value must be provided when Exists is {shown} for Attribute: {name}"
+                )
             if not exists and has_value:
                 raise _invalid(f"{_PREFIX}Value cannot be used when Exists is false for Attribute: {name}")
             if has_value:
@@ -135,7 +168,9 @@ def rewrite(operation: str, body: dict[str, Any]) -> None:
         parts = []
         for name, condition in body.pop("Expected").items():
             if "ComparisonOperator" in condition:
-                values = condition.get("AttributeValueList") or ([condition["Value"]] if "Value" in condition else [])
+                values = condition.get("AttributeValueList") or (
+                    [condition["Value"]] if "Value" in condition else []
+                )
                 parts.append(builder.comparison(name, condition["ComparisonOperator"], values))
             elif condition.get("Exists", True):
                 parts.append(builder.comparison(name, "EQ", [condition["Value"]]))
@@ -146,7 +181,9 @@ def rewrite(operation: str, body: dict[str, Any]) -> None:
     for key in ("QueryFilter", "ScanFilter"):
         if body.get(key) and "FilterExpression" not in body:
             builder = _Builder(body)
-            parts = [builder.comparison(name, c["ComparisonOperator"], c.get("AttributeValueList") or [])
-                     for name, c in body.pop(key).items()]
+            parts = [
+                builder.comparison(name, c["ComparisonOperator"], c.get("AttributeValueList") or [])
+                for name, c in body.pop(key).items()
+            ]
             builder.apply(body, "FilterExpression", parts, joiner)
             body.pop("ConditionalOperator", None)

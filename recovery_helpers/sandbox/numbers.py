@@ -20,8 +20,12 @@ MIN_EXPONENT = -130  # smallest magnitude 1E-130
 #: The forms DynamoDB accepts: an optional sign, digits with an optional point, an optional exponent.
 _SYNTAX = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 #: Wide enough that no sum of two valid numbers is rounded; results are checked against MAX_DIGITS afterwards.
-_EXACT = decimal.Context(prec=MAX_EXPONENT - MIN_EXPONENT + 2 * MAX_DIGITS, Emax=999_999, Emin=-999_999,
-                         traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow])
+_EXACT = decimal.Context(
+    prec=MAX_EXPONENT - MIN_EXPONENT + 2 * MAX_DIGITS,
+    Emax=999_999,
+    Emin=-999_999,
+    traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow],
+)
 
 NOT_A_NUMBER = "The parameter cannot be converted to a numeric value"
 OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"

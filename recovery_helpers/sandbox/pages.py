@@ -86,7 +86,9 @@ def _stored(value: Any, compress: bool) -> int:
 
 
 def _attrs(attrs: dict[str, Any], compress: bool) -> int:
-    return sum(_stored(v, compress) + (1 if compress else len(name.encode("utf-8"))) for name, v in attrs.items())
+    return sum(
+        _stored(v, compress) + (1 if compress else len(name.encode("utf-8"))) for name, v in attrs.items()
+    )
 
 
 def page_size(attrs: dict[str, Any], range_key: str | None) -> int:
@@ -100,8 +102,14 @@ def page_size(attrs: dict[str, Any], range_key: str | None) -> int:
 
 
 # -- the page cut ---------------------------------------------------------------------------------------------------
-def cut(table: Any, evaluated: list[Any], limit: int | None, index_name: str | None,
-        filter_expression: Any, projection: Any) -> tuple[list[Any], int, dict[str, Any] | None]:
+def cut(
+    table: Any,
+    evaluated: list[Any],
+    limit: int | None,
+    index_name: str | None,
+    filter_expression: Any,
+    projection: Any,
+) -> tuple[list[Any], int, dict[str, Any] | None]:
     """(items passing the filter, projected; ScannedCount; LastEvaluatedKey) of one page over ``evaluated``."""
     page: list[Any] = []
     size = 0
@@ -134,31 +142,85 @@ def install() -> None:
     table_module.RESULT_SIZE_LIMIT = float("inf")  # pages are cut here, not by moto's estimate
     original_query = Table.query
 
-    def query(self: Any, hash_key: Any, range_comparison: Any, range_objs: Any, limit: int,
-              exclusive_start_key: Any, scan_index_forward: bool, projection_expressions: Any,
-              index_name: str | None = None, consistent_read: bool = False, filter_expression: Any = None,
-              **kwargs: Any) -> Any:
-        if kwargs.get("filter_kwargs") or any(k not in ("hash_key_conditions", "range_key_conditions")
-                                              for k in kwargs):
-            return original_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
-                                  scan_index_forward, projection_expressions, index_name=index_name,
-                                  consistent_read=consistent_read, filter_expression=filter_expression, **kwargs)
-        evaluated, _, _ = original_query(self, hash_key, range_comparison, range_objs, None, exclusive_start_key,
-                                         scan_index_forward, None, index_name=None if not index_name else index_name,
-                                         consistent_read=consistent_read, filter_expression=None, **kwargs)
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: Any,
+        range_objs: Any,
+        limit: int,
+        exclusive_start_key: Any,
+        scan_index_forward: bool,
+        projection_expressions: Any,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        filter_expression: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        if kwargs.get("filter_kwargs") or any(
+            k not in ("hash_key_conditions", "range_key_conditions") for k in kwargs
+        ):
+            return original_query(
+                self,
+                hash_key,
+                range_comparison,
+                range_objs,
+                limit,
+                exclusive_start_key,
+                scan_index_forward,
+                projection_expressions,
+                index_name=index_name,
+                consistent_read=consistent_read,
+                filter_expression=filter_expression,
+                **kwargs,
+            )
+        evaluated, _, _ = original_query(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            None,
+            exclusive_start_key,
+            scan_index_forward,
+            None,
+            index_name=None if not index_name else index_name,
+            consistent_read=consistent_read,
+            filter_expression=None,
+            **kwargs,
+        )
         stored = [_original_item(self, item) for item in evaluated]
         return cut(self, stored, limit, index_name, filter_expression, projection_expressions)
 
-    def scan(self: Any, filters: dict[str, Any], limit: int | None, exclusive_start_key: Any,
-             filter_expression: Any = None, index_name: str | None = None, consistent_read: bool = False,
-             projection_expression: Any = None, segments: Any = (None, None)) -> Any:
+    def scan(
+        self: Any,
+        filters: dict[str, Any],
+        limit: int | None,
+        exclusive_start_key: Any,
+        filter_expression: Any = None,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        projection_expression: Any = None,
+        segments: Any = (None, None),
+    ) -> Any:
         if filters:  # legacy ScanFilter arrives as a FilterExpression (legacy.py); keep moto's path otherwise
-            return original_scan(self, filters, limit, exclusive_start_key, filter_expression, index_name,
-                                 consistent_read, projection_expression, segments)
+            return original_scan(
+                self,
+                filters,
+                limit,
+                exclusive_start_key,
+                filter_expression,
+                index_name,
+                consistent_read,
+                projection_expression,
+                segments,
+            )
         if index_name:
-            original_scan(self, {}, 1, None, None, index_name, consistent_read, None, segments)  # moto's checks
+            original_scan(
+                self, {}, 1, None, None, index_name, consistent_read, None, segments
+            )  # moto's checks
             index = self.get_index(index_name)
-            hash_attrs = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] + [self.hash_key_attr]
+            hash_attrs = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] + [
+                self.hash_key_attr
+            ]
             ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
             range_attrs = [ranges[0], self.range_key_attr] if ranges else [self.range_key_attr]
             items = self.sorted_items(hash_attrs, range_attrs, self.has_idx_items(index_name))

@@ -19,17 +19,29 @@ EXPRESSION_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
     "PutItem": (["ConditionExpression"], ["Expected"]),
     "DeleteItem": (["ConditionExpression"], ["Expected"]),
     "UpdateItem": (["UpdateExpression", "ConditionExpression"], ["AttributeUpdates", "Expected"]),
-    "Query": (["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
-              ["AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"]),
-    "Scan": (["ProjectionExpression", "FilterExpression"], ["AttributesToGet", "ScanFilter", "ConditionalOperator"]),
+    "Query": (
+        ["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
+        ["AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"],
+    ),
+    "Scan": (
+        ["ProjectionExpression", "FilterExpression"],
+        ["AttributesToGet", "ScanFilter", "ConditionalOperator"],
+    ),
 }
-EXPRESSIONS = ("UpdateExpression", "ConditionExpression", "KeyConditionExpression", "FilterExpression",
-               "ProjectionExpression")
+EXPRESSIONS = (
+    "UpdateExpression",
+    "ConditionExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ProjectionExpression",
+)
 _NAME_KEY = re.compile(r"^#[0-9a-zA-Z_]+$")
 _VALUE_KEY = re.compile(r"^:[0-9a-zA-Z_]+$")
 _NAME_USE = re.compile(r"#[0-9a-zA-Z_]+")
 _VALUE_USE = re.compile(r":[0-9a-zA-Z_]+")
-_NO_PREFIX = re.compile(r"contains duplicates|number set|numeric value|significant digits|number with magnitude")
+_NO_PREFIX = re.compile(
+    r"contains duplicates|number set|numeric value|significant digits|number with magnitude"
+)
 
 
 def _invalid(message: str) -> Refusal:
@@ -58,9 +70,14 @@ def check(operation: str, body: dict[str, Any]) -> None:
         _start_key(body)
     if operation == "Scan":
         _segments(body)
-    if operation == "Query" and body.get("KeyConditions") is None and body.get("KeyConditionExpression") is None:
-        raise _invalid("Either the KeyConditions or KeyConditionExpression parameter must be specified in the "
-                       "request.")
+    if (
+        operation == "Query"
+        and body.get("KeyConditions") is None
+        and body.get("KeyConditionExpression") is None
+    ):
+        raise _invalid(
+            "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
+        )
     _expressions(body)
 
 
@@ -71,24 +88,33 @@ def _expression_parameters(body: dict[str, Any], expressions: list[str], legacy:
             legacy = [p for p in legacy if p != "KeyConditions"]
         mixed = [p for p in legacy if body.get(p) is not None]
         if mixed:
-            raise _invalid("Can not use both expression and non-expression parameters in the same request: "
-                           f"Non-expression parameters: {{{', '.join(mixed)}}} "
-                           f"Expression parameters: {{{', '.join(used)}}}")
+            raise _invalid(
+                "Can not use both expression and non-expression parameters in the same request: "
+                f"Non-expression parameters: {{{', '.join(mixed)}}} "
+                f"Expression parameters: {{{', '.join(used)}}}"
+            )
     if body.get("ExpressionAttributeNames") is not None and not used:
         raise _invalid("ExpressionAttributeNames can only be specified when using expressions")
     value_expressions = [e for e in expressions if e != "ProjectionExpression"]
-    if value_expressions and body.get("ExpressionAttributeValues") is not None and \
-            all(body.get(e) is None for e in value_expressions):
+    if (
+        value_expressions
+        and body.get("ExpressionAttributeValues") is not None
+        and all(body.get(e) is None for e in value_expressions)
+    ):
         verb = "are" if len(value_expressions) > 1 else "is"
-        raise _invalid("ExpressionAttributeValues can only be specified when using expressions: "
-                       f"{' and '.join(value_expressions)} {verb} null")
+        raise _invalid(
+            "ExpressionAttributeValues can only be specified when using expressions: "
+            f"{' and '.join(value_expressions)} {verb} null"
+        )
 
 
 def _duplicate_names(body: dict[str, Any]) -> None:
     seen: set[str] = set()
     for name in body.get("AttributesToGet") or []:
         if name in seen:
-            raise _invalid(f"One or more parameter values were invalid: Duplicate value in attribute name: {name}")
+            raise _invalid(
+                f"One or more parameter values were invalid: Duplicate value in attribute name: {name}"
+            )
         seen.add(name)
 
 
@@ -104,15 +130,21 @@ def _start_key(body: dict[str, Any]) -> None:
 def _segments(body: dict[str, Any]) -> None:
     segment, total = body.get("Segment"), body.get("TotalSegments")
     if segment and total is None:
-        raise _invalid("The TotalSegments parameter is required but was not present in the request when Segment "
-                       "parameter is present")
+        raise _invalid(
+            "The TotalSegments parameter is required but was not present in the request when Segment "
+            "parameter is present"
+        )
     if total:
         if segment is None:
-            raise _invalid("The Segment parameter is required but was not present in the request when parameter "
-                           "TotalSegments is present")
+            raise _invalid(
+                "The Segment parameter is required but was not present in the request when parameter "
+                "TotalSegments is present"
+            )
         if segment >= total:
-            raise _invalid("The Segment parameter is zero-based and must be less than parameter TotalSegments: "
-                           f"Segment: {segment} is not less than TotalSegments: {total}")
+            raise _invalid(
+                "The Segment parameter is zero-based and must be less than parameter TotalSegments: "
+                f"Segment: {segment} is not less than TotalSegments: {total}"
+            )
 
 
 def _expressions(body: dict[str, Any]) -> None:
@@ -135,16 +167,21 @@ def _expressions(body: dict[str, Any]) -> None:
             try:
                 check_attribute_value(value)
             except Refusal as refusal:
-                raise _invalid(f"ExpressionAttributeValues contains invalid value: {refusal.message} for key {key}"
-                               ) from None
+                raise _invalid(
+                    f"ExpressionAttributeValues contains invalid value: {refusal.message} for key {key}"
+                ) from None
     for expression in EXPRESSIONS:
         if body.get(expression) == "":
             raise _invalid(f"Invalid {expression}: The expression can not be empty;")
     unused_names = [k for k in names or {} if k not in set(_NAME_USE.findall(text))]
     if unused_names:
-        raise _invalid("Value provided in ExpressionAttributeNames unused in expressions: "
-                       f"keys: {{{', '.join(unused_names)}}}")
+        raise _invalid(
+            "Value provided in ExpressionAttributeNames unused in expressions: "
+            f"keys: {{{', '.join(unused_names)}}}"
+        )
     unused_values = [k for k in values or {} if k not in set(_VALUE_USE.findall(text))]
     if unused_values:
-        raise _invalid("Value provided in ExpressionAttributeValues unused in expressions: "
-                       f"keys: {{{', '.join(unused_values)}}}")
+        raise _invalid(
+            "Value provided in ExpressionAttributeValues unused in expressions: "
+            f"keys: {{{', '.join(unused_values)}}}"
+        )

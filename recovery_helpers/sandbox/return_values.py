@@ -40,8 +40,9 @@ def _path(text: str, names: dict[str, str]) -> list[str]:
     return path
 
 
-def named_paths(update_expression: str | None, attribute_updates: dict[str, Any] | None,
-                names: dict[str, str] | None) -> list[list[str]]:
+def named_paths(
+    update_expression: str | None, attribute_updates: dict[str, Any] | None, names: dict[str, str] | None
+) -> list[list[str]]:
     """The document paths an update writes, in moto's projection form (["a", "b[1]"])."""
     names = names or {}
     if not update_expression:
@@ -82,8 +83,9 @@ def install() -> None:
                 old = None
         body["ReturnValues"] = "ALL_NEW"
         result = original(self)
-        paths = named_paths(body.get("UpdateExpression"), body.get("AttributeUpdates"),
-                            body.get("ExpressionAttributeNames"))
+        paths = named_paths(
+            body.get("UpdateExpression"), body.get("AttributeUpdates"), body.get("ExpressionAttributeNames")
+        )
         source = old if wanted == "UPDATED_OLD" else backend.get_item(body["TableName"], body["Key"])
         attributes = source.project(paths).to_json()["Attributes"] if source is not None and paths else {}
         answer = getattr(result, "result", None)

@@ -24,8 +24,9 @@ def screen_request(environ: dict[str, Any], operation: str) -> dict[str, str] | 
         body = json.loads(raw) if raw.strip() else {}
     except ValueError:
         _put_back(environ, raw)
-        return validation.Refusal(validation.SERIALIZATION, "Start of structure or map found where not expected"
-                                  ).body()
+        return validation.Refusal(
+            validation.SERIALIZATION, "Start of structure or map found where not expected"
+        ).body()
     try:
         cleaned = validation.screen(operation, body)
     except validation.Refusal as refusal:

@@ -30,9 +30,11 @@ from . import numbers
 SERIALIZATION = "com.amazon.coral.service#SerializationException"
 VALIDATION = "com.amazon.coral.validate#ValidationException"
 JAVA_PACKAGE = "com.amazonaws.dynamodb.v20120810."
-_CAST = ("class sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl cannot be cast to class "
-         "java.lang.Class (sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl and java.lang.Class are in "
-         "module java.base of loader 'bootstrap')")
+_CAST = (
+    "class sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl cannot be cast to class "
+    "java.lang.Class (sun.reflect.generics.reflectiveObjects.ParameterizedTypeImpl and java.lang.Class are in "
+    "module java.base of loader 'bootstrap')"
+)
 #: DynamoDB's own constraints on a table name (the API model allows an ARN of up to 1024 characters instead).
 TABLE_NAME = {"min": 3, "max": 255, "pattern": "[a-zA-Z0-9_.-]+"}
 #: Operations on a table (not its items) check TableName before anything else, in words of their own.
@@ -82,8 +84,9 @@ def screen(operation: str, body: Any) -> dict[str, Any]:
     _constraints(cleaned, shape, "", errors)
     if errors:
         count = len(errors)
-        raise Refusal(VALIDATION, f"{count} validation error{'' if count == 1 else 's'} detected: "
-                      + "; ".join(errors))
+        raise Refusal(
+            VALIDATION, f"{count} validation error{'' if count == 1 else 's'} detected: " + "; ".join(errors)
+        )
     from . import legacy, request_rules
 
     request_rules.check(operation, cleaned)
@@ -135,12 +138,20 @@ def _value(value: Any, shape: Any, field: bool, contained: bool = False) -> Any:
             raise _fail(f"Unrecognized collection type {_java(shape)}")
         if not isinstance(value, dict):
             raise _fail(_CAST if contained else "Unexpected field type")
-        return {k: _value(v, shape.value, field=False, contained=True) for k, v in value.items() if v is not None}
+        return {
+            k: _value(v, shape.value, field=False, contained=True) for k, v in value.items() if v is not None
+        }
     return _primitive(value, kind)
 
 
-_JAVA_SCALARS = {"string": "String", "boolean": "Boolean", "integer": "Integer", "long": "Long",
-                 "double": "Double", "float": "Float"}
+_JAVA_SCALARS = {
+    "string": "String",
+    "boolean": "Boolean",
+    "integer": "Integer",
+    "long": "Long",
+    "double": "Double",
+    "float": "Float",
+}
 
 
 def _primitive(value: Any, kind: str) -> Any:
@@ -201,7 +212,9 @@ def _table_name_first(body: dict[str, Any]) -> None:
     if name is None:
         raise Refusal(VALIDATION, "The parameter 'TableName' is required but was not present in the request")
     if not name.startswith("arn:") and not TABLE_NAME["min"] <= len(name) <= TABLE_NAME["max"]:
-        raise Refusal(VALIDATION, "TableName must be at least 3 characters long and at most 255 characters long")
+        raise Refusal(
+            VALIDATION, "TableName must be at least 3 characters long and at most 255 characters long"
+        )
 
 
 # -- 2. the model's constraints ----------------------------------------------------------------------------------
@@ -260,7 +273,9 @@ def _member_rules(value: Any, shape: Any, path: str, errors: list[str], table_na
     if isinstance(value, (str, list, dict)):
         length = len(value)
         if "min" in rules and length < rules["min"]:
-            _violation(errors, value, path, f"Member must have length greater than or equal to {rules['min']}")
+            _violation(
+                errors, value, path, f"Member must have length greater than or equal to {rules['min']}"
+            )
         if "max" in rules and length > rules["max"]:
             _violation(errors, value, path, f"Member must have length less than or equal to {rules['max']}")
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -298,13 +313,17 @@ def _invalid(message: str) -> Refusal:
 def check_attribute_value(value: dict[str, Any]) -> None:
     """DynamoDB's rules for one AttributeValue (recursively), numbers rewritten to their stored form."""
     if not value:
-        raise _invalid("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
+        raise _invalid(
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+        )
     for kind, item in value.items():
         if kind == "N":
             value[kind] = _number(item)
         elif kind == "NULL" and not item:
-            raise _invalid("One or more parameter values were invalid: Null attribute value types must have the "
-                           "value of true")
+            raise _invalid(
+                "One or more parameter values were invalid: Null attribute value types must have the "
+                "value of true"
+            )
         elif kind in ("SS", "NS", "BS"):
             _set(kind, value)
         elif kind == "M":
@@ -314,8 +333,10 @@ def check_attribute_value(value: dict[str, Any]) -> None:
             for child in item:
                 check_attribute_value(child)
     if len(value) > 1:
-        raise _invalid("Supplied AttributeValue has more than one datatypes set, must contain exactly one of the "
-                       "supported datatypes")
+        raise _invalid(
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the "
+            "supported datatypes"
+        )
 
 
 def _number(text: Any) -> str:
@@ -328,18 +349,22 @@ def _number(text: Any) -> str:
 def _set(kind: str, value: dict[str, Any]) -> None:
     members = value[kind]
     if not members:
-        raise _invalid({
-            "SS": "One or more parameter values were invalid: An string set  may not be empty",
-            "NS": "One or more parameter values were invalid: An number set  may not be empty",
-            "BS": "One or more parameter values were invalid: Binary sets should not be empty",
-        }[kind])
+        raise _invalid(
+            {
+                "SS": "One or more parameter values were invalid: An string set  may not be empty",
+                "NS": "One or more parameter values were invalid: An number set  may not be empty",
+                "BS": "One or more parameter values were invalid: Binary sets should not be empty",
+            }[kind]
+        )
     if kind == "NS":
         members = value[kind] = [_number(m) for m in members]
         if len(set(members)) != len(members):
             raise _invalid("Input collection contains duplicates")
     elif len(set(members)) != len(members):
         shown = _shown(members)
-        raise _invalid(f"One or more parameter values were invalid: Input collection {shown} contains duplicates."
-                       if kind == "SS" else
-                       f"One or more parameter values were invalid: Input collection {shown}of type BS contains "
-                       "duplicates.")
+        raise _invalid(
+            f"One or more parameter values were invalid: Input collection {shown} contains duplicates."
+            if kind == "SS"
+            else f"One or more parameter values were invalid: Input collection {shown}of type BS contains "
+            "duplicates."
+        )

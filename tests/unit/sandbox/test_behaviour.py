@@ -26,8 +26,9 @@ def test_consumed_capacity_follows_dynamodbs_units_and_only_when_asked(aws, uniq
     deleted = ddb.delete_item(TableName=table, Key=key)
     assert "ConsumedCapacityUnits" not in deleted and "ConsumedCapacity" not in deleted
     small = {**key, "v": {"S": "y"}}
-    tx = ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": small}}],
-                                  ReturnConsumedCapacity="TOTAL")
+    tx = ddb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table, "Item": small}}], ReturnConsumedCapacity="TOTAL"
+    )
     assert tx["ConsumedCapacity"] == [{"TableName": table, "CapacityUnits": 2.0}]
 
 
@@ -35,10 +36,21 @@ def test_updated_old_and_new_return_every_attribute_the_update_named(aws, unique
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name, range_key=None, pitr=False)
     key = {"pk": {"S": "a"}}
-    ddb.put_item(TableName=table, Item={**key, "same": {"S": "s"}, "changes": {"N": "1"},
-                                        "m": {"M": {"x": {"N": "1"}, "y": {"N": "2"}}}})
-    kwargs = {"TableName": table, "Key": key, "UpdateExpression": "SET same = :s, changes = :c, m.x = :c",
-              "ExpressionAttributeValues": {":s": {"S": "s"}, ":c": {"N": "5"}}}
+    ddb.put_item(
+        TableName=table,
+        Item={
+            **key,
+            "same": {"S": "s"},
+            "changes": {"N": "1"},
+            "m": {"M": {"x": {"N": "1"}, "y": {"N": "2"}}},
+        },
+    )
+    kwargs = {
+        "TableName": table,
+        "Key": key,
+        "UpdateExpression": "SET same = :s, changes = :c, m.x = :c",
+        "ExpressionAttributeValues": {":s": {"S": "s"}, ":c": {"N": "5"}},
+    }
     old = ddb.update_item(ReturnValues="UPDATED_OLD", **kwargs)["Attributes"]
     assert old == {"same": {"S": "s"}, "changes": {"N": "1"}, "m": {"M": {"x": {"N": "1"}}}}
     new = ddb.update_item(ReturnValues="UPDATED_NEW", **kwargs)["Attributes"]
@@ -54,8 +66,11 @@ def test_legacy_expected_on_delete_is_honoured(aws, unique_name):
         ddb.delete_item(TableName=table, Key=key, Expected={"v": {"Value": {"S": "something else"}}})
     assert err.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
     assert "Item" in ddb.get_item(TableName=table, Key=key)
-    ddb.delete_item(TableName=table, Key=key, Expected={"v": {"ComparisonOperator": "EQ",
-                                                              "AttributeValueList": [{"S": "live"}]}})
+    ddb.delete_item(
+        TableName=table,
+        Key=key,
+        Expected={"v": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "live"}]}},
+    )
     assert "Item" not in ddb.get_item(TableName=table, Key=key)
 
 
@@ -63,9 +78,15 @@ def test_legacy_attribute_updates_store_bool_and_default_to_put(aws, unique_name
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name, range_key=None, pitr=False)
     key = {"pk": {"S": "a"}}
-    ddb.update_item(TableName=table, Key=key, AttributeUpdates={
-        "flag": {"Action": "PUT", "Value": {"BOOL": True}}, "nothing": {"Value": {"NULL": True}},
-        "plain": {"Value": {"S": "no action given"}}})
+    ddb.update_item(
+        TableName=table,
+        Key=key,
+        AttributeUpdates={
+            "flag": {"Action": "PUT", "Value": {"BOOL": True}},
+            "nothing": {"Value": {"NULL": True}},
+            "plain": {"Value": {"S": "no action given"}},
+        },
+    )
     item = ddb.get_item(TableName=table, Key=key)["Item"]
     assert item["flag"] == {"BOOL": True}
     assert item["nothing"] == {"NULL": True}
@@ -84,14 +105,21 @@ def test_legacy_filters_compare_like_dynamodb_across_types_and_missing_attribute
     def keys(answer):
         return sorted(i["sk"]["S"] for i in answer["Items"])
 
-    for op, values, expected in (("LE", [{"N": "5"}], ["1"]), ("LT", [{"N": "6"}], ["1"]),
-                                 ("GE", [{"N": "6"}], ["4"]), ("BETWEEN", [{"N": "1"}, {"N": "49"}], ["1"]),
-                                 ("NULL", [], ["3"]), ("NOT_NULL", [], ["1", "2", "4"])):
+    for op, values, expected in (
+        ("LE", [{"N": "5"}], ["1"]),
+        ("LT", [{"N": "6"}], ["1"]),
+        ("GE", [{"N": "6"}], ["4"]),
+        ("BETWEEN", [{"N": "1"}, {"N": "49"}], ["1"]),
+        ("NULL", [], ["3"]),
+        ("NOT_NULL", [], ["1", "2", "4"]),
+    ):
         condition = {"v": {"ComparisonOperator": op, "AttributeValueList": values}}
         assert keys(ddb.scan(TableName=table, ScanFilter=condition)) == expected, op
-        query = ddb.query(TableName=table, KeyConditions={"pk": {"ComparisonOperator": "EQ",
-                                                                 "AttributeValueList": [{"S": "p"}]}},
-                          QueryFilter=condition)
+        query = ddb.query(
+            TableName=table,
+            KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]}},
+            QueryFilter=condition,
+        )
         assert keys(query) == expected, op
     out = ddb.scan(TableName=table, FilterExpression="v < :n", ExpressionAttributeValues={":n": {"N": "10"}})
     assert keys(out) == ["1"]
@@ -101,10 +129,13 @@ def test_get_item_returns_only_what_was_asked(aws, unique_name):
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name, range_key=None, pitr=False)
     key = {"pk": {"S": "a"}}
-    ddb.put_item(TableName=table, Item={**key, "b": {"S": "b"}, "c": {"L": [{"S": "0"}, {"S": "1"}, {"S": "2"}]}})
+    ddb.put_item(
+        TableName=table, Item={**key, "b": {"S": "b"}, "c": {"L": [{"S": "0"}, {"S": "1"}, {"S": "2"}]}}
+    )
     assert ddb.get_item(TableName=table, Key=key, AttributesToGet=["b"])["Item"] == {"b": {"S": "b"}}
-    got = ddb.get_item(TableName=table, Key=key, ProjectionExpression="#c[2], b, #c[1]",
-                       ExpressionAttributeNames={"#c": "c"})["Item"]
+    got = ddb.get_item(
+        TableName=table, Key=key, ProjectionExpression="#c[2], b, #c[1]", ExpressionAttributeNames={"#c": "c"}
+    )["Item"]
     assert got == {"b": {"S": "b"}, "c": {"L": [{"S": "1"}, {"S": "2"}]}}
 
 
@@ -119,6 +150,7 @@ def test_scan_pages_follow_the_1mb_rule(aws, unique_name):
     assert "LastEvaluatedKey" in first
     rest = ddb.scan(TableName=table, ExclusiveStartKey=first["LastEvaluatedKey"])
     assert rest["Count"] == 5 and "LastEvaluatedKey" not in rest
-    limited = ddb.scan(TableName=table, Limit=4, FilterExpression="pk = :k",
-                       ExpressionAttributeValues={":k": {"S": "nope"}})
+    limited = ddb.scan(
+        TableName=table, Limit=4, FilterExpression="pk = :k", ExpressionAttributeValues={":k": {"S": "nope"}}
+    )
     assert (limited["Count"], limited["ScannedCount"]) == (0, 4) and "LastEvaluatedKey" in limited

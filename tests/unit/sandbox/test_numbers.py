@@ -47,29 +47,53 @@ def test_38_digits_are_kept_and_39_are_refused_everywhere(aws, unique_name):
     ):
         message = _refused(ddb.put_item, TableName=table, Item=item)
         assert message == "Attempting to store more than 38 significant digits in a Number"
-    _refused(ddb.put_item, TableName=table, Item={"pk": {"S": "a"}},
-             ConditionExpression="n = :n", ExpressionAttributeValues={":n": {"N": too_many}})
+    _refused(
+        ddb.put_item,
+        TableName=table,
+        Item={"pk": {"S": "a"}},
+        ConditionExpression="n = :n",
+        ExpressionAttributeValues={":n": {"N": too_many}},
+    )
     assert "b" not in {i["pk"]["S"] for i in ddb.scan(TableName=table)["Items"]}
 
 
 def test_the_magnitude_limits_are_dynamodbs(aws, unique_name):
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name, range_key=None, pitr=False)
-    for text, stored in (("1E-130", "0." + "0" * 129 + "1"), ("9.99E+125", "999" + "0" * 123), ("-1E-130", None)):
+    for text, stored in (
+        ("1E-130", "0." + "0" * 129 + "1"),
+        ("9.99E+125", "999" + "0" * 123),
+        ("-1E-130", None),
+    ):
         ddb.put_item(TableName=table, Item={"pk": {"S": text}, "n": {"N": text}})
         got = ddb.get_item(TableName=table, Key={"pk": {"S": text}})["Item"]["n"]["N"]
         if stored:
             assert got == stored
-    assert "underflow" in _refused(ddb.put_item, TableName=table, Item={"pk": {"S": "x"}, "n": {"N": "1E-131"}})
-    assert "overflow" in _refused(ddb.put_item, TableName=table, Item={"pk": {"S": "x"}, "n": {"N": "1E+126"}})
-    assert "numeric value" in _refused(ddb.put_item, TableName=table, Item={"pk": {"S": "x"}, "n": {"N": "1,5"}})
+    assert "underflow" in _refused(
+        ddb.put_item, TableName=table, Item={"pk": {"S": "x"}, "n": {"N": "1E-131"}}
+    )
+    assert "overflow" in _refused(
+        ddb.put_item, TableName=table, Item={"pk": {"S": "x"}, "n": {"N": "1E+126"}}
+    )
+    assert "numeric value" in _refused(
+        ddb.put_item, TableName=table, Item={"pk": {"S": "x"}, "n": {"N": "1,5"}}
+    )
 
 
 def test_numbers_are_stored_trimmed_and_without_exponent(aws, unique_name):
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name, range_key=None, pitr=False)
-    ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "x": {"N": "1.50"}, "y": {"N": "0001"},
-                                        "z": {"N": "-0.0"}, "big": {"N": "1.5E+40"}, "s": {"NS": ["1.0", "2e1"]}})
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": "a"},
+            "x": {"N": "1.50"},
+            "y": {"N": "0001"},
+            "z": {"N": "-0.0"},
+            "big": {"N": "1.5E+40"},
+            "s": {"NS": ["1.0", "2e1"]},
+        },
+    )
     item = ddb.get_item(TableName=table, Key={"pk": {"S": "a"}})["Item"]
     assert (item["x"], item["y"], item["z"]) == ({"N": "1.5"}, {"N": "1"}, {"N": "0"})
     assert item["big"] == {"N": "15" + "0" * 39}
@@ -79,11 +103,19 @@ def test_numbers_are_stored_trimmed_and_without_exponent(aws, unique_name):
 def test_a_scan_with_projection_over_numbers_beyond_1e38_answers(aws, unique_name):
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name, range_key=None, pitr=False)
-    ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "big": {"N": "1.5E+40"}, "other": {"S": "x"},
-                                        "m": {"M": {"n": {"N": "-9.99E+125"}, "b": {"B": b"\x00\xff"}}}})
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": "a"},
+            "big": {"N": "1.5E+40"},
+            "other": {"S": "x"},
+            "m": {"M": {"n": {"N": "-9.99E+125"}, "b": {"B": b"\x00\xff"}}},
+        },
+    )
     out = ddb.scan(TableName=table, ProjectionExpression="pk, big, m.n")
-    assert out["Items"] == [{"pk": {"S": "a"}, "big": {"N": "15" + "0" * 39},
-                             "m": {"M": {"n": {"N": "-999" + "0" * 123}}}}]
+    assert out["Items"] == [
+        {"pk": {"S": "a"}, "big": {"N": "15" + "0" * 39}, "m": {"M": {"n": {"N": "-999" + "0" * 123}}}}
+    ]
     got = ddb.get_item(TableName=table, Key={"pk": {"S": "a"}}, ProjectionExpression="m.b")["Item"]
     assert got == {"m": {"M": {"b": {"B": b"\x00\xff"}}}}
 
@@ -93,19 +125,35 @@ def test_update_arithmetic_is_exact_to_38_digits_and_refused_beyond(aws, unique_
     table = create_table(ddb, unique_name, range_key=None, pitr=False)
     key = {"pk": {"S": "a"}}
     ddb.put_item(TableName=table, Item={**key, "n": {"N": DIGITS_38}})
-    ddb.update_item(TableName=table, Key=key, UpdateExpression="SET n = n + :one",
-                    ExpressionAttributeValues={":one": {"N": "1"}})
-    ddb.update_item(TableName=table, Key=key, UpdateExpression="ADD c :c",
-                    ExpressionAttributeValues={":c": {"N": "0.0000000000000000000000000000001"}})
-    ddb.update_item(TableName=table, Key=key, UpdateExpression="ADD c :c",
-                    ExpressionAttributeValues={":c": {"N": "1"}})
+    ddb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET n = n + :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    ddb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="ADD c :c",
+        ExpressionAttributeValues={":c": {"N": "0.0000000000000000000000000000001"}},
+    )
+    ddb.update_item(
+        TableName=table, Key=key, UpdateExpression="ADD c :c", ExpressionAttributeValues={":c": {"N": "1"}}
+    )
     item = ddb.get_item(TableName=table, Key=key)["Item"]
     assert item["n"] == {"N": "12345678901234567890123456789012345679"}
     assert item["c"] == {"N": "1.0000000000000000000000000000001"}
-    message = _refused(ddb.update_item, TableName=table, Key=key, UpdateExpression="SET n = n + :tiny",
-                       ExpressionAttributeValues={":tiny": {"N": "0.5"}})
+    message = _refused(
+        ddb.update_item,
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET n = n + :tiny",
+        ExpressionAttributeValues={":tiny": {"N": "0.5"}},
+    )
     assert "38 significant digits" in message
-    assert ddb.get_item(TableName=table, Key=key)["Item"]["n"] == {"N": "12345678901234567890123456789012345679"}
+    assert ddb.get_item(TableName=table, Key=key)["Item"]["n"] == {
+        "N": "12345678901234567890123456789012345679"
+    }
 
 
 def test_legacy_attribute_updates_add_is_exact(aws, unique_name):
@@ -114,7 +162,9 @@ def test_legacy_attribute_updates_add_is_exact(aws, unique_name):
     key = {"pk": {"S": "a"}}
     ddb.put_item(TableName=table, Item={**key, "n": {"N": "1234567890123456789012345678901234567"}})
     ddb.update_item(TableName=table, Key=key, AttributeUpdates={"n": {"Action": "ADD", "Value": {"N": "1"}}})
-    assert ddb.get_item(TableName=table, Key=key)["Item"]["n"] == {"N": "1234567890123456789012345678901234568"}
+    assert ddb.get_item(TableName=table, Key=key)["Item"]["n"] == {
+        "N": "1234567890123456789012345678901234568"
+    }
 
 
 def test_the_sandbox_never_imports_the_runbooks_number_code():
