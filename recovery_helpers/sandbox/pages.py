@@ -109,8 +109,11 @@ def cut(
     index_name: str | None,
     filter_expression: Any,
     projection: Any,
+    copies: list[Any] | None = None,
 ) -> tuple[list[Any], int, dict[str, Any] | None]:
-    """(items passing the filter, projected; ScannedCount; LastEvaluatedKey) of one page over ``evaluated``."""
+    """(items passing the filter, projected; ScannedCount; LastEvaluatedKey) of one page over ``evaluated``
+    (stored items, counted for size); ``copies``: what to answer for them when moto already copied and projected
+    them (a query), else they are copied here."""
     page: list[Any] = []
     size = 0
     for item in evaluated:
@@ -123,7 +126,9 @@ def cut(
     if page and ((limit and len(page) >= limit) or size >= PAGE_BYTES):
         last_key = table._get_last_evaluated_key(page[-1], index_name)
     scanned = len(page)
-    if index_name:
+    if copies is not None:
+        page = copies[:scanned]
+    elif index_name:
         index = table.get_index(index_name)
         page = [index.project(copy.deepcopy(item)) for item in page]
     else:
@@ -178,7 +183,7 @@ def install() -> None:
             hash_key,
             range_comparison,
             range_objs,
-            None,
+            limit,  # moto counts evaluated items as DynamoDB does; the 1 MB cut is made below
             exclusive_start_key,
             scan_index_forward,
             None,
@@ -187,8 +192,10 @@ def install() -> None:
             filter_expression=None,
             **kwargs,
         )
-        stored = [_original_item(self, item) for item in evaluated]
-        return cut(self, stored, limit, index_name, filter_expression, projection_expressions)
+        stored = [_original_item(self, item) for item in evaluated] if index_name else evaluated
+        return cut(
+            self, stored, limit, index_name, filter_expression, projection_expressions, copies=evaluated
+        )
 
     def scan(
         self: Any,

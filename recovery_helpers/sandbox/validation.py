@@ -196,14 +196,63 @@ def _primitive(value: Any, kind: str) -> Any:
 
 
 def _struct(value: Any, shape: Any, field: bool) -> dict[str, Any]:
+    if shape.name == "AttributeValue":
+        return _attribute_value_types(value, field)
     if isinstance(value, list):
         raise _fail(f"Unrecognized collection type class {JAVA_PACKAGE}{shape.name}")
     if not isinstance(value, dict):
         raise _fail("Unexpected field type" if field else "Unexpected value type in payload")
     out: dict[str, Any] = {}
-    for name, member in shape.members.items():  # unknown members and nulls are dropped, as DynamoDB does
-        if value.get(name) is not None:
-            out[name] = _value(value[name], member, field=True)
+    members = shape.members
+    for name, child in value.items():  # unknown members and nulls are dropped, as DynamoDB does
+        member = members.get(name)
+        if member is not None and child is not None:
+            out[name] = _value(child, member, field=True)
+    return out
+
+
+_AV_SCALARS = {"S": "string", "N": "string", "B": "blob", "BOOL": "boolean", "NULL": "boolean"}
+_AV_SETS = {"SS": "string", "NS": "string", "BS": "blob"}
+_AV_MAP = f"java.util.Map<java.lang.String, {JAVA_PACKAGE}AttributeValue>"
+
+
+def _attribute_value_types(value: Any, field: bool) -> dict[str, Any]:
+    """The type checks of an AttributeValue, written out: items are most of a request, and walking the model's
+    ten members for each of their values made screening the sandbox's slowest step."""
+    if isinstance(value, list):
+        raise _fail(f"Unrecognized collection type class {JAVA_PACKAGE}AttributeValue")
+    if not isinstance(value, dict):
+        raise _fail("Unexpected field type" if field else "Unexpected value type in payload")
+    out: dict[str, Any] = {}
+    for kind, child in value.items():
+        if child is None:
+            continue
+        if kind in _AV_SCALARS:
+            scalar = _AV_SCALARS[kind]
+            out[kind] = child if scalar == "string" and type(child) is str else _primitive(child, scalar)
+        elif kind in _AV_SETS:
+            scalar = _AV_SETS[kind]
+            if isinstance(child, dict):
+                raise _fail("Start of structure or map found where not expected")
+            if not isinstance(child, list):
+                raise _fail("Unexpected field type")
+            out[kind] = [
+                x if scalar == "string" and type(x) is str else _primitive(x, scalar)
+                for x in child
+                if x is not None
+            ]
+        elif kind == "L":
+            if isinstance(child, dict):
+                raise _fail("Start of structure or map found where not expected")
+            if not isinstance(child, list):
+                raise _fail("Unexpected field type")
+            out[kind] = [_attribute_value_types(x, False) for x in child if x is not None]
+        elif kind == "M":
+            if isinstance(child, list):
+                raise _fail(f"Unrecognized collection type {_AV_MAP}")
+            if not isinstance(child, dict):
+                raise _fail("Unexpected field type")
+            out[kind] = {k: _attribute_value_types(v, False) for k, v in child.items() if v is not None}
     return out
 
 
@@ -256,12 +305,19 @@ def _constraints(value: Any, shape: Any, path: str, errors: list[str]) -> None:
                 continue
             _member_rules(child, member, here, errors, table_name=(name == "TableName"))
             _constraints(child, member, here, errors)
-    elif kind == "list":
+    elif kind == "list" and not _only_values(shape.member):
         for i, child in enumerate(value, start=1):
             _constraints(child, shape.member, f"{path}.{i}.member", errors)
-    elif kind == "map":
+    elif kind == "map" and not _only_values(shape.value):
         for key, child in value.items():
             _constraints(child, shape.value, f"{path}.{key}.member", errors)
+
+
+def _only_values(shape: Any) -> bool:
+    """AttributeValues, or maps of them (items, keys): nothing in them for the model's constraints to check."""
+    return shape.name == "AttributeValue" or (
+        shape.type_name == "map" and shape.value.name == "AttributeValue"
+    )
 
 
 def _member_rules(value: Any, shape: Any, path: str, errors: list[str], table_name: bool) -> None:
@@ -339,7 +395,14 @@ def check_attribute_value(value: dict[str, Any]) -> None:
         )
 
 
+_ALREADY_STORED = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?$")
+
+
 def _number(text: Any) -> str:
+    if type(text) is str and len(text) <= 39 and text != "-0" and _ALREADY_STORED.match(text):
+        digits = text.lstrip("-").replace(".", "").strip("0")
+        if len(digits) <= numbers.MAX_DIGITS:
+            return text  # already in DynamoDB's stored form, within every limit (fast path)
     try:
         return numbers.canonical(numbers.parse(text))
     except numbers.NumberError as exc:
