@@ -13,7 +13,6 @@ estimates are only as true as these numbers. DynamoDB's rules (Developer Guide, 
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 from typing import Any
@@ -52,11 +51,12 @@ def _entry(
     return entry
 
 
-def _stored(backend: Any, table: str, key: dict[str, Any]) -> Any:
+def _stored_size(backend: Any, table: str, key: dict[str, Any]) -> int:
+    """The size of the item stored under ``key`` now (0: none), read in place (no copy)."""
     try:
-        return copy.deepcopy(backend.get_item(table, key))
+        return _size(backend.get_item(table, key))
     except Exception:  # noqa: BLE001 - no such table or key: moto answers it
-        return None
+        return 0
 
 
 def _key_of(backend: Any, table: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -70,13 +70,12 @@ def _single(kind: str) -> Any:
         backend, body = handler.dynamodb_backend, handler.body
         table = body.get("TableName", "")
         key = body.get("Key") or _key_of(backend, table, body.get("Item") or {})
-        before = _stored(backend, table, key)
+        before = _stored_size(backend, table, key)
 
         def after(mode: str) -> Any:
             if kind == "read":
-                return _entry(table, read_units(_size(before), bool(body.get("ConsistentRead"))), mode)
-            now = _stored(backend, table, key)
-            return _entry(table, write_units(_size(before), _size(now)), mode)
+                return _entry(table, read_units(before, bool(body.get("ConsistentRead"))), mode)
+            return _entry(table, write_units(before, _stored_size(backend, table, key)), mode)
 
         return after
 
@@ -91,7 +90,7 @@ def _batch_get(handler: Any) -> Any:
         for table, request in (body.get("RequestItems") or {}).items():
             consistent = bool(request.get("ConsistentRead"))
             units = sum(
-                read_units(_size(_stored(backend, table, key)), consistent) for key in request.get("Keys", [])
+                read_units(_stored_size(backend, table, key), consistent) for key in request.get("Keys", [])
             )
             out.append(_entry(table, units, mode))
         return out
@@ -107,7 +106,7 @@ def _batch_write(handler: Any) -> Any:
             key = (write.get("DeleteRequest") or {}).get("Key") or _key_of(
                 backend, table, (write.get("PutRequest") or {}).get("Item") or {}
             )
-            before.setdefault(table, []).append(_size(_stored(backend, table, key)))
+            before.setdefault(table, []).append(_stored_size(backend, table, key))
 
     def after(mode: str) -> Any:
         out = []
@@ -130,7 +129,7 @@ def _transact(kind: str) -> Any:
             op, params = next(iter(element.items()))
             table = params.get("TableName", "")
             key = params.get("Key") or _key_of(backend, table, params.get("Item") or {})
-            actions.append((op, table, key, _size(_stored(backend, table, key)), params))
+            actions.append((op, table, key, _stored_size(backend, table, key), params))
 
         def after(mode: str) -> Any:
             totals: dict[str, float] = {}
@@ -140,7 +139,7 @@ def _transact(kind: str) -> Any:
                 elif op == "ConditionCheck":
                     units = 2 * write_units(old)
                 else:
-                    units = 2 * write_units(old, _size(_stored(backend, table, key)))
+                    units = 2 * write_units(old, _stored_size(backend, table, key))
                 totals[table] = totals.get(table, 0.0) + units
             return [_entry(table, units, mode) for table, units in totals.items()]
 
