@@ -177,6 +177,11 @@ def install() -> None:
                 answer.pop("ConsumedCapacityUnits", None)
                 if after is not None:
                     answer["ConsumedCapacity"] = after(mode)
+                if (
+                    not answer.get("ItemCollectionMetrics")
+                    and self.body.get("ReturnItemCollectionMetrics") != "SIZE"
+                ):
+                    answer.pop("ItemCollectionMetrics", None)  # moto sent an empty one unasked
             return result
 
         setattr(DynamoHandler, name, functools.wraps(original)(handler))

@@ -154,3 +154,10 @@ def test_scan_pages_follow_the_1mb_rule(aws, unique_name):
         TableName=table, Limit=4, FilterExpression="pk = :k", ExpressionAttributeValues={":k": {"S": "nope"}}
     )
     assert (limited["Count"], limited["ScannedCount"]) == (0, 4) and "LastEvaluatedKey" in limited
+
+
+def test_a_batch_write_answers_only_what_was_asked(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    answer = ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": "a"}}}}]})
+    assert set(answer) - {"ResponseMetadata"} == {"UnprocessedItems"}
