@@ -23,7 +23,6 @@ from typing import Any
 
 import pandas as pd
 from botocore.exceptions import ClientError
-from tqdm.auto import tqdm
 
 from . import plan as planlib
 from .aws import explain
@@ -35,6 +34,7 @@ from .journal import JsonlFile, iter_jsonl
 from .patch_engine import READ_BATCH, Engine
 from .patch_reports import REPORT_LIMIT, PatchReport, UndoReport, VerifyReport, difference
 from .patch_writes import TRANSACT_MAX_ITEMS, WRITE_MODES, Change, condition_summary, pdigest, project
+from .progress import progress_bar
 from .ratelimit import RateLimiter
 from .scan import BATCH_GET_MAX, batch_get
 
@@ -432,7 +432,9 @@ def apply_plan(
     pending = _pending_backups(incident.path / BACKUP_FILE, run_id, final) if resuming else {}
     run_fields = {"patch_id": run_id, "plan_digest": digest}
     started = time.monotonic()
-    bar = tqdm(total=report.to_do, desc="patch", unit="item", disable=not progress)
+    bar = progress_bar(
+        total=report.to_do, desc="patch", unit="item", disable=not progress, done="patched {n}/{total} items"
+    )
     with (
         JsonlFile(incident.path / JOURNAL_FILE) as journal,
         JsonlFile(incident.path / BACKUP_FILE, durable=True) as backup,
@@ -715,7 +717,9 @@ def undo(
         already_done=report.already_done,
     )
     started = time.monotonic()
-    bar = tqdm(total=report.to_undo, desc="undo", unit="item", disable=not progress)
+    bar = progress_bar(
+        total=report.to_undo, desc="undo", unit="item", disable=not progress, done="undid {n}/{total} items"
+    )
     with JsonlFile(undo_path) as journal:
         engine = Engine(
             ctx,
