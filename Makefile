@@ -29,7 +29,7 @@ $(BIN)/python:
 		{ echo "could not create $(VENV): on Debian/Ubuntu install python3-venv" >&2; rm -rf $(VENV); exit 1; }
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[runbook,test]'
 	@touch $(STAMP)
 
 # Optional: ruff is installed on first use (it is not a project dependency).
