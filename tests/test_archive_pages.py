@@ -166,3 +166,36 @@ def test_headless_progress_prints_one_final_line(monkeypatch, capsys):
     assert out.startswith("fetched 120/120 items in ") and out.rstrip().endswith(" s") and "%|" not in out
     assert json.dumps(out)  # one plain line, nothing else
     assert out.count("\n") == 1
+
+
+def test_the_diff_page_search_finds_items_beyond_the_first_rows_shown(tmp_path):
+    """In Chromium with the network blocked: 500 rows laid out at first, the search box finds any of the rest."""
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("no chromium")
+    incident = _plan(tmp_path, 1_200)
+    page_path, _ = write_diff_files(incident)
+    blocked = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
+                   else (blocked.append(r.request.url), r.abort()))
+        page.goto(page_path.as_uri())
+        visible = "Array.from(document.querySelectorAll('#items > tbody > tr')).filter(r => r.offsetParent).length"
+        assert page.evaluate(visible) == 500
+        assert "1200 of 1200 items" in page.inner_text("#n")
+        page.fill("#q", f"account={10**30 + 1111},")
+        page.wait_for_function(f"{visible} === 1")
+        assert page.inner_text("#n").startswith("1 of 1200")
+        page.fill("#q", "")
+        page.select_option("#c", "created")
+        page.wait_for_function(f"{visible} === 300")
+        browser.close()
+    assert blocked == []
