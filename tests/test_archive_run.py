@@ -112,3 +112,53 @@ def test_a_good_demo_run_is_all_green_and_tidy(archived):
     patch = (archived / "05_patch.html").read_text(encoding="utf-8")
     assert '{"S":' not in patch and "no conflicts, no failures" in patch
     assert (archived / "04_diff.html").stat().st_size < 500_000
+
+
+def test_a_step_that_fails_half_way_is_archived_as_failed_with_its_error(sandbox, aws, unique_name, tmp_path):
+    from recovery_helpers.archive.header import FINISHED, STARTED
+    from tests.conftest import create_table
+
+    table = create_table(aws.dynamodb, unique_name)
+    params = {"incident_id": "half", "table_name": table, "endpoint_url": sandbox.endpoint_url,
+              "runs_dir": str(tmp_path / "runs"), "restore_time": "2000-01-01T00:00:00+00:00"}
+    result = run_steps(params, steps=["restore"], log=None)
+    assert not result.ok
+    run_dir = tmp_path / "runs" / "half"
+    assert header_outcome(run_dir / "03_restore.html") == "FAILED"
+    page = (run_dir / "03_restore.html").read_text(encoding="utf-8")
+    assert "2000-01-01" in page and "error:" in page  # the header names the refusal
+    timeline = json.loads((run_dir / "incident.json").read_text())["timeline"]
+    assert [e["action"] for e in timeline if e["action"] in (STARTED, FINISHED)] == [STARTED]
+    ran = [e for e in timeline if e["action"] == "run step restore"]
+    assert ran[-1]["result"] == "failed" and ran[-1]["who"].startswith("arn:aws:")
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert ">FAILED</b>" in index and "href='03_restore.html'" in index
+    assert network_loads(run_dir) == {"03_restore.html": [], "index.html": []}
+
+
+def test_a_notebook_run_by_hand_gets_the_same_header(sandbox, aws, unique_name, tmp_path):
+    """No papermill: the parameters cell edited as an engineer would, executed cell by cell (nbclient)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from recovery_helpers.archive import export_step_html
+    from recovery_helpers.runner import NOTEBOOKS, default_notebooks_dir
+    from tests.conftest import create_table
+
+    table = create_table(aws.dynamodb, unique_name)
+    nb = nbformat.read(str(default_notebooks_dir() / NOTEBOOKS["prepare"]), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = (cell.source.replace("table_name = None", f"table_name = {table!r}")
+                   .replace('incident_id = "demo"', 'incident_id = "byhand"')
+                   .replace('runs_dir = "runs"', f"runs_dir = {str(tmp_path / 'runs')!r}")
+                   .replace("endpoint_url = None", f"endpoint_url = {sandbox.endpoint_url!r}"))
+    NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = tmp_path / "runs" / "byhand" / "01_prepare.ipynb"
+    nbformat.write(nb, str(path))
+    html = export_step_html(path)
+    assert header_outcome(html) == "OK"
+    page = html.read_text(encoding="utf-8")
+    started = next(e for e in json.loads((path.parent / "incident.json").read_text())["timeline"]
+                   if e["action"] == "step started")
+    assert started["who"] in page and started["parameters"]["table_name"] == table
+    assert pictures(html) == 0 and network_loads(path.parent)["01_prepare.html"] == []
