@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..context import Context
+from ..progress import headless
 from .values import parse_iso, time_text
 
 OUTCOMES = ("OK", "FAILED", "CONFLICTS", "NOTHING TO DO", "RUNNING")
@@ -106,12 +107,18 @@ def finish(run: StepRun, outcome: str | None = None) -> None:
     seconds = round((now - started).total_seconds(), 3) if started else None
     run.ctx.record(FINISHED, step=run.step, run_id=run.run_id, outcome=outcome, seconds=seconds)
     _display(run, update=True)
+    if headless() and run.step != "lift":
+        return _set(run, outcome)  # recovery run rewrites index.html after each step (and the HTML copy)
     try:
         from .index_page import write_index
 
         write_index(incident)
     except Exception as exc:  # noqa: BLE001 - the index is a convenience; the step's own outcome stands
         print(f"could not update index.html: {exc}")
+    _set(run, outcome)
+
+
+def _set(run: StepRun, outcome: str) -> None:
     run.outcome = outcome
 
 

@@ -13,9 +13,14 @@ from typing import Any
 import pandas as pd
 
 CHECK, CROSS = "✓", "✗"
-TABLE_STYLE = "border-collapse:collapse;margin:4px 0;font-size:13px"
-CELL_STYLE = ("border-bottom:1px solid #e0e0e0;padding:3px 8px;text-align:left;vertical-align:top;"
-              "white-space:pre-wrap;overflow-wrap:anywhere;max-width:48em")
+#: One style block per table (not per cell: a 120-row table would carry 100 kB of repeated inline styles).
+STYLE = (
+    "<style>.recovery-table{border-collapse:collapse;margin:4px 0;font-size:13px}"
+    ".recovery-table td,.recovery-table th{border-bottom:1px solid #e0e0e0;padding:3px 8px;text-align:left;"
+    "vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere;max-width:48em}"
+    ".recovery-table caption{text-align:left;font-weight:bold}</style>"
+)
+MAX_TEXT_ROWS = 20
 
 
 def cell_text(value: Any) -> str:
@@ -36,14 +41,13 @@ def tidy_html(df: pd.DataFrame, *, caption: str | None = None, empty: str = "not
     if df is None or len(df) == 0:
         return f"<p><i>{html.escape(empty)}</i></p>"
     esc = html.escape
-    head = "".join(f"<th style='{CELL_STYLE}'>{esc(str(c))}</th>" for c in df.columns)
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in df.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td style='{CELL_STYLE}'>{esc(cell_text(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{esc(cell_text(v))}</td>" for v in row) + "</tr>"
         for row in df.itertuples(index=False, name=None)
     )
-    cap = f"<caption style='text-align:left;font-weight:bold'>{esc(caption)}</caption>" if caption else ""
-    return f"<table class='recovery-table' style='{TABLE_STYLE}'>{cap}<thead><tr>{head}</tr></thead>" \
-           f"<tbody>{body}</tbody></table>"
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f"{STYLE}<table class='recovery-table'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 class Table:
@@ -58,7 +62,9 @@ class Table:
     def __repr__(self) -> str:
         if self.df is None or len(self.df) == 0:
             return self.empty
-        return self.df.map(cell_text).to_string(index=False)
+        text = self.df.head(MAX_TEXT_ROWS).map(cell_text).to_string(index=False)
+        more = len(self.df) - MAX_TEXT_ROWS
+        return text + (f"\n... and {more} more rows (see the HTML table)" if more > 0 else "")
 
 
 def show(df: pd.DataFrame, *, empty: str = "nothing to show", caption: str | None = None) -> None:
