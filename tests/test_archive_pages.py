@@ -199,3 +199,20 @@ def test_the_diff_page_search_finds_items_beyond_the_first_rows_shown(tmp_path):
         page.wait_for_function(f"{visible} === 300")
         browser.close()
     assert blocked == []
+
+
+def test_conflict_rows_show_plain_values_not_dynamodb_json(sandbox, aws, tmp_path, unique_name):
+    from recovery_helpers import patch
+    from tests.test_patch import make_scenario
+
+    sc = make_scenario(aws, tmp_path, unique_name)
+    sc.approve()
+    edited = sc.updated[1]
+    sc.ddb.put_item(TableName=sc.table, Item={**sc.corrupted[edited], "status": {"S": "edited by a customer"}})
+    report = patch.apply_plan(sc.ctx, dry_run=False, progress=False)
+    frame = report.to_frame()
+    assert report.conflicts == 1 and len(frame) == 1
+    found, reviewed = frame["found"].iloc[0], frame["reviewed"].iloc[0]
+    assert "status: \"edited by a customer\"" in found and "status: \"corrupted\"" in reviewed
+    assert '{"S":' not in found + reviewed
+    assert tidy_html(frame).count("<tr>") == 2  # header + the one conflict, no index column

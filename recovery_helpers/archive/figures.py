@@ -67,23 +67,35 @@ def bin_name(width: int) -> str:
 def restore_window_figure(
     restore_time: Any, earliest: Any, latest: Any, *, incident_start: Any = None, incident_end: Any = None
 ) -> Any:
-    """The PITR window (earliest..latest restorable), the incident window, and the restore time chosen."""
+    """Two bars, the PITR window (earliest..latest restorable) and the incident (start..end, or until the latest
+    restorable time while it lasts), crossed by the restore time chosen."""
+    import matplotlib.dates as mdates
+    from matplotlib.patches import Patch
+
     rt, lo, hi = _when(restore_time), _when(earliest), _when(latest)
     start, end = _when(incident_start), _when(incident_end)
-    fig = _figure(9.0, 2.2)
+    fig = _figure(9.0, 2.0)
     ax = fig.add_subplot()
+    handles = []
     if lo and hi:
-        ax.axvspan(lo, hi, color=COLOURS["pitr"], label="PITR window (restorable)")
+        ax.broken_barh([(mdates.date2num(lo), (hi - lo).total_seconds() / 86400)], (1.15, 0.7),
+                       color="#a8c7fa", label="PITR window (restorable)")
+        handles.append(Patch(color="#a8c7fa", label="PITR window (restorable)"))
     if start:
-        ax.axvspan(start, end or hi or start, color=COLOURS["window"], alpha=0.9, label="incident window")
-        ax.axvline(start, color=COLOURS["corrupt"], linestyle=":", label="incident start")
+        stop = end or hi or start
+        ax.broken_barh([(mdates.date2num(start), max((stop - start).total_seconds(), 0) / 86400)], (0.15, 0.7),
+                       color="#f6aea9", label="incident window")
+        handles.append(Patch(color="#f6aea9", label="incident window" if end else "incident (from its start)"))
+        line = ax.axvline(start, color=COLOURS["corrupt"], linestyle=":", label="incident start")
+        handles.append(line)
     if rt:
-        ax.axvline(rt, color=COLOURS["restore"], linewidth=2.5, label="restore time")
-    ax.set_yticks([])
+        handles.append(ax.axvline(rt, color=COLOURS["restore"], linewidth=2.5, label="restore time"))
+    ax.set_yticks([0.5, 1.5], ["incident", "PITR window"])
+    ax.set_ylim(0, 2)
     ax.set_title(f"Restore time {rt:%Y-%m-%d %H:%M:%S} UTC inside the point-in-time window" if rt
                  else "Point-in-time window")
     _time_axis(ax)
-    ax.legend(loc="upper left", fontsize=8, ncols=4, bbox_to_anchor=(0, -0.35))
+    ax.legend(handles=handles, loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1))
     return fig
 
 

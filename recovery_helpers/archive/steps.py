@@ -20,7 +20,10 @@ from .values import parse_iso
 def show_readiness(report: Any) -> None:
     """The readiness summary line and one row per check (✓/✗, text wrapped)."""
     print(report.summary().splitlines()[0])
-    tables.show(report.to_frame(), empty="no checks ran")
+    frame = report.to_frame()
+    if "fixed now" in frame:  # ✓ where apply fixed it; blank (not ✗) where there was nothing to fix
+        frame["fixed now"] = frame["fixed now"].map(lambda fixed: "✓" if fixed else "")
+    tables.show(frame, empty="no checks ran")
     if getattr(report, "changes", None):
         print("changed now: " + "; ".join(report.changes))
 
