@@ -9,6 +9,7 @@ for the search box: no network, opens in seconds at 10,000 rows.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import itertools
@@ -86,21 +87,16 @@ def examples(incident: Incident, per_class: int = 3) -> dict[str, list[ItemDiff]
 
 
 # -- CSV ---------------------------------------------------------------------------------------------------
+def _csv_rows(d: ItemDiff) -> list[list[str]]:
+    e = d.entry
+    base = [e.key_id, d.key, e.classification, e.action, e.tenant or "", time_text(e.first_change),
+            " ".join(e.sources)]
+    return [[*base, attribute, old, new] for attribute, old, new in d.rows or [("", "", "")]]
+
+
 def write_csv(incident: Incident, path: Path | None = None) -> Path:
     """``diff.csv``: one row per changed attribute (one ``(whole item)`` row for created/deleted items)."""
-    path = path or incident.path / CSV_FILE
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(CSV_COLUMNS)
-        for d in iter_item_diffs(incident):
-            e = d.entry
-            base = [e.key_id, d.key, e.classification, e.action, e.tenant or "", time_text(e.first_change),
-                    " ".join(e.sources)]
-            for attribute, old, new in d.rows or [("", "", "")]:
-                out.writerow([*base, attribute, old, new])
-    tmp.replace(path)
-    return path
+    return write_diff_files(incident, html_path=False, csv_path=path)[1]
 
 
 # -- HTML --------------------------------------------------------------------------------------------------
@@ -158,37 +154,32 @@ def _row(d: ItemDiff) -> str:
     )
 
 
-def write_html(incident: Incident, path: Path | None = None) -> Path:
-    """``diff.html``: every planned key, one row each with its changed attributes folded in; searchable."""
-    meta = load_plan_meta(incident)
-    path = path or incident.path / HTML_FILE
-    tmp = path.with_suffix(".html.tmp")
+def _html_head(incident: Incident, meta: dict[str, Any]) -> str:
     counts = meta.get("counts", {})
     options = "".join(f"<option value={c}>{c} ({counts.get(c, 0)})</option>" for c in CLASSIFICATIONS)
     title = f"Incident {incident.incident_id}: full diff of plan {str(meta.get('digest'))[:12]}"
     window = meta.get("window") or {}
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(
-            f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>Table <code>{html.escape(str(meta.get('table_name')))}</code> against "
-            f"<code>{html.escape(str(meta.get('restored_table_name')))}</code>; window "
-            f"{time_text(window.get('start'))} – {time_text(window.get('end'))}; plan digest "
-            f"<code>{html.escape(str(meta.get('digest')))}</code>. <b>restored</b> is what the patch writes back, "
-            f"<b>live</b> what it replaces. Values as DynamoDB stores them. The first {SHOWN} rows are shown; the "
-            "search box searches every row (or <i>show all</i>). The same rows: "
-            f"<a href='{CSV_FILE}'>{CSV_FILE}</a>.</p>"
-            "<div id=bar><input id=q type=search placeholder='search keys, tenants, attributes, values' size=50>"
-            f" <select id=c><option value=''>every classification</option>{options}</select> <span id=n></span>"
-            " <button id=all type=button style='display:none'>show all</button>"
-            "</div><table id=items><thead><tr><th>key</th><th>classification</th><th>action</th><th>tenant</th>"
-            "<th>first change</th><th>sources</th><th>difference</th></tr></thead><tbody>\n"
-        )
-        for batch in _batched(iter_item_diffs(incident), 500):
-            fh.write("".join(_row(d) for d in batch))
-        fh.write(f"</tbody></table><script>{SCRIPT}</script></body></html>\n")
-    tmp.replace(path)
-    return path
+    return (
+        f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p>Table <code>{html.escape(str(meta.get('table_name')))}</code> against "
+        f"<code>{html.escape(str(meta.get('restored_table_name')))}</code>; window "
+        f"{time_text(window.get('start'))} – {time_text(window.get('end'))}; plan digest "
+        f"<code>{html.escape(str(meta.get('digest')))}</code>. <b>restored</b> is what the patch writes back, "
+        f"<b>live</b> what it replaces. Values as DynamoDB stores them. The first {SHOWN} rows are shown; the "
+        "search box searches every row (or <i>show all</i>). The same rows: "
+        f"<a href='{CSV_FILE}'>{CSV_FILE}</a>.</p>"
+        "<div id=bar><input id=q type=search placeholder='search keys, tenants, attributes, values' size=50>"
+        f" <select id=c><option value=''>every classification</option>{options}</select> <span id=n></span>"
+        " <button id=all type=button style='display:none'>show all</button>"
+        "</div><table id=items><thead><tr><th>key</th><th>classification</th><th>action</th><th>tenant</th>"
+        "<th>first change</th><th>sources</th><th>difference</th></tr></thead><tbody>\n"
+    )
+
+
+def write_html(incident: Incident, path: Path | None = None) -> Path:
+    """``diff.html``: every planned key, one row each with its changed attributes folded in; searchable."""
+    return write_diff_files(incident, html_path=path, csv_path=False)[0]
 
 
 def _batched(it: Iterator[ItemDiff], n: int) -> Iterator[list[ItemDiff]]:
@@ -196,6 +187,31 @@ def _batched(it: Iterator[ItemDiff], n: int) -> Iterator[list[ItemDiff]]:
         yield batch
 
 
-def write_diff_files(incident: Incident) -> tuple[Path, Path]:
-    """Both files of the full diff: (diff.html, diff.csv)."""
-    return write_html(incident), write_csv(incident)
+def write_diff_files(
+    incident: Incident, *, html_path: Path | None | bool = None, csv_path: Path | None | bool = None
+) -> tuple[Path | None, Path | None]:
+    """``diff.html`` and ``diff.csv`` from one pass over the plan (``False`` skips one); returns their paths."""
+    meta = load_plan_meta(incident)
+    html_target = None if html_path is False else (html_path or incident.path / HTML_FILE)
+    csv_target = None if csv_path is False else (csv_path or incident.path / CSV_FILE)
+    with contextlib.ExitStack() as stack:
+        page = stack.enter_context(html_target.with_suffix(".html.tmp").open("w", encoding="utf-8")) \
+            if html_target else None
+        sheet = stack.enter_context(csv_target.with_suffix(".csv.tmp").open("w", newline="", encoding="utf-8")) \
+            if csv_target else None
+        rows = csv.writer(sheet) if sheet else None
+        if page:
+            page.write(_html_head(incident, meta))
+        if rows:
+            rows.writerow(CSV_COLUMNS)
+        for batch in _batched(iter_item_diffs(incident), 500):
+            if page:
+                page.write("".join(_row(d) for d in batch))
+            if rows:
+                rows.writerows(r for d in batch for r in _csv_rows(d))
+        if page:
+            page.write(f"</tbody></table><script>{SCRIPT}</script></body></html>\n")
+    for target, suffix in ((html_target, ".html.tmp"), (csv_target, ".csv.tmp")):
+        if target:
+            target.with_suffix(suffix).replace(target)
+    return html_target, csv_target

@@ -77,7 +77,7 @@ def changed_attributes(
     out = []
     for name in sorted(set(old) | set(new)):
         a, b = old.get(name), new.get(name)
-        if a is not None and b is not None and items_equal({name: a}, {name: b}):
+        if a is not None and (a == b or (b is not None and items_equal({name: a}, {name: b}))):
             continue
         out.append((name, "(absent)" if a is None else value_text(a), "(absent)" if b is None else value_text(b)))
     return out
