@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recovery_helpers.archive.diff_page import write_diff_files
-from tests.test_archive_pages import _plan  # the same plan shape the size test uses
+from tests.unit.archive.test_archive_pages import _plan  # the same plan shape the size test uses
 
 
 def open_seconds(page: Path, chromium: str, repeat: int = 3) -> float | None:
