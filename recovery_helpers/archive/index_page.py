@@ -31,7 +31,9 @@ FILES = (
     ("journal.jsonl", "the patch's result per item"),
     ("impacted.jsonl", "every impacted key the sources found"),
     ("incident.json", "state shared by the steps and the timeline"),
+    ("undo.jsonl", "what an undo of the patch put back"),
     ("aws-calls.jsonl", "every AWS call, by caller"),
+    ("probe-calls.jsonl", "the write probes made as the application role (refused by design once contained)"),
     ("timeline.png", "the timeline picture"),
 )
 STYLE = """
