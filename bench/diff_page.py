@@ -57,12 +57,16 @@ def main() -> int:
             write_s = time.monotonic() - started
             opened = open_seconds(html_path, args.chromium)
             results[n] = (write_s, html_path.stat().st_size, csv_path.stat().st_size, opened)
-            print(f"items={n} write_s={write_s:.2f} html_kb={html_path.stat().st_size / 1024:.0f} "
-                  f"csv_kb={csv_path.stat().st_size / 1024:.0f} open_s={'n/a' if opened is None else f'{opened:.2f}'}")
+            print(
+                f"items={n} write_s={write_s:.2f} html_kb={html_path.stat().st_size / 1024:.0f} "
+                f"csv_kb={csv_path.stat().st_size / 1024:.0f} open_s={'n/a' if opened is None else f'{opened:.2f}'}"
+            )
     (bw, bh, _, bo), (lw, lh, _, lo) = results[args.baseline], results[args.items]
     ratio = args.items / args.baseline
-    print(f"ratio items={ratio:.0f}x write={lw / bw:.0f}x html={lh / bh:.0f}x"
-          + (f" open={lo / bo:.1f}x" if bo and lo else ""))
+    print(
+        f"ratio items={ratio:.0f}x write={lw / bw:.0f}x html={lh / bh:.0f}x"
+        + (f" open={lo / bo:.1f}x" if bo and lo else "")
+    )
     return 0
 
 

@@ -69,7 +69,13 @@ class TextProgress:
 
 
 def progress_bar(
-    *, total: int | None, desc: str, unit: str = "it", disable: bool = False, done: str | None = None, **kw: Any
+    *,
+    total: int | None,
+    desc: str,
+    unit: str = "it",
+    disable: bool = False,
+    done: str | None = None,
+    **kw: Any,
 ) -> Any:
     """A tqdm.auto bar when someone watches (JupyterLab, a terminal), else a :class:`TextProgress`.
 

@@ -18,7 +18,9 @@ STEP_PAGES = ["01_prepare", "02_contain", "03_restore", "04_diff", "05_patch", "
 
 def network_loads(run_dir: Path) -> dict[str, list[str]]:
     """Per HTML file of the run folder: the network loads it makes (empty lists when offline-clean)."""
-    return {p.name: NETWORK_LOAD.findall(p.read_text(encoding="utf-8")) for p in sorted(run_dir.glob("*.html"))}
+    return {
+        p.name: NETWORK_LOAD.findall(p.read_text(encoding="utf-8")) for p in sorted(run_dir.glob("*.html"))
+    }
 
 
 def pictures(page: Path) -> int:
@@ -27,7 +29,9 @@ def pictures(page: Path) -> int:
 
 
 def header_outcome(page: Path) -> str | None:
-    m = re.search(r"class=[\"']recovery-header[\"'] data-outcome=[\"']([^\"']+)", page.read_text(encoding="utf-8"))
+    m = re.search(
+        r"class=[\"']recovery-header[\"'] data-outcome=[\"']([^\"']+)", page.read_text(encoding="utf-8")
+    )
     return m.group(1) if m else None
 
 

@@ -17,8 +17,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-DEFAULT_PAGES = ("index.html", "04_diff.html", "diff.html", "06_lift.html", "01_prepare.html", "03_restore.html",
-                 "05_patch.html")
+DEFAULT_PAGES = (
+    "index.html",
+    "04_diff.html",
+    "diff.html",
+    "06_lift.html",
+    "01_prepare.html",
+    "03_restore.html",
+    "05_patch.html",
+)
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
 
 
@@ -57,14 +64,19 @@ def shoot(run_dir: Path, out: Path, pages: list[str], *, chromium: str, max_heig
             seconds = time.monotonic() - started
             height = page.evaluate("document.documentElement.scrollHeight")
             images = page.evaluate(
-                "Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length")
+                "Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length"
+            )
             target = out / f"{path.stem}.png"
-            page.screenshot(path=str(target), full_page=height <= max_height,
-                            clip=None if height <= max_height else {"x": 0, "y": 0, "width": width,
-                                                                     "height": max_height})
+            page.screenshot(
+                path=str(target),
+                full_page=height <= max_height,
+                clip=None if height <= max_height else {"x": 0, "y": 0, "width": width, "height": max_height},
+            )
             size = path.stat().st_size
-            print(f"{name}: {size / 1024:.0f} kB, loaded in {seconds:.2f} s, {height} px tall, "
-                  f"{images} images, blocked {len(blocked)}: {blocked[:3]} -> {target}")
+            print(
+                f"{name}: {size / 1024:.0f} kB, loaded in {seconds:.2f} s, {height} px tall, "
+                f"{images} images, blocked {len(blocked)}: {blocked[:3]} -> {target}"
+            )
             problems += bool(blocked)
             page.close()
         browser.close()
@@ -82,8 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
     out = args.out or args.run_dir / "screenshots"
-    return 1 if shoot(args.run_dir, out, pages, chromium=args.chromium, max_height=args.max_height,
-                      width=args.width) else 0
+    return (
+        1
+        if shoot(
+            args.run_dir, out, pages, chromium=args.chromium, max_height=args.max_height, width=args.width
+        )
+        else 0
+    )
 
 
 if __name__ == "__main__":

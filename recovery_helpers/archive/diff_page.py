@@ -26,8 +26,18 @@ from .values import changed_attributes, item_text, time_text
 HTML_FILE, CSV_FILE = "diff.html", "diff.csv"
 MASK = "••••"
 WHOLE_ITEM = "(whole item)"
-CSV_COLUMNS = ["key_id", "key", "classification", "action", "tenant", "first_change", "sources", "attribute",
-               "restored", "live"]
+CSV_COLUMNS = [
+    "key_id",
+    "key",
+    "classification",
+    "action",
+    "tenant",
+    "first_change",
+    "sources",
+    "attribute",
+    "restored",
+    "live",
+]
 
 
 @dataclass
@@ -60,8 +70,10 @@ def item_diff(entry: PlanEntry, schema: KeySchema, mask: set[str] = frozenset())
         old, new = _masked_text(entry, mask)
         rows = [(WHOLE_ITEM, old, new)]
     else:
-        rows = [(name, MASK, MASK) if name in mask else (name, old, new)
-                for name, old, new in changed_attributes(entry.restored, entry.live)]
+        rows = [
+            (name, MASK, MASK) if name in mask else (name, old, new)
+            for name, old, new in changed_attributes(entry.restored, entry.live)
+        ]
     return ItemDiff(entry, key, rows)
 
 
@@ -89,8 +101,15 @@ def examples(incident: Incident, per_class: int = 3) -> dict[str, list[ItemDiff]
 # -- CSV ---------------------------------------------------------------------------------------------------
 def _csv_rows(d: ItemDiff) -> list[list[str]]:
     e = d.entry
-    base = [e.key_id, d.key, e.classification, e.action, e.tenant or "", time_text(e.first_change),
-            " ".join(e.sources)]
+    base = [
+        e.key_id,
+        d.key,
+        e.classification,
+        e.action,
+        e.tenant or "",
+        time_text(e.first_change),
+        " ".join(e.sources),
+    ]
     return [[*base, attribute, old, new] for attribute, old, new in d.rows or [("", "", "")]]
 
 
@@ -142,11 +161,17 @@ def _row(d: ItemDiff) -> str:
     details = "".join(
         f"<tr><td>{esc(a)}</td><td class=o>{esc(o)}</td><td class=n>{esc(n)}</td></tr>" for a, o, n in d.rows
     )
-    summary = (WHOLE_ITEM if d.rows and d.rows[0][0] == WHOLE_ITEM
-               else (", ".join(d.attributes) if d.rows else "no difference"))
-    folded = (f"<details><summary>{esc(summary)}</summary><table><tr><th>attribute</th><th>restored "
-              f"(written back)</th><th>live (replaced)</th></tr>{details}</table></details>"
-              if d.rows else esc(summary))
+    summary = (
+        WHOLE_ITEM
+        if d.rows and d.rows[0][0] == WHOLE_ITEM
+        else (", ".join(d.attributes) if d.rows else "no difference")
+    )
+    folded = (
+        f"<details><summary>{esc(summary)}</summary><table><tr><th>attribute</th><th>restored "
+        f"(written back)</th><th>live (replaced)</th></tr>{details}</table></details>"
+        if d.rows
+        else esc(summary)
+    )
     return (
         f"<tr data-c={e.classification}><td class=k>{esc(d.key)}</td><td class={e.classification}>"
         f"{e.classification}</td><td>{e.action}</td><td>{esc(e.tenant or '')}</td>"
@@ -195,10 +220,16 @@ def write_diff_files(
     html_target = None if html_path is False else (html_path or incident.path / HTML_FILE)
     csv_target = None if csv_path is False else (csv_path or incident.path / CSV_FILE)
     with contextlib.ExitStack() as stack:
-        page = stack.enter_context(html_target.with_suffix(".html.tmp").open("w", encoding="utf-8")) \
-            if html_target else None
-        sheet = stack.enter_context(csv_target.with_suffix(".csv.tmp").open("w", newline="", encoding="utf-8")) \
-            if csv_target else None
+        page = (
+            stack.enter_context(html_target.with_suffix(".html.tmp").open("w", encoding="utf-8"))
+            if html_target
+            else None
+        )
+        sheet = (
+            stack.enter_context(csv_target.with_suffix(".csv.tmp").open("w", newline="", encoding="utf-8"))
+            if csv_target
+            else None
+        )
         rows = csv.writer(sheet) if sheet else None
         if page:
             page.write(_html_head(incident, meta))

@@ -26,8 +26,17 @@ MAX_BINS = 90
 MAX_TENANTS = 8
 COLOURS = {"restore": "#137333", "corrupt": "#000000", "window": "#fce8e6", "pitr": "#e8f0fe"}
 #: Tenant lines: no red or green (the window and the restore time use them), no black (the first bad write).
-TENANT_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-                  "#aec7e8")
+TENANT_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#aec7e8",
+)
 
 
 def _when(value: Any) -> dt.datetime | None:
@@ -78,22 +87,35 @@ def restore_window_figure(
     ax = fig.add_subplot()
     handles = []
     if lo and hi:
-        ax.broken_barh([(mdates.date2num(lo), (hi - lo).total_seconds() / 86400)], (1.15, 0.7),
-                       color="#a8c7fa", label="PITR window (restorable)")
+        ax.broken_barh(
+            [(mdates.date2num(lo), (hi - lo).total_seconds() / 86400)],
+            (1.15, 0.7),
+            color="#a8c7fa",
+            label="PITR window (restorable)",
+        )
         handles.append(Patch(color="#a8c7fa", label="PITR window (restorable)"))
     if start:
         stop = end or hi or start
-        ax.broken_barh([(mdates.date2num(start), max((stop - start).total_seconds(), 0) / 86400)], (0.15, 0.7),
-                       color="#f6aea9", label="incident window")
-        handles.append(Patch(color="#f6aea9", label="incident window" if end else "incident (from its start)"))
+        ax.broken_barh(
+            [(mdates.date2num(start), max((stop - start).total_seconds(), 0) / 86400)],
+            (0.15, 0.7),
+            color="#f6aea9",
+            label="incident window",
+        )
+        handles.append(
+            Patch(color="#f6aea9", label="incident window" if end else "incident (from its start)")
+        )
         line = ax.axvline(start, color=COLOURS["corrupt"], linestyle=":", label="incident start")
         handles.append(line)
     if rt:
         handles.append(ax.axvline(rt, color=COLOURS["restore"], linewidth=2.5, label="restore time"))
     ax.set_yticks([0.5, 1.5], ["incident", "PITR window"])
     ax.set_ylim(0, 2)
-    ax.set_title(f"Restore time {rt:%Y-%m-%d %H:%M:%S} UTC inside the point-in-time window" if rt
-                 else "Point-in-time window")
+    ax.set_title(
+        f"Restore time {rt:%Y-%m-%d %H:%M:%S} UTC inside the point-in-time window"
+        if rt
+        else "Point-in-time window"
+    )
     _time_axis(ax)
     ax.legend(handles=handles, loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1))
     return fig
@@ -101,8 +123,13 @@ def restore_window_figure(
 
 # -- 04: writes per bin per tenant -------------------------------------------------------------------------
 def writes_figure(
-    writes: Iterable[tuple[Any, str | None]], *, window_start: Any, window_end: Any,
-    first_corrupting: Any = None, restore_time: Any = None, source: str = "change log",
+    writes: Iterable[tuple[Any, str | None]],
+    *,
+    window_start: Any,
+    window_end: Any,
+    first_corrupting: Any = None,
+    restore_time: Any = None,
+    source: str = "change log",
 ) -> Any:
     """Writes per minute (or per second for a short drill) per tenant, across the incident window and a margin
     on each side; the first corrupting write and the restore time marked. ``writes``: (time, tenant)."""
@@ -136,10 +163,17 @@ def writes_figure(
     ax = fig.add_subplot()
     ax.axvspan(ws, we, color=COLOURS["window"], label="incident window")
     for i, name in enumerate(sorted(shown, key=lambda n: (n == "other tenants", n))):
-        ax.step(xs, [counts[name].get(b, 0) for b in bins], where="post", label=name,
-                color=TENANT_COLOURS[i % len(TENANT_COLOURS)])
+        ax.step(
+            xs,
+            [counts[name].get(b, 0) for b in bins],
+            where="post",
+            label=name,
+            color=TENANT_COLOURS[i % len(TENANT_COLOURS)],
+        )
     if first:
-        ax.axvline(first, color=COLOURS["corrupt"], linewidth=1.5, linestyle=":", label="first corrupting write")
+        ax.axvline(
+            first, color=COLOURS["corrupt"], linewidth=1.5, linestyle=":", label="first corrupting write"
+        )
     if rt:
         ax.axvline(rt, color=COLOURS["restore"], linewidth=2.5, linestyle="--", label="restore time")
     ax.set_ylabel(f"writes per {bin_name(width)}")
@@ -166,22 +200,32 @@ def timeline_spans(data: Mapping[str, Any], plan_meta: Mapping[str, Any] | None 
         return _when(event.get("time"))
 
     window = (plan_meta or {}).get("window") or next(
-        (e.get("window") for e in reversed(timeline) if e.get("action") == "build plan" and e.get("window")), None)
+        (e.get("window") for e in reversed(timeline) if e.get("action") == "build plan" and e.get("window")),
+        None,
+    )
     if window and _when(window.get("start")) and _when(window.get("end")):
         spans["bad deploy"].append((_when(window["start"]), _when(window["end"])))
     restore_time = _when(state.get("restore_time"))
     if restore_time:
         points["bad deploy"].append((restore_time, "restored to"))
     contained = [at(e) for e in timeline if e.get("action") == "iam:AttachRolePolicy"] or [
-        _when(state.get("contained_at"))]
+        _when(state.get("contained_at"))
+    ]
     lifted = _when(state.get("lifted_at")) or next(
-        (at(e) for e in reversed(timeline) if e.get("action") == "iam:DetachRolePolicy"), None)
+        (at(e) for e in reversed(timeline) if e.get("action") == "iam:DetachRolePolicy"), None
+    )
     first_contained = min((c for c in contained if c), default=None)
     last = max((t for t in (at(e) for e in timeline) if t), default=None)
     if first_contained:
         spans["read-only"].append((first_contained, lifted or last or first_contained))
-    restore_start = next((at(e) for e in timeline if e.get("action") in (
-        "dynamodb:RestoreTableToPointInTime", "dynamodb:RestoreTableFromBackup")), _when(state.get("restore_started")))
+    restore_start = next(
+        (
+            at(e)
+            for e in timeline
+            if e.get("action") in ("dynamodb:RestoreTableToPointInTime", "dynamodb:RestoreTableFromBackup")
+        ),
+        _when(state.get("restore_started")),
+    )
     restore_done = next((at(e) for e in reversed(timeline) if e.get("action") == "restore complete"), None)
     if restore_start:
         spans["restore"].append((restore_start, restore_done or restore_start))
@@ -218,14 +262,24 @@ def incident_timeline_figure(data: Mapping[str, Any], plan_meta: Mapping[str, An
         y = len(LANES) - 1 - row
         for start, end in spans[lane]:
             width = max((end - start).total_seconds(), 0.0)
-            ax.broken_barh([(mdates.date2num(start), width / 86400 or 1e-9)], (y - 0.3, 0.6),
-                           color=colours[lane], label=lane)
+            ax.broken_barh(
+                [(mdates.date2num(start), width / 86400 or 1e-9)],
+                (y - 0.3, 0.6),
+                color=colours[lane],
+                label=lane,
+            )
             if width == 0:
                 ax.plot([start], [y], marker="|", markersize=14, color=colours[lane])
             times += [start, end]
         for when, text in points[lane]:
-            ax.plot([when], [y], marker="D" if lane == "bad deploy" else "o", color=colours[lane],
-                    linestyle="none", label=text)
+            ax.plot(
+                [when],
+                [y],
+                marker="D" if lane == "bad deploy" else "o",
+                color=colours[lane],
+                linestyle="none",
+                label=text,
+            )
             times.append(when)
     ax.set_yticks(range(len(LANES)), list(reversed(LANES)))
     ax.set_ylim(-0.7, len(LANES) - 0.3)

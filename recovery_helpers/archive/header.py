@@ -22,8 +22,14 @@ from ..progress import headless
 from .values import parse_iso, time_text
 
 OUTCOMES = ("OK", "FAILED", "CONFLICTS", "NOTHING TO DO", "RUNNING")
-OUTCOME_COLOURS = {"OK": "#137333", "FAILED": "#b3261e", "CONFLICTS": "#b06000", "NOTHING TO DO": "#5f6368",
-                   "RUNNING": "#1a73e8", "UNKNOWN": "#5f6368"}
+OUTCOME_COLOURS = {
+    "OK": "#137333",
+    "FAILED": "#b3261e",
+    "CONFLICTS": "#b06000",
+    "NOTHING TO DO": "#5f6368",
+    "RUNNING": "#1a73e8",
+    "UNKNOWN": "#5f6368",
+}
 HEADER_TAG = "recovery-header"
 STARTED, FINISHED = "step started", "step finished"
 
@@ -75,7 +81,9 @@ def _json_safe(value: Any) -> Any:
         return str(value)
 
 
-def split_parameters(defaults: dict[str, Any], namespace: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_parameters(
+    defaults: dict[str, Any], namespace: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(parameters set to something else than the default, parameters left at their default): effective values."""
     given, left = {}, {}
     for name, default in defaults.items():
@@ -160,18 +168,34 @@ def derive_outcome(timeline: list[dict[str, Any]], run_id: str) -> str:
 
 # -- facts and HTML ----------------------------------------------------------------------------------------
 def header_facts(
-    data: dict[str, Any], run_id: str | None, *, step: str | None = None, failed: str | None = None,
+    data: dict[str, Any],
+    run_id: str | None,
+    *,
+    step: str | None = None,
+    failed: str | None = None,
     ended: str | None = None,
 ) -> dict[str, Any]:
     """What the header says, from incident.json: the ``step started``/``step finished`` entries of ``run_id``
     (or of the last run of ``step``). ``failed`` (an error line) forces FAILED; ``ended`` is used when no
     ``step finished`` was recorded (papermill's end time)."""
     timeline = data.get("timeline", [])
-    start = next((e for e in reversed(timeline) if e.get("action") == STARTED and (
-        e.get("run_id") == run_id if run_id else e.get("step") == step)), None)
+    start = next(
+        (
+            e
+            for e in reversed(timeline)
+            if e.get("action") == STARTED and (e.get("run_id") == run_id if run_id else e.get("step") == step)
+        ),
+        None,
+    )
     run_id = run_id or (start or {}).get("run_id")
-    end = next((e for e in reversed(timeline) if e.get("action") == FINISHED and e.get("run_id") == run_id
-                and run_id), None)
+    end = next(
+        (
+            e
+            for e in reversed(timeline)
+            if e.get("action") == FINISHED and e.get("run_id") == run_id and run_id
+        ),
+        None,
+    )
     facts: dict[str, Any] = {
         "incident": data.get("incident_id"),
         "step": (start or {}).get("step") or step,
@@ -212,12 +236,19 @@ def header_html(facts: dict[str, Any]) -> str:
     duration = f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "—"
     who = html.escape(str(facts.get("operator") or "unknown"))
     os_user = f" (OS user {html.escape(str(facts['os_user']))})" if facts.get("os_user") else ""
-    error = (f"<div style='color:{colour}'><b>error:</b> <code>{html.escape(facts['error'])}</code></div>"
-             if facts.get("error") else "")
+    error = (
+        f"<div style='color:{colour}'><b>error:</b> <code>{html.escape(facts['error'])}</code></div>"
+        if facts.get("error")
+        else ""
+    )
     params, defaults = facts.get("parameters") or {}, facts.get("defaults") or {}
     given = _param_rows(params) if params else "<i>none: every parameter at its default</i>"
-    folded = (f"<details><summary>{len(defaults)} parameters left at their defaults</summary>"
-              f"{_param_rows(defaults)}</details>" if defaults else "")
+    folded = (
+        f"<details><summary>{len(defaults)} parameters left at their defaults</summary>"
+        f"{_param_rows(defaults)}</details>"
+        if defaults
+        else ""
+    )
     return (
         f"<div class='recovery-header' data-outcome='{html.escape(outcome)}' "
         f"style='border:1px solid #dadce0;border-left:6px solid {colour};padding:8px 12px;margin:4px 0;"

@@ -61,7 +61,9 @@ def _header_run_id(cell: Any) -> str | None:
     return None
 
 
-def refresh_header(nb: Any, incident_data: dict[str, Any] | None, step: str | None, error: str | None) -> bool:
+def refresh_header(
+    nb: Any, incident_data: dict[str, Any] | None, step: str | None, error: str | None
+) -> bool:
     """Replace the header cell's output with the header drawn from the timeline; False if there is none."""
     if incident_data is None:
         return False
@@ -73,11 +75,16 @@ def refresh_header(nb: Any, incident_data: dict[str, Any] | None, step: str | No
                 return False
             from nbformat.v4 import new_output
 
-            cell.outputs = [new_output(
-                "display_data",
-                data={"text/html": header_html(facts), "text/plain": f"step {facts['step']}: {facts['outcome']}"},
-                metadata={"recovery": {"run_id": facts.get("run_id"), "step": facts.get("step")}},
-            )]
+            cell.outputs = [
+                new_output(
+                    "display_data",
+                    data={
+                        "text/html": header_html(facts),
+                        "text/plain": f"step {facts['step']}: {facts['outcome']}",
+                    },
+                    metadata={"recovery": {"run_id": facts.get("run_id"), "step": facts.get("step")}},
+                )
+            ]
             return True
     return False
 
@@ -111,8 +118,12 @@ def html_of(nb: Any, title: str) -> str:
 
 
 def export_step_html(
-    notebook: str | Path, out: str | Path | None = None, *, error: str | None = None,
-    incident_file: str | Path | None = None, update_notebook: bool = True,
+    notebook: str | Path,
+    out: str | Path | None = None,
+    *,
+    error: str | None = None,
+    incident_file: str | Path | None = None,
+    update_notebook: bool = True,
 ) -> Path | None:
     """Write ``NN_step.html`` beside an executed notebook (or to ``out``); returns its path, None if no notebook.
 

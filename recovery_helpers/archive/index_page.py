@@ -100,24 +100,42 @@ def _steps_html(rows: list[dict[str, Any]]) -> str:
         if f.get("previous"):
             link += f" (+{f['previous']} earlier runs in <a href='previous/'>previous/</a>)"
         seconds = f.get("seconds")
-        cells.append([
-            _esc(f["step"]), f"<b style='color:{colour}'>{_esc(f['outcome'])}</b>"
-            + (f"<br><code>{_esc(f.get('error'))}</code>" if f.get("error") else ""),
-            f"<code>{_esc(f.get('operator'))}</code>", time_text(f.get("started")), time_text(f.get("ended")),
-            f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "", link,
-        ])
-    return _table(["step", "outcome", "operator", "started", "ended", "duration", "archive"], cells, "no step run")
+        cells.append(
+            [
+                _esc(f["step"]),
+                f"<b style='color:{colour}'>{_esc(f['outcome'])}</b>"
+                + (f"<br><code>{_esc(f.get('error'))}</code>" if f.get("error") else ""),
+                f"<code>{_esc(f.get('operator'))}</code>",
+                time_text(f.get("started")),
+                time_text(f.get("ended")),
+                f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "",
+                link,
+            ]
+        )
+    return _table(
+        ["step", "outcome", "operator", "started", "ended", "duration", "archive"], cells, "no step run"
+    )
 
 
 def _approvals_html(run_dir: Path) -> str:
     approvals = _load(run_dir / "approvals.json")
     if not approvals:
         return "<p><i>no approvals recorded</i></p>"
-    rows = [[time_text(h.get("time")), f"<code>{_esc(h.get('who'))}</code>", _esc(h.get("method")),
-             _esc(h.get("what"))] for h in approvals.get("history", [])]
-    return (f"<p>plan <code>{_esc(approvals.get('digest'))}</code>: last decision by "
-            f"<code>{_esc(approvals.get('approved_by'))}</code> at {time_text(approvals.get('approved_at'))} "
-            f"({_esc(approvals.get('method'))})</p>" + _table(["when", "who", "how", "what"], rows, "no decisions"))
+    rows = [
+        [
+            time_text(h.get("time")),
+            f"<code>{_esc(h.get('who'))}</code>",
+            _esc(h.get("method")),
+            _esc(h.get("what")),
+        ]
+        for h in approvals.get("history", [])
+    ]
+    return (
+        f"<p>plan <code>{_esc(approvals.get('digest'))}</code>: last decision by "
+        f"<code>{_esc(approvals.get('approved_by'))}</code> at {time_text(approvals.get('approved_at'))} "
+        f"({_esc(approvals.get('method'))})</p>"
+        + _table(["when", "who", "how", "what"], rows, "no decisions")
+    )
 
 
 def _patch_html(run_dir: Path, data: dict[str, Any]) -> str:
@@ -141,29 +159,49 @@ def _patch_html(run_dir: Path, data: dict[str, Any]) -> str:
         parts.append(
             f"<p>patch <code>{_esc(e.get('patch_id'))}</code> finished {time_text(e.get('time'))} by "
             f"<code>{_esc(e.get('who'))}</code>: patched {e.get('patched', 0)}, unchanged {e.get('unchanged', 0)}, "
-            f"conflicts {e.get('conflicts', 0)}, failed {e.get('failed', 0)} in {e.get('seconds', 0)} s</p>")
+            f"conflicts {e.get('conflicts', 0)}, failed {e.get('failed', 0)} in {e.get('seconds', 0)} s</p>"
+        )
     for e in verified[-1:]:
-        parts.append(f"<p>verified {time_text(e.get('time'))}: {e.get('matching', 0)} of {e.get('checked', 0)} "
-                     f"patched items match what the patch wrote ({_esc(e.get('result'))})</p>")
-    parts.append(_table(["journal status", "items"], [[_esc(k), str(v)] for k, v in sorted(statuses.items())],
-                        "empty journal"))
+        parts.append(
+            f"<p>verified {time_text(e.get('time'))}: {e.get('matching', 0)} of {e.get('checked', 0)} "
+            f"patched items match what the patch wrote ({_esc(e.get('result'))})</p>"
+        )
+    parts.append(
+        _table(
+            ["journal status", "items"],
+            [[_esc(k), str(v)] for k, v in sorted(statuses.items())],
+            "empty journal",
+        )
+    )
     return "".join(parts)
 
 
 def _summary_html(data: dict[str, Any], plan: dict[str, Any] | None) -> str:
     summary = data.get("summary") or {}
-    rows = [[_esc(k), "<code>" + _esc(json.dumps(v, default=str) if isinstance(v, (dict, list)) else cell_text(v))
-             + "</code>"] for k, v in summary.items()]
+    rows = [
+        [
+            _esc(k),
+            "<code>"
+            + _esc(json.dumps(v, default=str) if isinstance(v, (dict, list)) else cell_text(v))
+            + "</code>",
+        ]
+        for k, v in summary.items()
+    ]
     state = data.get("state", {})
-    head = (f"<p>table <code>{_esc(state.get('table_name'))}</code> ({_esc(state.get('region'))}); opened "
-            f"{time_text(data.get('opened'))}; "
-            + (f"closed {time_text(data.get('closed'))}" if data.get("closed") else "<b>still open</b>") + "</p>")
+    head = (
+        f"<p>table <code>{_esc(state.get('table_name'))}</code> ({_esc(state.get('region'))}); opened "
+        f"{time_text(data.get('opened'))}; "
+        + (f"closed {time_text(data.get('closed'))}" if data.get("closed") else "<b>still open</b>")
+        + "</p>"
+    )
     if plan:
         counts = plan.get("counts", {})
-        head += (f"<p>plan <code>{_esc(str(plan.get('digest'))[:12])}</code>: {plan.get('total', 0)} impacted items "
-                 f"({', '.join(f'{k} {v}' for k, v in counts.items())}); incident window "
-                 f"{time_text((plan.get('window') or {}).get('start'))} – "
-                 f"{time_text((plan.get('window') or {}).get('end'))}</p>")
+        head += (
+            f"<p>plan <code>{_esc(str(plan.get('digest'))[:12])}</code>: {plan.get('total', 0)} impacted items "
+            f"({', '.join(f'{k} {v}' for k, v in counts.items())}); incident window "
+            f"{time_text((plan.get('window') or {}).get('start'))} – "
+            f"{time_text((plan.get('window') or {}).get('end'))}</p>"
+        )
     return head + (_table(["summary", "value"], rows, "") if rows else "")
 
 
@@ -172,10 +210,21 @@ def _timeline_html(data: dict[str, Any]) -> str:
     for e in data.get("timeline", []):
         details = {k: v for k, v in e.items() if k not in ("time", "who", "action", "result", "os_user")}
         text = json.dumps(details, default=str, ensure_ascii=False, indent=1)
-        folded = (f"<details><summary>{len(details)} fields</summary><pre>{_esc(text)}</pre></details>"
-                  if details else "")
-        rows.append([time_text(e.get("time")), f"<code>{_esc(e.get('who'))}</code>", _esc(e.get("os_user")),
-                     _esc(e.get("action")), _esc(e.get("result")), folded])
+        folded = (
+            f"<details><summary>{len(details)} fields</summary><pre>{_esc(text)}</pre></details>"
+            if details
+            else ""
+        )
+        rows.append(
+            [
+                time_text(e.get("time")),
+                f"<code>{_esc(e.get('who'))}</code>",
+                _esc(e.get("os_user")),
+                _esc(e.get("action")),
+                _esc(e.get("result")),
+                folded,
+            ]
+        )
     return _table(["time (UTC)", "who", "OS user", "action", "result", "details"], rows, "empty timeline")
 
 
@@ -192,11 +241,16 @@ def write_index(incident: Incident | str | Path) -> Path:
         (run_dir / "timeline.png").write_bytes(png)
         import base64
 
-        picture = f"<img alt='incident timeline' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        picture = (
+            f"<img alt='incident timeline' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+        )
     except Exception as exc:  # noqa: BLE001 - a page without its picture beats no page
         picture = f"<p><i>timeline picture unavailable: {_esc(exc)}</i></p>"
-    files = [[f"<a href='{name}'>{name}</a>", _esc(what), f"{(run_dir / name).stat().st_size:,} bytes"]
-             for name, what in FILES if (run_dir / name).is_file()]
+    files = [
+        [f"<a href='{name}'>{name}</a>", _esc(what), f"{(run_dir / name).stat().st_size:,} bytes"]
+        for name, what in FILES
+        if (run_dir / name).is_file()
+    ]
     title = f"Incident {data.get('incident_id', run_dir.name)}"
     page = (
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_esc(title)}</title>"

@@ -32,8 +32,10 @@ def show_policy(report: Any) -> None:
     """The recovery role's policy, folded: one line saying what it is, the JSON on click."""
     text = report.recovery_role_policy_json
     statements = len((report.recovery_role_policy or {}).get("Statement", []))
-    tables.show_folded(text, f"recovery role policy: {statements} statements, {len(text.splitlines())} lines "
-                             "(click to unfold)")
+    tables.show_folded(
+        text,
+        f"recovery role policy: {statements} statements, {len(text.splitlines())} lines (click to unfold)",
+    )
 
 
 # -- 03 restore --------------------------------------------------------------------------------------------
@@ -44,8 +46,11 @@ def show_restore_window(ctx: Context, result: Any, incident_start: Any = None) -
     if not (result.restore_time and window.get("earliest") and window.get("latest")):
         print("no point-in-time window to draw (restore from a backup or an existing table)")
         return
-    figures.show(figures.restore_window_figure(result.restore_time, window["earliest"], window["latest"],
-                                               incident_start=start))
+    figures.show(
+        figures.restore_window_figure(
+            result.restore_time, window["earliest"], window["latest"], incident_start=start
+        )
+    )
 
 
 # -- 04 diff -----------------------------------------------------------------------------------------------
@@ -63,8 +68,9 @@ def write_events(ctx: Context, log_file: str | None = None) -> tuple[list[tuple[
 
         schema = KeySchema(**meta["key_schema"])
         try:
-            return [(r.timestamp, tenancy.tenant_of(r.key)) for r in iter_change_log(log_file, schema)], \
-                "every write in the change log"
+            return [
+                (r.timestamp, tenancy.tenant_of(r.key)) for r in iter_change_log(log_file, schema)
+            ], "every write in the change log"
         except Exception as exc:  # noqa: BLE001 - the picture must not fail the step; say why it is thinner
             print(f"change log not drawn ({exc}); drawing first changes of impacted items")
     events = []
@@ -82,7 +88,9 @@ def first_corrupting_write(ctx: Context) -> Any:
     """The earliest first change of an item the plan acts on."""
     from ..plan import iter_plan
 
-    times = [parse_iso(e.first_change) for e in iter_plan(ctx.incident) if e.action != "none" and e.first_change]
+    times = [
+        parse_iso(e.first_change) for e in iter_plan(ctx.incident) if e.action != "none" and e.first_change
+    ]
     return min((t for t in times if t), default=None)
 
 
@@ -96,10 +104,16 @@ def show_writes(ctx: Context, log_file: str | None = None) -> None:
     if not events:
         print("no source with times: nothing to draw (keys_file and full_compare carry no times)")
         return
-    figures.show(figures.writes_figure(
-        events, window_start=window.get("start"), window_end=window.get("end"),
-        first_corrupting=first_corrupting_write(ctx), restore_time=ctx.incident.get("restore_time"), source=source,
-    ))
+    figures.show(
+        figures.writes_figure(
+            events,
+            window_start=window.get("start"),
+            window_end=window.get("end"),
+            first_corrupting=first_corrupting_write(ctx),
+            restore_time=ctx.incident.get("restore_time"),
+            source=source,
+        )
+    )
 
 
 def examples_frame(ctx: Context, per_class: int = 3) -> pd.DataFrame:
@@ -109,10 +123,18 @@ def examples_frame(ctx: Context, per_class: int = 3) -> pd.DataFrame:
     for cls, diffs in examples(ctx.incident, per_class).items():
         for d in diffs:
             for attribute, old, new in d.rows:
-                rows.append({"key": d.key, "classification": cls, "attribute": attribute,
-                             "restored (written back)": old, "live (replaced)": new})
-    return pd.DataFrame(rows, columns=["key", "classification", "attribute", "restored (written back)",
-                                       "live (replaced)"])
+                rows.append(
+                    {
+                        "key": d.key,
+                        "classification": cls,
+                        "attribute": attribute,
+                        "restored (written back)": old,
+                        "live (replaced)": new,
+                    }
+                )
+    return pd.DataFrame(
+        rows, columns=["key", "classification", "attribute", "restored (written back)", "live (replaced)"]
+    )
 
 
 def show_diff(ctx: Context, result: Any, *, log_file: str | None = None, per_class: int = 3) -> None:
@@ -120,8 +142,11 @@ def show_diff(ctx: Context, result: Any, *, log_file: str | None = None, per_cla
     and the full diff written to ``diff.html`` / ``diff.csv`` in the run folder (linked here)."""
     from IPython.display import Markdown, display
 
-    tables.show(result.summary, caption=f"Plan {result.digest[:12]}…: {result.total} impacted items, "
-                                        f"{result.proposed} proposed changes")
+    tables.show(
+        result.summary,
+        caption=f"Plan {result.digest[:12]}…: {result.total} impacted items, "
+        f"{result.proposed} proposed changes",
+    )
     if len(result.sources):
         tables.show(result.sources, caption="Where the impacted keys came from")
     show_writes(ctx, log_file)
@@ -129,13 +154,18 @@ def show_diff(ctx: Context, result: Any, *, log_file: str | None = None, per_cla
     if result.proposed == 0:
         display(Markdown("**Nothing to patch**: every impacted item equals its restored version."))
         return
-    tables.show(examples_frame(ctx, per_class), caption=f"Examples: the first {per_class} items of each "
-                f"classification ({WHOLE_ITEM}: created or deleted by the incident)")
-    display(Markdown(
-        f"Every one of the {result.total} planned items, with its changed attributes: "
-        f"[{html_path.name}]({html_path.name}) (searchable) and [{csv_path.name}]({csv_path.name}) in the run "
-        f"folder `{ctx.incident.path}`."
-    ))
+    tables.show(
+        examples_frame(ctx, per_class),
+        caption=f"Examples: the first {per_class} items of each "
+        f"classification ({WHOLE_ITEM}: created or deleted by the incident)",
+    )
+    display(
+        Markdown(
+            f"Every one of the {result.total} planned items, with its changed attributes: "
+            f"[{html_path.name}]({html_path.name}) (searchable) and [{csv_path.name}]({csv_path.name}) in the run "
+            f"folder `{ctx.incident.path}`."
+        )
+    )
 
 
 # -- 06 lift -----------------------------------------------------------------------------------------------
@@ -150,6 +180,13 @@ def show_lift(ctx: Context, report: Any) -> None:
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else None
     summary = ctx.incident.data.get("summary")
     if summary:
-        tables.show(pd.DataFrame([{"what": k, "value": json.dumps(v, default=str) if isinstance(v, (dict, list))
-                                   else v} for k, v in summary.items()]), caption="Incident summary")
+        tables.show(
+            pd.DataFrame(
+                [
+                    {"what": k, "value": json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}
+                    for k, v in summary.items()
+                ]
+            ),
+            caption="Incident summary",
+        )
     figures.show(figures.incident_timeline_figure(ctx.incident.data, meta))

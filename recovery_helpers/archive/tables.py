@@ -53,7 +53,9 @@ def tidy_html(df: pd.DataFrame, *, caption: str | None = None, empty: str = "not
 class Table:
     """A displayable tidy table (``display(Table(df))``); ``str()`` gives aligned text for terminals."""
 
-    def __init__(self, df: pd.DataFrame, *, caption: str | None = None, empty: str = "nothing to show") -> None:
+    def __init__(
+        self, df: pd.DataFrame, *, caption: str | None = None, empty: str = "nothing to show"
+    ) -> None:
         self.df, self.caption, self.empty = df, caption, empty
 
     def _repr_html_(self) -> str:

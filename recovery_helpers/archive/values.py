@@ -34,7 +34,7 @@ def value_text(av: Mapping[str, Any], *, nested: bool = False) -> str:
     """One attribute value (DynamoDB JSON) as text; ``nested`` quotes strings (inside lists and maps)."""
     if not isinstance(av, Mapping) or len(av) != 1:
         return json.dumps(av, default=str, ensure_ascii=False)
-    (kind, v), = av.items()
+    ((kind, v),) = av.items()
     if kind == "S":
         return json.dumps(v, ensure_ascii=False) if nested else str(v)
     if kind == "N":
@@ -54,9 +54,14 @@ def value_text(av: Mapping[str, Any], *, nested: bool = False) -> str:
     if kind == "L":
         return "[" + ", ".join(value_text(x, nested=True) for x in v) + "]"
     if kind == "M":
-        return "{" + ", ".join(
-            f"{json.dumps(k, ensure_ascii=False)}: {value_text(x, nested=True)}" for k, x in sorted(v.items())
-        ) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{json.dumps(k, ensure_ascii=False)}: {value_text(x, nested=True)}"
+                for k, x in sorted(v.items())
+            )
+            + "}"
+        )
     return json.dumps(av, default=str, ensure_ascii=False)
 
 
@@ -79,7 +84,9 @@ def changed_attributes(
         a, b = old.get(name), new.get(name)
         if a is not None and (a == b or (b is not None and items_equal({name: a}, {name: b}))):
             continue
-        out.append((name, "(absent)" if a is None else value_text(a), "(absent)" if b is None else value_text(b)))
+        out.append(
+            (name, "(absent)" if a is None else value_text(a), "(absent)" if b is None else value_text(b))
+        )
     return out
 
 

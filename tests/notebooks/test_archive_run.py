@@ -20,10 +20,16 @@ def archived(sandbox, tmp_path_factory):
     """One full demo-sized run (25 orders per tenant) of all six steps: its run folder."""
     tmp = tmp_path_factory.mktemp("archive")
     admin = _admin(sandbox)
-    incident = demo.stage(admin, tmp / "world", orders_per_tenant=25, names=demo.Names.for_prefix("arch"),
-                          clock=sandbox.clock.now)
-    params = demo.demo_parameters(incident, incident_id="arch", endpoint_url=sandbox.endpoint_url,
-                                  runs_dir=str(tmp / "runs"))
+    incident = demo.stage(
+        admin,
+        tmp / "world",
+        orders_per_tenant=25,
+        names=demo.Names.for_prefix("arch"),
+        clock=sandbox.clock.now,
+    )
+    params = demo.demo_parameters(
+        incident, incident_id="arch", endpoint_url=sandbox.endpoint_url, runs_dir=str(tmp / "runs")
+    )
     result = run_steps(params, log=None)
     assert result.ok, result.summary()
     return tmp / "runs" / "arch"
@@ -119,8 +125,13 @@ def test_a_step_that_fails_half_way_is_archived_as_failed_with_its_error(sandbox
     from tests.conftest import create_table
 
     table = create_table(aws.dynamodb, unique_name)
-    params = {"incident_id": "half", "table_name": table, "endpoint_url": sandbox.endpoint_url,
-              "runs_dir": str(tmp_path / "runs"), "restore_time": "2000-01-01T00:00:00+00:00"}
+    params = {
+        "incident_id": "half",
+        "table_name": table,
+        "endpoint_url": sandbox.endpoint_url,
+        "runs_dir": str(tmp_path / "runs"),
+        "restore_time": "2000-01-01T00:00:00+00:00",
+    }
     result = run_steps(params, steps=["restore"], log=None)
     assert not result.ok
     run_dir = tmp_path / "runs" / "half"
@@ -148,17 +159,22 @@ def test_a_notebook_run_by_hand_gets_the_same_header(sandbox, aws, unique_name, 
     table = create_table(aws.dynamodb, unique_name)
     nb = nbformat.read(str(default_notebooks_dir() / NOTEBOOKS["prepare"]), as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source = (cell.source.replace("table_name = None", f"table_name = {table!r}")
-                   .replace('incident_id = "demo"', 'incident_id = "byhand"')
-                   .replace('runs_dir = "runs"', f"runs_dir = {str(tmp_path / 'runs')!r}")
-                   .replace("endpoint_url = None", f"endpoint_url = {sandbox.endpoint_url!r}"))
+    cell.source = (
+        cell.source.replace("table_name = None", f"table_name = {table!r}")
+        .replace('incident_id = "demo"', 'incident_id = "byhand"')
+        .replace('runs_dir = "runs"', f"runs_dir = {str(tmp_path / 'runs')!r}")
+        .replace("endpoint_url = None", f"endpoint_url = {sandbox.endpoint_url!r}")
+    )
     NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     path = tmp_path / "runs" / "byhand" / "01_prepare.ipynb"
     nbformat.write(nb, str(path))
     html = export_step_html(path)
     assert header_outcome(html) == "OK"
     page = html.read_text(encoding="utf-8")
-    started = next(e for e in json.loads((path.parent / "incident.json").read_text())["timeline"]
-                   if e["action"] == "step started")
+    started = next(
+        e
+        for e in json.loads((path.parent / "incident.json").read_text())["timeline"]
+        if e["action"] == "step started"
+    )
     assert started["who"] in page and started["parameters"]["table_name"] == table
     assert pictures(html) == 0 and network_loads(path.parent)["01_prepare.html"] == []

@@ -33,11 +33,21 @@ def _plan(tmp_path, n: int) -> Incident:
             cls = classes[i % 4]
             old = {**key, "amount": {"N": "12.5"}, "tags": {"SS": ["a", "b"]}, "note": {"S": "x" * 40}}
             new = {**old, "amount": {"N": "1250"}} if cls == "changed" else dict(old)
-            restored, live = (None, new) if cls == "created" else (old, None) if cls == "deleted" else (old, new)
+            restored, live = (
+                (None, new) if cls == "created" else (old, None) if cls == "deleted" else (old, new)
+            )
             yield PlanEntry(
-                key_id=schema.key_id(key), key=key, classification=cls, action=ACTION_OF[cls], restored=restored,
-                live=live, restored_digest=item_digest(restored), live_digest=item_digest(live), tenant=None,
-                sources=["keys_file"], first_change=(T0 + dt.timedelta(milliseconds=i)).isoformat(),
+                key_id=schema.key_id(key),
+                key=key,
+                classification=cls,
+                action=ACTION_OF[cls],
+                restored=restored,
+                live=live,
+                restored_digest=item_digest(restored),
+                live_digest=item_digest(live),
+                tenant=None,
+                sources=["keys_file"],
+                first_change=(T0 + dt.timedelta(milliseconds=i)).isoformat(),
             )
 
     write_plan(incident, entries(), {"key_schema": schema.__dict__, "table_name": "t", "window": {}})
@@ -53,7 +63,7 @@ def test_a_10000_item_plan_gives_a_bounded_diff_page_with_every_key(tmp_path):
     assert f"account={10**30 + 9999}, blob=" in page
     assert html_path.stat().st_size < 8_000_000  # ~5 MB measured: 10k rows with their differences folded in
     assert "<script src" not in page and "http" not in page.split("<script>")[1]
-    assert 'amount</td><td class=o>12.5</td><td class=n>1250</td>' in page  # numbers as DynamoDB stores them
+    assert "amount</td><td class=o>12.5</td><td class=n>1250</td>" in page  # numbers as DynamoDB stores them
     lines = csv_path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1 + 10_000  # one row per changed attribute; one whole-item row otherwise
 
@@ -69,11 +79,17 @@ def test_values_read_as_stored_without_type_wrappers():
 
 def test_tidy_tables_have_no_index_check_marks_full_text_and_a_sentence_when_empty():
     long = "arn:aws:iam::123456789012:role/" + "x" * 120
-    html = tidy_html(pd.DataFrame([{"check": "pitr", "ok": True, "detail": long}, {"check": "role", "ok": False,
-                                                                                      "detail": ""}]))
+    html = tidy_html(
+        pd.DataFrame(
+            [{"check": "pitr", "ok": True, "detail": long}, {"check": "role", "ok": False, "detail": ""}]
+        )
+    )
     assert "✓" in html and "✗" in html and long in html and "..." not in html
     assert "<th" in html and ">0<" not in html  # no index column
-    assert tidy_html(pd.DataFrame(columns=["key", "status"]), empty="no conflicts") == "<p><i>no conflicts</i></p>"
+    assert (
+        tidy_html(pd.DataFrame(columns=["key", "status"]), empty="no conflicts")
+        == "<p><i>no conflicts</i></p>"
+    )
 
 
 def _incident_data() -> dict:
@@ -86,8 +102,14 @@ def _incident_data() -> dict:
             {"time": t(100), "who": arn, "action": "iam:AttachRolePolicy", "result": "ok"},
             {"time": t(200), "who": arn, "action": "dynamodb:RestoreTableToPointInTime", "result": "ok"},
             {"time": t(400), "who": arn, "action": "restore complete", "result": "ok"},
-            {"time": t(450), "who": arn, "action": "build plan", "result": "ok",
-             "window": {"start": t(0), "end": t(60)}, "counts": {"changed": 3}},
+            {
+                "time": t(450),
+                "who": arn,
+                "action": "build plan",
+                "result": "ok",
+                "window": {"start": t(0), "end": t(60)},
+                "counts": {"changed": 3},
+            },
             {"time": t(500), "who": arn, "action": "approve plan", "result": "ok"},
             {"time": t(600), "who": arn, "action": "patch started", "result": "ok"},
             {"time": t(700), "who": arn, "action": "patch finished", "result": "ok", "conflicts": 0},
@@ -114,22 +136,37 @@ def test_the_incident_timeline_figure_draws_every_phase():
 
 def test_the_writes_figure_marks_the_first_corrupting_write_and_the_restore_time():
     writes = [(T0 + dt.timedelta(seconds=s), f"tenant-{s % 3}") for s in range(0, 3600, 7)]
-    fig = figures.writes_figure(writes, window_start=T0 + dt.timedelta(minutes=10),
-                                window_end=T0 + dt.timedelta(minutes=40),
-                                first_corrupting=T0 + dt.timedelta(minutes=10, seconds=3),
-                                restore_time=T0 + dt.timedelta(minutes=9))
+    fig = figures.writes_figure(
+        writes,
+        window_start=T0 + dt.timedelta(minutes=10),
+        window_end=T0 + dt.timedelta(minutes=40),
+        first_corrupting=T0 + dt.timedelta(minutes=10, seconds=3),
+        restore_time=T0 + dt.timedelta(minutes=9),
+    )
     ax = fig.axes[0]
     labels = ax.get_legend_handles_labels()[1]
-    assert {"first corrupting write", "restore time", "incident window", "tenant-0", "tenant-1",
-            "tenant-2"} <= set(labels)
+    assert {
+        "first corrupting write",
+        "restore time",
+        "incident window",
+        "tenant-0",
+        "tenant-1",
+        "tenant-2",
+    } <= set(labels)
     assert ax.get_ylabel() == "writes per minute"  # an hour of incident: one bin per minute
     drawn = sum(sum(line.get_ydata()) for line in ax.get_lines() if line.get_label().startswith("tenant-"))
-    assert drawn == sum(1 for w, _ in writes if T0 + dt.timedelta(minutes=-5) <= w <= T0 + dt.timedelta(minutes=55))
+    assert drawn == sum(
+        1 for w, _ in writes if T0 + dt.timedelta(minutes=-5) <= w <= T0 + dt.timedelta(minutes=55)
+    )
 
 
 def test_the_restore_window_figure_puts_the_restore_time_inside_the_pitr_window():
-    fig = figures.restore_window_figure(T0, T0 - dt.timedelta(days=35), T0 + dt.timedelta(hours=1),
-                                        incident_start=T0 + dt.timedelta(minutes=1))
+    fig = figures.restore_window_figure(
+        T0,
+        T0 - dt.timedelta(days=35),
+        T0 + dt.timedelta(hours=1),
+        incident_start=T0 + dt.timedelta(minutes=1),
+    )
     ax = fig.axes[0]
     labels = ax.get_legend_handles_labels()[1]
     assert {"PITR window (restorable)", "restore time", "incident start"} <= set(labels)
@@ -137,12 +174,27 @@ def test_the_restore_window_figure_puts_the_restore_time_inside_the_pitr_window(
 
 
 def test_the_header_says_failed_for_a_step_that_stopped_half_way():
-    data = {"incident_id": "i", "timeline": [
-        {"time": "2025-01-31T10:00:00.000Z", "who": "arn:aws:sts::1:assumed-role/r/me", "os_user": "me",
-         "action": "step started", "step": "restore", "run_id": "restore-1", "parameters": {"source": "pitr"},
-         "defaults": {"poll_seconds": 15}}]}
-    facts = header_facts(data, "restore-1", failed="InputError: restore_time is after incident_start",
-                         ended="2025-01-31T10:00:02.500000+00:00")
+    data = {
+        "incident_id": "i",
+        "timeline": [
+            {
+                "time": "2025-01-31T10:00:00.000Z",
+                "who": "arn:aws:sts::1:assumed-role/r/me",
+                "os_user": "me",
+                "action": "step started",
+                "step": "restore",
+                "run_id": "restore-1",
+                "parameters": {"source": "pitr"},
+                "defaults": {"poll_seconds": 15},
+            }
+        ],
+    }
+    facts = header_facts(
+        data,
+        "restore-1",
+        failed="InputError: restore_time is after incident_start",
+        ended="2025-01-31T10:00:02.500000+00:00",
+    )
     assert facts["outcome"] == "FAILED" and facts["seconds"] == 2.5
     page = header_html(facts)
     assert "FAILED" in page and "arn:aws:sts::1:assumed-role/r/me" in page and "restore_time is after" in page
@@ -185,10 +237,18 @@ def test_the_diff_page_search_finds_items_beyond_the_first_rows_shown(tmp_path):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page()
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:")
-                   else (blocked.append(r.request.url), r.abort()))
+        page.route(
+            "**/*",
+            lambda r: (
+                r.continue_()
+                if r.request.url.startswith("file:")
+                else (blocked.append(r.request.url), r.abort())
+            ),
+        )
         page.goto(page_path.as_uri())
-        visible = "Array.from(document.querySelectorAll('#items > tbody > tr')).filter(r => r.offsetParent).length"
+        visible = (
+            "Array.from(document.querySelectorAll('#items > tbody > tr')).filter(r => r.offsetParent).length"
+        )
         assert page.evaluate(visible) == 500
         assert "1200 of 1200 items" in page.inner_text("#n")
         page.fill("#q", f"account={10**30 + 1111},")
@@ -208,11 +268,13 @@ def test_conflict_rows_show_plain_values_not_dynamodb_json(sandbox, aws, tmp_pat
     sc = make_scenario(aws, tmp_path, unique_name)
     sc.approve()
     edited = sc.updated[1]
-    sc.ddb.put_item(TableName=sc.table, Item={**sc.corrupted[edited], "status": {"S": "edited by a customer"}})
+    sc.ddb.put_item(
+        TableName=sc.table, Item={**sc.corrupted[edited], "status": {"S": "edited by a customer"}}
+    )
     report = patch.apply_plan(sc.ctx, dry_run=False, progress=False)
     frame = report.to_frame()
     assert report.conflicts == 1 and len(frame) == 1
     found, reviewed = frame["found"].iloc[0], frame["reviewed"].iloc[0]
-    assert "status: \"edited by a customer\"" in found and "status: \"corrupted\"" in reviewed
+    assert 'status: "edited by a customer"' in found and 'status: "corrupted"' in reviewed
     assert '{"S":' not in found + reviewed
     assert tidy_html(frame).count("<tr>") == 2  # header + the one conflict, no index column
