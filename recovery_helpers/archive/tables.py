@@ -14,11 +14,13 @@ import pandas as pd
 
 CHECK, CROSS = "✓", "✗"
 #: One style block per table (not per cell: a 120-row table would carry 100 kB of repeated inline styles).
+#: JupyterLab's (and nbconvert's lab) CSS right-aligns every cell of rendered HTML tables with
+#: ``.jp-RenderedHTMLCommon td``; ``table.recovery-table td`` is more specific, and ``!important`` keeps it so.
 STYLE = (
-    "<style>.recovery-table{border-collapse:collapse;margin:4px 0;font-size:13px}"
-    ".recovery-table td,.recovery-table th{border-bottom:1px solid #e0e0e0;padding:3px 8px;text-align:left;"
-    "vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere;max-width:48em}"
-    ".recovery-table caption{text-align:left;font-weight:bold}</style>"
+    "<style>table.recovery-table{border-collapse:collapse;margin:4px 0;font-size:13px;table-layout:auto}"
+    "table.recovery-table td,table.recovery-table th{border-bottom:1px solid #e0e0e0;padding:3px 8px;"
+    "text-align:left !important;vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere;max-width:48em}"
+    "table.recovery-table caption{text-align:left !important;font-weight:bold}</style>"
 )
 MAX_TEXT_ROWS = 20
 
