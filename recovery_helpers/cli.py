@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage a demo incident in a sandbox and recover it end to end "
         "(recovery demo --help for its options)",
     )
+    from .compare.command import add_parser as add_compare_exports
+
+    add_compare_exports(sub)
     return parser
 
 
@@ -262,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "undo":
             return cmd_undo(args)
+        if args.command == "compare-exports":
+            from .compare.command import main as cmd_compare_exports
+
+            return cmd_compare_exports(args)
     except RecoveryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
