@@ -61,6 +61,12 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     DynamoHandler.serialized = _fast_serialized(DynamoHandler.serialized)
     _stream_records_on_sandbox_clock()
     _cache_condition_parsing()
+    from . import idempotency, locking, streams
+
+    partiql.install()
+    idempotency.install()
+    streams.install()
+    locking.install()  # last: the outermost wrapper of every item handler
 
 
 def settings() -> SandboxSettings:
@@ -82,10 +88,11 @@ def set_enforcement(on: bool) -> None:
 
 def reset_state() -> None:
     """Forget sandbox-side state (PITR history, exports) kept beside moto's backends."""
-    from . import exports, history
+    from . import exports, history, idempotency
 
     history.HISTORIES.clear()
     exports.EXPORTS.clear()
+    idempotency.forget()
 
 
 # -- speed: moto recomputes per request what never changes ---------------------------------------------------
