@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 from botocore.exceptions import ClientError
-from tqdm.auto import tqdm
 
 from .aws import error_code, explain
 from .context import Context
@@ -40,6 +39,7 @@ from .plan import (
     save_approvals,
     segment_of,
 )
+from .progress import progress_bar
 from .refusals import REFUSED_FILE, Refusal, refuse, write_problem
 from .scan import BATCH_GET_MAX, batch_get
 from .sources import (
@@ -354,7 +354,10 @@ def _fetch_and_write(
     refused: list[Refusal] = []
     lock = threading.Lock()
     work = impacted.directory
-    bar = tqdm(total=impacted.total, desc="fetching items", unit="key", disable=not progress)
+    bar = progress_bar(
+        total=impacted.total, desc="fetching items", unit="key", disable=not progress,
+        done="fetched {n}/{total} items",
+    )
     ddb = ctx.aws.dynamodb
 
     def run_segment(index: int) -> None:

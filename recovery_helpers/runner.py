@@ -329,16 +329,28 @@ def _environ(extra: Mapping[str, str] | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def write_html(notebook: Path) -> Path | None:
-    """An HTML copy of an executed notebook beside it (readable without Jupyter)."""
-    from nbconvert import HTMLExporter
+def write_html(notebook: Path, error: str | None = None) -> Path | None:
+    """A self-contained HTML copy of an executed notebook beside it (readable offline, without Jupyter)."""
+    from .archive import export_step_html
 
-    if not notebook.is_file():
-        return None
-    body, _ = HTMLExporter().from_filename(str(notebook))
-    html = notebook.with_suffix(".html")
-    html.write_text(body, encoding="utf-8")
-    return html
+    return export_step_html(notebook, error=error)
+
+
+def step_operator(incident: Incident, step: str, params: Mapping[str, Any], env: Mapping[str, str] | None) -> str:
+    """Who ran a step: the caller ARN its notebook recorded (``step started``), else asked of STS."""
+    incident.reload()
+    for event in reversed(incident.timeline):
+        if event.get("action") == "step started" and event.get("step") == step:
+            return str(event["who"])
+        if event.get("action", "").startswith("run step"):
+            break
+    try:
+        from .aws import Aws
+
+        with _environ(env):
+            return Aws(region=params.get("region") or "us-east-1", endpoint_url=params.get("endpoint_url")).caller_arn
+    except Exception:  # noqa: BLE001 - no credentials at all: say so rather than name nobody
+        return f"unknown caller (OS user {current_user()})"
 
 
 def keep_previous(notebook: Path) -> Path | None:
@@ -365,11 +377,22 @@ def keep_previous(notebook: Path) -> Path | None:
     return target
 
 
-def _write_html_quietly(notebook: Path) -> Path | None:
+def _write_html_quietly(notebook: Path, error: str | None = None) -> Path | None:
     try:
-        return write_html(notebook)
+        return write_html(notebook, error)
     except Exception:  # noqa: BLE001 - best effort on the way out
         return None
+
+
+def _write_index_quietly(incident: Incident, emit: Callable[[str], None] | None = None) -> None:
+    """Rebuild ``index.html`` after a step; a failure to draw it never hides the step's own outcome."""
+    try:
+        from .archive import write_index
+
+        write_index(incident)
+    except Exception as exc:  # noqa: BLE001
+        if emit:
+            emit(f"could not update index.html: {exc}")
 
 
 def _error_line(exc: BaseException) -> str:
@@ -417,8 +440,9 @@ def run_steps(
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     incident = Incident(incident_id, workdir / runs_dir)
     result = RunResult(incident_id=incident_id, run_dir=incident.path)
-    who = current_user()
     emit = log or (lambda _line: None)
+    # Nobody watches a headless kernel: progress as one final line, no approval buttons (see progress.py).
+    kernel_env = {**(env or {}), "RECOVERY_HEADLESS": "1"}
     for step in selected:
         output = incident.path / NOTEBOOKS[step]
         kept = keep_previous(output)
@@ -428,7 +452,7 @@ def run_steps(
         started = time.monotonic()
         error: str | None = None
         try:
-            with _environ(env):
+            with _environ(kernel_env):
                 papermill.execute_notebook(
                     str(notebooks[step]),
                     str(output),
@@ -442,14 +466,16 @@ def run_steps(
             error = _error_line(exc)
         except KeyboardInterrupt:
             # Ctrl-C: keep the evidence of how far the step got, then stop as asked.
-            _write_html_quietly(output)
+            _write_html_quietly(output, "KeyboardInterrupt: interrupted")
+            who = step_operator(incident, step, per_step[step], env)
             incident.record(f"run step {step}", who=who, result="interrupted", notebook=str(output))
+            _write_index_quietly(incident)
             raise
         except Exception as exc:  # noqa: BLE001 - kernel died, timeout...: still a failed step with evidence
             error = _error_line(exc)
         seconds = time.monotonic() - started
         try:
-            html = write_html(output)
+            html = write_html(output, error)
         except Exception as exc:  # noqa: BLE001 - a missing HTML copy must not hide the step's own outcome
             html = None
             emit(f"step {step}: could not write the HTML copy: {exc}")
@@ -468,7 +494,9 @@ def run_steps(
             details["html"] = str(html)
         if error is not None:
             details["error"] = error
+        who = step_operator(incident, step, per_step[step], env)
         incident.record(f"run step {step}", who=who, result="ok" if error is None else "failed", **details)
+        _write_index_quietly(incident, emit)
         if error is not None:
             emit(f"step {step}: FAILED after {seconds:.1f} s: {error}")
             emit(f"executed notebook: {output}")

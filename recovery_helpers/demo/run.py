@@ -26,6 +26,8 @@ def demo_parameters(incident: DemoIncident, *, incident_id: str, endpoint_url: s
         "read_only_parameter": incident.resources.read_only_parameter,
         "deny_policy_name": incident.resources.deny_policy,
         "apply": True,
+        # the change log 01_prepare checks (the demo app ships it to CloudWatch Logs): a good run is all green
+        "log_group": incident.resources.log_group,
         "tenants": incident.affected_tenants,
         "restore_time": incident.restore_time, "source": "pitr", "restore_indexes": False,
         "impacted_source": "log_file", "log_file": incident.log_file,

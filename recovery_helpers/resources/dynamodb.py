@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
-from tqdm.auto import tqdm
 
 from ..aws import Aws, explain
 from ..aws import describe_table as _describe
 from ..errors import NotReadyError, RecoveryError
+from ..progress import progress_bar
 
 #: DynamoDB's PITR period when DescribeContinuousBackups does not name one.
 DEFAULT_PERIOD_DAYS = 35
@@ -59,7 +59,9 @@ def wait_until_active(
     """
     started = time.monotonic()
     last = None
-    bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", desc=f"{table_name}: ...", disable=not progress)
+    bar = progress_bar(
+        total=None, bar_format="{desc} [{elapsed}]", desc=f"{table_name}: ...", disable=not progress
+    )
     try:
         while True:
             table = _describe(aws, table_name)
