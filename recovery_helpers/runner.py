@@ -36,6 +36,8 @@ KERNEL = "python3"
 #: cell errors reach the executed notebook anyway, so its log is only noise.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 DEFAULT_INCIDENT_ID = "demo"
+#: Kernels started by `recovery run` know nobody is there to click: executed notebooks carry no dead buttons.
+HEADLESS_ENV = {"RECOVERY_HEADLESS": "1"}
 DEFAULT_RUNS_DIR = "runs"
 
 
@@ -429,7 +431,7 @@ def run_steps(
         started = time.monotonic()
         error: str | None = None
         try:
-            with _environ(env):
+            with _environ({**HEADLESS_ENV, **(env or {})}):
                 papermill.execute_notebook(
                     str(notebooks[step]),
                     str(output),
