@@ -27,8 +27,8 @@ NEXT_STEP: dict[type[RecoveryError], str] = {
     InputError: "fix the parameter (this notebook's first cell, or the parameters file) and run again; "
     "nothing was written.",
     NotReadyError: "bring AWS into the state the message names (or wait for it), then run this cell again.",
-    PermissionDeniedError: "grant the permission named above to the identity running the runbook (or run as "
-    "one that has it), then run this cell again.",
+    PermissionDeniedError: "give the kernel the credentials or the permission the message names (set them in "
+    "the shell that starts JupyterLab, then restart the kernel), and run again.",
     ConflictError: "the item changed since it was reviewed and was left alone: review it again in 04_diff.",
     VerificationError: "the step ran but its check does not hold: read the message, fix, run this cell again.",
     ApprovalError: "review and approve the plan in 04_diff (buttons, or approval_token), then run again.",

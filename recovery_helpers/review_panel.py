@@ -52,12 +52,15 @@ class _RowSlot:
         w = panel._w
         self.panel = panel
         self.row: ReviewRow | None = None
-        self.approve = w.Button(description="Approve", layout=w.Layout(width="80px"), tooltip="approve this item")
-        self.reject = w.Button(description="Reject", layout=w.Layout(width="80px"), tooltip="reject this item")
-        self.badge = w.HTML(layout=w.Layout(width="100px"))
+        fixed = {"flex": "0 0 auto"}  # a long change line must never squeeze the buttons
+        self.approve = w.Button(description="Approve", tooltip="approve this item",
+                                layout=w.Layout(width="80px", min_width="80px", **fixed))
+        self.reject = w.Button(description="Reject", tooltip="reject this item",
+                               layout=w.Layout(width="80px", min_width="80px", **fixed))
+        self.badge = w.HTML(layout=w.Layout(width="104px", min_width="104px", **fixed))
         self.line = w.HTML(layout=w.Layout(flex="1 1 auto", width="auto"))
         self.more = w.ToggleButton(description="diff", value=False, tooltip="show the full diff of this item",
-                                   layout=w.Layout(width="56px"))
+                                   layout=w.Layout(width="56px", min_width="56px", **fixed))
         self.detail = w.HTML(layout=w.Layout(display="none"))
         self.approve.on_click(lambda _b: self._decide(True))
         self.reject.on_click(lambda _b: self._decide(False))
@@ -136,8 +139,8 @@ class ReviewPanel:
         tenants = [self._group_row("tenant", t) for t in self.state.options("tenant")]
         self.filters = {
             name: w.Dropdown(options=[("all", "")] + [(o, o) for o in self.state.options(name)], value="",
-                             description=name, layout=w.Layout(width="230px"),
-                             style={"description_width": "80px"})
+                             description=name, layout=w.Layout(width="260px"),
+                             style={"description_width": "100px"})
             for name in ("classification", "tenant", "attribute", "decision")
         }
         for name, dropdown in self.filters.items():
