@@ -189,7 +189,7 @@ def run_all(page: Any, shot: Callable[[str], None], name: str, timeout_ms: int =
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
             try:  # a cell queued or run: the prompt shows [*] or a number
-                page.wait_for_function(STARTED_JS, timeout=20_000)
+                page.wait_for_function(STARTED_JS, timeout=8_000)
                 break
             except Exception:  # noqa: BLE001 - the click landed before the notebook was ready: again
                 shot(f"{name}-not-started")

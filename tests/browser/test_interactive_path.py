@@ -9,6 +9,8 @@ the archive holds every step's notebook and HTML copy. Screenshots of each step 
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,9 +50,16 @@ def test_an_engineer_rehearses_the_demo_incident_in_jupyterlab(chromium, screens
 
     workdir = tmp_path / "work"
     workdir.mkdir()
+    started = time.monotonic()
+
+    def phase(name: str) -> None:
+        print(f"  [browser test] {name}: {time.monotonic() - started:.0f} s", file=sys.__stderr__)
+
     with staged(workdir, "web", orders_per_tenant=20) as rh:
         run_dir = rh.run_dir
+        phase("staged")
         recovery(["run", "-f", str(rh.params), "--steps", "prepare,contain,restore"], workdir, rh.env)
+        phase("01-03 headless")
         opened = recovery(["open", "diff", "-f", str(rh.params)], workdir, rh.env)
         assert opened.strip().splitlines()[-1] == f"notebook: {run_dir / '04_diff.ipynb'}"
 
@@ -66,8 +75,10 @@ def test_an_engineer_rehearses_the_demo_incident_in_jupyterlab(chromium, screens
                 page.screenshot(path=str(screenshots / f"{name}.png"), full_page=False)
 
             # 04_diff: the review panel
+            phase("jupyter lab up")
             page.goto(lab.notebook_url("runs/web/04_diff.ipynb"))
             run_all(page, shot, "04-diff-ran")
+            phase("04 ran")
             panel = page.locator(".rv-panel")
             panel.scroll_into_view_if_needed()
             expect(panel.locator(".rv-counts")).to_contain_text("undecided")
@@ -105,6 +116,7 @@ def test_an_engineer_rehearses_the_demo_incident_in_jupyterlab(chromium, screens
             expect(page.get_by_text("Approved now:").last).to_be_visible()
             shot("04-diff-all-approved")
             save(page, run_dir / "04_diff.ipynb")
+            phase("04 reviewed and saved")
 
             # 05_patch with dry_run false
             recovery(["open", "patch", "-f", str(rh.params), "-p", "dry_run", "false"], workdir, rh.env)
@@ -116,6 +128,7 @@ def test_an_engineer_rehearses_the_demo_incident_in_jupyterlab(chromium, screens
             facts = demo.DemoIncident.load(run_dir / "demo" / "incident-facts.json")
             outcome = demo.check(admin, facts)
             assert outcome.ok, outcome.lines()
+            phase("05 ran, table matches the ground truth")
 
             # 06_lift, then the archive
             lifted = recovery(["open", "lift", "-f", str(rh.params)], workdir, rh.env)
@@ -124,6 +137,7 @@ def test_an_engineer_rehearses_the_demo_incident_in_jupyterlab(chromium, screens
             run_all(page, shot, "06-lift-ran")
             save(page, run_dir / "06_lift.ipynb")
             recovery(["archive", "-f", str(rh.params)], workdir, rh.env)
+            phase("06 ran, archived")
             browser.close()
 
         for step in STEPS:
