@@ -107,7 +107,9 @@ class OpenedStep:
             out.append(f"html copy of a notebook run by hand: {html}")
         if self.kept is not None:
             out.append(f"the earlier copy of this step is kept as {self.kept}")
-        out.append("open it in JupyterLab (started with the sandbox's export lines set), Run All, and save it")
+        out.append(
+            "open it in JupyterLab (started with the sandbox's export lines set), Run All, and save it"
+        )
         out.append(f"notebook: {self.notebook}")
         return out
 
@@ -159,8 +161,9 @@ def open_step(
         Incident(values["incident_id"], values["runs_dir"]).record(
             f"open step {name}", who=current_user(), notebook=str(output), parameters=sorted(per_step)
         )
-    return OpenedStep(step=name, notebook=output.resolve(), parameters=per_step, kept=kept,
-                      html_copies=html_copies)
+    return OpenedStep(
+        step=name, notebook=output.resolve(), parameters=per_step, kept=kept, html_copies=html_copies
+    )
 
 
 def open_from_files(

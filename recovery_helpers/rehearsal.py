@@ -21,8 +21,13 @@ from .incident import validate_incident_id
 
 PARAMETERS_FILE = "parameters.yaml"
 #: Parameters the headless demo sets that are the engineer's decisions in a rehearsal.
-DECISIONS = {"approve": None, "approval_token": None, "dry_run": True, "apply": False,
-             "delete_restored_table": False}
+DECISIONS = {
+    "approve": None,
+    "approval_token": None,
+    "dry_run": True,
+    "apply": False,
+    "delete_restored_table": False,
+}
 
 
 def rehearsal_parameters(demo_params: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +83,12 @@ def stage_only(
             admin = Aws(region=sb.region, endpoint_url=sb.endpoint_url, session=_admin_session(sb))
             incident = stage(admin, run_dir / "demo", orders_per_tenant=orders_per_tenant, clock=sb.clock.now)
             params = rehearsal_parameters(
-                demo_parameters(incident, incident_id=incident_id, endpoint_url=sb.endpoint_url,
-                                runs_dir=str(run_dir.parent))
+                demo_parameters(
+                    incident,
+                    incident_id=incident_id,
+                    endpoint_url=sb.endpoint_url,
+                    runs_dir=str(run_dir.parent),
+                )
             )
             path = run_dir / PARAMETERS_FILE
             path.write_text(_header(path, sb.endpoint_url) + yaml.safe_dump(params, sort_keys=False))
@@ -107,7 +116,7 @@ def _admin_session(sb: Any) -> Any:
     import boto3
 
     return boto3.session.Session(
-        aws_access_key_id=sb.admin_access_key_id, aws_secret_access_key=sb.admin_secret_access_key,
+        aws_access_key_id=sb.admin_access_key_id,
+        aws_secret_access_key=sb.admin_secret_access_key,
         region_name=sb.region,
     )
-

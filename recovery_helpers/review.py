@@ -84,8 +84,11 @@ def changed_attributes(entry: PlanEntry) -> tuple[str, ...]:
     """Top-level attribute names whose values differ between the restored and the live item."""
     restored, live = entry.restored or {}, entry.live or {}
     names = sorted(set(restored) | set(live))
-    return tuple(n for n in names if not items_equal({n: restored[n]} if n in restored else {},
-                                                     {n: live[n]} if n in live else {}))
+    return tuple(
+        n
+        for n in names
+        if not items_equal({n: restored[n]} if n in restored else {}, {n: live[n]} if n in live else {})
+    )
 
 
 def _cut(text: str, width: int = VALUE_WIDTH) -> str:
@@ -125,8 +128,10 @@ class ReviewState:
     def _read_rows(self) -> Iterable[ReviewRow]:
         path = self.incident.path / PLAN_FILE
         if not path.exists():
-            raise InputError(f"incident {self.incident.incident_id!r} has no plan yet ({path.resolve()}): "
-                             "run 04_diff's first cells.")
+            raise InputError(
+                f"incident {self.incident.incident_id!r} has no plan yet ({path.resolve()}): "
+                "run 04_diff's first cells."
+            )
         with open(path, "rb") as f:
             offset = 0
             for raw in f:
@@ -137,11 +142,19 @@ class ReviewState:
                 if ACTION_OF.get(entry.classification) == "none":
                     continue
                 attributes = (
-                    changed_attributes(entry) if entry.classification == "changed"
+                    changed_attributes(entry)
+                    if entry.classification == "changed"
                     else tuple(sorted(entry.restored or entry.live or {}))
                 )
-                yield ReviewRow(entry.key_id, key_text(self.schema, entry.key, self.mask), entry.tenant,
-                                entry.classification, entry.action, attributes, start)
+                yield ReviewRow(
+                    entry.key_id,
+                    key_text(self.schema, entry.key, self.mask),
+                    entry.tenant,
+                    entry.classification,
+                    entry.action,
+                    attributes,
+                    start,
+                )
 
     def entry(self, row: ReviewRow) -> PlanEntry:
         """The full plan entry of a row (one read at its offset)."""
@@ -157,8 +170,10 @@ class ReviewState:
         """The row's changes in one line: ``status: paid -> refunded; total: 12.5 -> 1250`` (values cut)."""
         if row.key_id not in self._lines:
             if row.classification == "deleted":
-                line = f"deleted by the incident: the patch puts the restored item back ({len(row.attributes)} " \
-                       "attributes)"
+                line = (
+                    f"deleted by the incident: the patch puts the restored item back ({len(row.attributes)} "
+                    "attributes)"
+                )
             elif row.classification == "created":
                 line = f"created by the incident: the patch deletes it ({len(row.attributes)} attributes)"
             else:
@@ -204,7 +219,9 @@ class ReviewState:
         def change(a: Approvals) -> None:
             a.decisions[key_id] = approved
 
-        return self._save(change, f"{verb} item", f"{verb} {row.classification} item {row.key}", key_id=key_id)
+        return self._save(
+            change, f"{verb} item", f"{verb} {row.classification} item {row.key}", key_id=key_id
+        )
 
     def decide_classification(self, classification: str, approved: bool) -> Approvals:
         """Approve or reject every item of a classification (its items' own decisions are cleared)."""
@@ -216,8 +233,9 @@ class ReviewState:
             for key_id in ids:
                 a.decisions.pop(key_id, None)
 
-        return self._save(change, f"{verb} class", f"{verb} all {classification} items",
-                          classification=classification)
+        return self._save(
+            change, f"{verb} class", f"{verb} all {classification} items", classification=classification
+        )
 
     def decide_tenant(self, tenant: str, approved: bool) -> Approvals:
         """Approve or reject every item of a tenant (one decision per item)."""
@@ -228,8 +246,13 @@ class ReviewState:
             for key_id in ids:
                 a.decisions[key_id] = approved
 
-        return self._save(change, f"{verb} tenant", f"{verb} all {len(ids)} items of tenant {tenant}",
-                          tenant=tenant, items=len(ids))
+        return self._save(
+            change,
+            f"{verb} tenant",
+            f"{verb} all {len(ids)} items of tenant {tenant}",
+            tenant=tenant,
+            items=len(ids),
+        )
 
     def _save(self, change: Callable[[Approvals], None], action: str, what: str, **details: Any) -> Approvals:
         approvals = load_approvals(self.incident)  # fresh: another approval may have landed meanwhile

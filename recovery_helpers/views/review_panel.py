@@ -19,7 +19,13 @@ from ..errors import RecoveryError
 from ..items import KeySchema
 from ..review import APPROVED, REJECTED, UNDECIDED, Counts, ReviewRow, ReviewState, word
 
-COLOURS = {APPROVED: "#137333", REJECTED: "#b3261e", UNDECIDED: "#5f6368", "mixed": "#8a5a00", "empty": "#5f6368"}
+COLOURS = {
+    APPROVED: "#137333",
+    REJECTED: "#b3261e",
+    UNDECIDED: "#5f6368",
+    "mixed": "#8a5a00",
+    "empty": "#5f6368",
+}
 STYLE = """<style>
 .rv-counts {position: sticky; top: 0; z-index: 5; background: var(--jp-layout-color0, white);
   padding: 4px 0; border-bottom: 1px solid #ddd;}
@@ -41,8 +47,10 @@ def counts_html(counts: Counts, digest: str) -> str:
     parts = " &nbsp; ".join(
         f"{badge(name, f'{getattr(counts, name)} {name}')}" for name in (APPROVED, REJECTED, UNDECIDED)
     )
-    return (f"<div class='rv-counts'><b>Plan {digest[:12]}…, {counts.total} proposed changes:</b> &nbsp; "
-            f"{parts}</div>")
+    return (
+        f"<div class='rv-counts'><b>Plan {digest[:12]}…, {counts.total} proposed changes:</b> &nbsp; "
+        f"{parts}</div>"
+    )
 
 
 class _RowSlot:
@@ -53,19 +61,31 @@ class _RowSlot:
         self.panel = panel
         self.row: ReviewRow | None = None
         fixed = {"flex": "0 0 auto"}  # a long change line must never squeeze the buttons
-        self.approve = w.Button(description="Approve", tooltip="approve this item",
-                                layout=w.Layout(width="80px", min_width="80px", **fixed))
-        self.reject = w.Button(description="Reject", tooltip="reject this item",
-                               layout=w.Layout(width="80px", min_width="80px", **fixed))
+        self.approve = w.Button(
+            description="Approve",
+            tooltip="approve this item",
+            layout=w.Layout(width="80px", min_width="80px", **fixed),
+        )
+        self.reject = w.Button(
+            description="Reject",
+            tooltip="reject this item",
+            layout=w.Layout(width="80px", min_width="80px", **fixed),
+        )
         self.badge = w.HTML(layout=w.Layout(width="104px", min_width="104px", **fixed))
         self.line = w.HTML(layout=w.Layout(flex="1 1 auto", width="auto"))
-        self.more = w.ToggleButton(description="diff", value=False, tooltip="show the full diff of this item",
-                                   layout=w.Layout(width="56px", min_width="56px", **fixed))
+        self.more = w.ToggleButton(
+            description="diff",
+            value=False,
+            tooltip="show the full diff of this item",
+            layout=w.Layout(width="56px", min_width="56px", **fixed),
+        )
         self.detail = w.HTML(layout=w.Layout(display="none"))
         self.approve.on_click(lambda _b: self._decide(True))
         self.reject.on_click(lambda _b: self._decide(False))
         self.more.observe(lambda _c: self._show_detail(), names="value")
-        self.box = w.VBox([w.HBox([self.approve, self.reject, self.badge, self.more, self.line]), self.detail])
+        self.box = w.VBox(
+            [w.HBox([self.approve, self.reject, self.badge, self.more, self.line]), self.detail]
+        )
         self.box.add_class("rv-row")
 
     def fill(self, row: ReviewRow | None) -> None:
@@ -127,8 +147,13 @@ class ReviewPanel:
         self.ctx = ctx
         self.result = result
         self.state = ReviewState(
-            ctx.incident, digest=result.digest, key_schema=KeySchema(**result.meta["key_schema"]),
-            mask=result.mask_attributes, page_size=page_size, who=ctx.who, record=ctx.record,
+            ctx.incident,
+            digest=result.digest,
+            key_schema=KeySchema(**result.meta["key_schema"]),
+            mask=result.mask_attributes,
+            page_size=page_size,
+            who=ctx.who,
+            record=ctx.record,
         )
         self.counts = w.HTML()
         self.status = w.HTML()  # a second view of the counts, for 04_diff's last cell
@@ -138,9 +163,13 @@ class ReviewPanel:
         groups = [self._group_row("classification", c) for c in self.state.options("classification")]
         tenants = [self._group_row("tenant", t) for t in self.state.options("tenant")]
         self.filters = {
-            name: w.Dropdown(options=[("all", "")] + [(o, o) for o in self.state.options(name)], value="",
-                             description=name, layout=w.Layout(width="260px"),
-                             style={"description_width": "100px"})
+            name: w.Dropdown(
+                options=[("all", "")] + [(o, o) for o in self.state.options(name)],
+                value="",
+                description=name,
+                layout=w.Layout(width="260px"),
+                style={"description_width": "100px"},
+            )
             for name in ("classification", "tenant", "attribute", "decision")
         }
         for name, dropdown in self.filters.items():
@@ -151,9 +180,16 @@ class ReviewPanel:
         self.next_button.on_click(lambda _b: self.show_page(self.state.page + 1))
         self.page_label = w.Label()
         self.slots = [_RowSlot(self) for _ in range(self.state.page_size)]
-        sections: list[Any] = [w.HTML(STYLE), self.counts, self.message,
-                               w.HTML("<b>Group actions</b> (a class decision replaces its items' own; a tenant "
-                                      "decision is recorded on each of its items)"), *groups]
+        sections: list[Any] = [
+            w.HTML(STYLE),
+            self.counts,
+            self.message,
+            w.HTML(
+                "<b>Group actions</b> (a class decision replaces its items' own; a tenant "
+                "decision is recorded on each of its items)"
+            ),
+            *groups,
+        ]
         if tenants:
             sections += tenants
         sections += [
@@ -218,18 +254,25 @@ class ReviewPanel:
         for (kind, value), shown in self.group_badges.items():
             group = self.state.group_counts(kind, value)
             text = {"approved": "all approved", "rejected": "all rejected", "undecided": "undecided"}.get(
-                group.state, f"mixed: {group.text()}")
+                group.state, f"mixed: {group.text()}"
+            )
             shown.value = badge(group.state, text)
-            self.group_buttons[(kind, value, "approve")].button_style = "success" if group.state == APPROVED else ""
-            self.group_buttons[(kind, value, "reject")].button_style = "danger" if group.state == REJECTED else ""
+            self.group_buttons[(kind, value, "approve")].button_style = (
+                "success" if group.state == APPROVED else ""
+            )
+            self.group_buttons[(kind, value, "reject")].button_style = (
+                "danger" if group.state == REJECTED else ""
+            )
         for slot in self.slots:
             slot.refresh()
 
 
 def status_html(counts: Counts, digest: str) -> str:
     """What is approved now, in words (04_diff's last cell shows this live)."""
-    return (f"<b>Approved now: {counts.approved} of {counts.total} proposed changes</b> ({counts.text()}) "
-            f"for plan {digest[:12]}…: 05_patch writes exactly the approved ones.")
+    return (
+        f"<b>Approved now: {counts.approved} of {counts.total} proposed changes</b> ({counts.text()}) "
+        f"for plan {digest[:12]}…: 05_patch writes exactly the approved ones."
+    )
 
 
 def review_panel(ctx: Context, result: DiffResult, page_size: int = 25) -> ReviewPanel:
@@ -238,8 +281,13 @@ def review_panel(ctx: Context, result: DiffResult, page_size: int = 25) -> Revie
 
 
 def approval_step(
-    ctx: Context, result: DiffResult, *, approve: bool = False, approval_token: str | None = None,
-    approver: str | None = None, interactive: bool | None = None,
+    ctx: Context,
+    result: DiffResult,
+    *,
+    approve: bool = False,
+    approval_token: str | None = None,
+    approver: str | None = None,
+    interactive: bool | None = None,
 ) -> None:
     """04_diff's last cell. Interactive (a person at the panel, no approve/token): show, live, what is
     approved now. Headless: ``diff.approve`` as before (approve=True, or the digest as approval_token)."""
@@ -250,17 +298,21 @@ def approval_step(
     from .diff import interactive as is_interactive
 
     if result.proposed == 0:
-        print("Nothing to patch: every impacted item already matches its restored version. Skip 05_patch; go on "
-              "with 06_lift.")
+        print(
+            "Nothing to patch: every impacted item already matches its restored version. Skip 05_patch; go on "
+            "with 06_lift."
+        )
         return
     live = interactive if interactive is not None else is_interactive()
     panel = _PANELS.get(result.digest)
     if live and not (approve or approval_token) and panel is not None:
         display(panel.status)
-        print(f"Decisions are saved as you click (approvals.json). To approve this exact plan headless instead: "
-              f'approval_token="{result.digest}"')
+        print(
+            f"Decisions are saved as you click (approvals.json). To approve this exact plan headless instead: "
+            f'approval_token="{result.digest}"'
+        )
         return
     approvals = diff.approve(ctx, approve=approve, approval_token=approval_token, approver=approver)
     print(approvals_text(ctx, approvals))
     if not (approve or approval_token):
-        print(f"to approve this exact plan headless, run 04_diff again with approval_token=\"{result.digest}\"")
+        print(f'to approve this exact plan headless, run 04_diff again with approval_token="{result.digest}"')

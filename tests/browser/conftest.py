@@ -32,8 +32,10 @@ def chromium() -> str:
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"browser tests must run in CI, but {why}")
-        print(f"\n*** BROWSER TESTS SKIPPED: {why}. In CI they must run (.ci/run installs both). ***",
-              file=sys.__stderr__)
+        print(
+            f"\n*** BROWSER TESTS SKIPPED: {why}. In CI they must run (.ci/run installs both). ***",
+            file=sys.__stderr__,
+        )
         pytest.skip(f"BROWSER TESTS SKIPPED: {why}")
     return CHROMIUM
 

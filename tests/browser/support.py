@@ -21,10 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 #: JupyterLab settings for a test session: every cell in the DOM, no news or update checks (no internet).
 LAB_SETTINGS = {
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none",
-                                                                   "autoStartDefaultKernel": True},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                        "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "windowingMode": "none",
+        "autoStartDefaultKernel": True,
+    },
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
 }
 #: The notebook on screen (other open notebooks stay in the DOM, hidden).
 CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
@@ -53,8 +57,15 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def recovery(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 180) -> str:
     """Run the `recovery` command; its stdout (fails the test with stderr if it fails)."""
-    done = subprocess.run([sys.executable, "-m", "recovery_helpers", *args], check=False, cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "recovery_helpers", *args],
+        check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, f"recovery {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -79,9 +90,22 @@ class Rehearsal:
 def staged(workdir: Path, incident: str, orders_per_tenant: int = 40) -> Iterator[Rehearsal]:
     """`recovery demo --stage-only` in its own process, until the block ends (then SIGTERM)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recovery_helpers", "demo", "--stage-only", "--incident", incident,
-         "--orders-per-tenant", str(orders_per_tenant)],
-        cwd=workdir, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "recovery_helpers",
+            "demo",
+            "--stage-only",
+            "--incident",
+            incident,
+            "--orders-per-tenant",
+            str(orders_per_tenant),
+        ],
+        cwd=workdir,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         exports: dict[str, str] = {}
@@ -89,7 +113,7 @@ def staged(workdir: Path, incident: str, orders_per_tenant: int = 40) -> Iterato
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith("export "):
-                name, value = line[len("export "):].strip().split("=", 1)
+                name, value = line[len("export ") :].strip().split("=", 1)
                 exports[name] = value
             elif line.startswith("parameters: "):
                 params = Path(line.split(": ", 1)[1].strip())
@@ -130,13 +154,26 @@ def jupyter_lab(root: Path, env: dict[str, str], home: Path) -> Iterator[Lab]:
     port, token = _free_port(), secrets.token_hex(16)
     log = (home / "jupyter.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
-         "--LabApp.news_url=", "--LabApp.extension_manager=readonly", "--ServerApp.open_browser=False",
-         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
-        cwd=root, env={**env, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "rt")},
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={home / 'workspaces'}",
+            "--LabApp.news_url=",
+            "--LabApp.extension_manager=readonly",
+            "--ServerApp.open_browser=False",
+            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        ],
+        cwd=root,
+        env={**env, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "rt")},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

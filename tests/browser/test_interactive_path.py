@@ -123,8 +123,9 @@ def test_an_engineer_rehearses_the_demo_incident_in_jupyterlab(chromium, screens
             page.goto(lab.notebook_url("runs/web/05_patch.ipynb"))
             run_all(page, shot, "05-patch-ran")
             save(page, run_dir / "05_patch.ipynb")
-            admin = Aws(region="us-east-1", endpoint_url=rh.exports["AWS_ENDPOINT_URL"],
-                        session=_session(rh.exports))
+            admin = Aws(
+                region="us-east-1", endpoint_url=rh.exports["AWS_ENDPOINT_URL"], session=_session(rh.exports)
+            )
             facts = demo.DemoIncident.load(run_dir / "demo" / "incident-facts.json")
             outcome = demo.check(admin, facts)
             assert outcome.ok, outcome.lines()
@@ -151,6 +152,8 @@ def test_an_engineer_rehearses_the_demo_incident_in_jupyterlab(chromium, screens
 def _session(exports: dict[str, str]):
     import boto3
 
-    return boto3.session.Session(aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
-                                 aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
-                                 region_name=exports["AWS_DEFAULT_REGION"])
+    return boto3.session.Session(
+        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+        region_name=exports["AWS_DEFAULT_REGION"],
+    )

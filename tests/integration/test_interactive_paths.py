@@ -49,8 +49,13 @@ def test_diff_notebook_with_a_typo_fails_naming_the_folder_and_creates_nothing(t
         papermill.execute_notebook(
             str(NOTEBOOKS / "04_diff.ipynb"),
             str(tmp_path / "out.ipynb"),
-            parameters={"incident_id": "ix", "table_name": "orders", "runs_dir": "runs",
-                        "log_file": "runs/ix/demo/changes.jsonl", "incident_start": "2025-01-31T10:00:00Z"},
+            parameters={
+                "incident_id": "ix",
+                "table_name": "orders",
+                "runs_dir": "runs",
+                "log_file": "runs/ix/demo/changes.jsonl",
+                "incident_start": "2025-01-31T10:00:00Z",
+            },
             kernel_name="python3",
             progress_bar=False,
             cwd=str(tmp_path),
@@ -88,9 +93,17 @@ def test_a_recovery_error_shows_its_message_not_a_traceback_and_still_fails_the_
         "deep()\n",
     )
     with pytest.raises(PapermillExecutionError) as failed:
-        papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), kernel_name="python3",
-                                   progress_bar=False, cwd=str(tmp_path))
-    assert (failed.value.ename, failed.value.evalue) == ("InputError", "log_file 'x' does not exist: check the path.")
+        papermill.execute_notebook(
+            str(source),
+            str(tmp_path / "out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(tmp_path),
+        )
+    assert (failed.value.ename, failed.value.evalue) == (
+        "InputError",
+        "log_file 'x' does not exist: check the path.",
+    )
     out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
     [error] = [o for c in out.cells for o in c.get("outputs", []) if o.output_type == "error"]
     shown = "\n".join(error.traceback)
@@ -102,8 +115,13 @@ def test_a_recovery_error_shows_its_message_not_a_traceback_and_still_fails_the_
 def test_other_errors_keep_their_traceback(tmp_path):
     source = _notebook(tmp_path / "in.ipynb", "import recovery_helpers\ndef deep():\n    1 / 0\ndeep()\n")
     with pytest.raises(PapermillExecutionError):
-        papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), kernel_name="python3",
-                                   progress_bar=False, cwd=str(tmp_path))
+        papermill.execute_notebook(
+            str(source),
+            str(tmp_path / "out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(tmp_path),
+        )
     out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
     [error] = [o for c in out.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert "deep()" in "\n".join(error.traceback), "a bug in code is still shown with its stack"

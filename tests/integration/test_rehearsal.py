@@ -25,15 +25,28 @@ def _stage(tmp_path: Path, incident: str = "drill") -> tuple[subprocess.Popen, d
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recovery_helpers", "demo", "--stage-only", "--incident", incident,
-         "--orders-per-tenant", "12"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "recovery_helpers",
+            "demo",
+            "--stage-only",
+            "--incident",
+            incident,
+            "--orders-per-tenant",
+            "12",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     exports: dict[str, str] = {}
     assert proc.stdout is not None
     for line in proc.stdout:  # blocks until the sandbox prints; the test's timeout bounds it
         if line.startswith("export "):
-            name, value = line[len("export "):].strip().split("=", 1)
+            name, value = line[len("export ") :].strip().split("=", 1)
             exports[name] = value
         if line.startswith("parameters: "):
             return proc, exports, Path(line.split(": ", 1)[1].strip())
@@ -52,7 +65,9 @@ def test_stage_only_prints_credentials_and_leaves_every_decision_to_the_engineer
         assert Path(params["log_file"]).is_file()
         # the printed lines are enough for another program to reach the sandbox as its administrator
         ddb = boto3.client(
-            "dynamodb", endpoint_url=exports["AWS_ENDPOINT_URL"], region_name=exports["AWS_DEFAULT_REGION"],
+            "dynamodb",
+            endpoint_url=exports["AWS_ENDPOINT_URL"],
+            region_name=exports["AWS_DEFAULT_REGION"],
             aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
         )
@@ -78,9 +93,18 @@ def _params(tmp_path: Path, **extra) -> Path:
     folder = tmp_path / "incident"
     folder.mkdir(exist_ok=True)
     path = folder / "p.yaml"
-    path.write_text(yaml.safe_dump({"incident_id": "INC-7", "table_name": "orders", "runs_dir": "runs",
-                                    "log_file": "changes.jsonl", "incident_start": "2025-01-31T10:00:00Z",
-                                    **extra}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "incident_id": "INC-7",
+                "table_name": "orders",
+                "runs_dir": "runs",
+                "log_file": "changes.jsonl",
+                "incident_start": "2025-01-31T10:00:00Z",
+                **extra,
+            }
+        )
+    )
     return path
 
 
@@ -94,8 +118,9 @@ def test_open_writes_the_step_prepared_not_executed_with_absolute_paths(tmp_path
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"notebook: {run_dir / '04_diff.ipynb'}"
     nb = nbformat.read(str(run_dir / "04_diff.ipynb"), as_version=4)
-    assert all(c.get("execution_count") is None and not c.get("outputs") for c in nb.cells
-               if c.cell_type == "code"), "prepared, not executed"
+    assert all(
+        c.get("execution_count") is None and not c.get("outputs") for c in nb.cells if c.cell_type == "code"
+    ), "prepared, not executed"
     [injected] = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert f'log_file = "{tmp_path / "incident" / "changes.jsonl"}"' in injected.source
     assert f'keys_file = "{tmp_path / "k.jsonl"}"' in injected.source, "-p paths: from where it was typed"

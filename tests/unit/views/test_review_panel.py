@@ -32,21 +32,34 @@ def plan(aws, unique_name, tmp_path):
     ctx = context(aws, tmp_path, live_name, restored_name)
     keys = [{"pk": i["pk"], "sk": i["sk"]} for i in restored] + [{"pk": "t2", "sk": "dup"}]
     result = diff.build_plan(
-        ctx, impacted_source="keys_file", keys_file=write_lines(tmp_path / "keys.jsonl", keys),
-        incident_start=START, incident_end=END, tenant_attribute="pk", progress=False,
+        ctx,
+        impacted_source="keys_file",
+        keys_file=write_lines(tmp_path / "keys.jsonl", keys),
+        incident_start=START,
+        incident_end=END,
+        tenant_attribute="pk",
+        progress=False,
     )
     assert result.counts == {"changed": 6, "deleted": 1, "created": 1, "unchanged": 0}
     return ctx, result
 
 
 def state_of(ctx, result, **kw) -> ReviewState:
-    return ReviewState(ctx.incident, digest=result.digest, key_schema=KeySchema(**result.meta["key_schema"]),
-                       who="tester", record=ctx.record, **kw)
+    return ReviewState(
+        ctx.incident,
+        digest=result.digest,
+        key_schema=KeySchema(**result.meta["key_schema"]),
+        who="tester",
+        record=ctx.record,
+        **kw,
+    )
 
 
 def approved_keys(ctx) -> set[str]:
     approvals = load_approvals(ctx.incident)
-    return {f"{e.key['pk']['S']}/{e.key['sk']['S']}" for e in iter_plan(ctx.incident) if approvals.is_approved(e)}
+    return {
+        f"{e.key['pk']['S']}/{e.key['sk']['S']}" for e in iter_plan(ctx.incident) if approvals.is_approved(e)
+    }
 
 
 def test_rows_say_what_changed_in_one_line_with_numbers_as_stored(plan):
@@ -60,8 +73,10 @@ def test_rows_say_what_changed_in_one_line_with_numbers_as_stored(plan):
     assert state.change_line(rows["pk=t1, sk=o4"]).startswith("deleted by the incident: the patch puts")
     assert state.change_line(rows["pk=t2, sk=dup"]).startswith("created by the incident: the patch deletes")
     full = state.diff(o3)
-    assert [(d["path"], d["old"], d["new"]) for d in full] == [("status", "paid", "refunded"),
-                                                                ("total", "12.5", "1250")]
+    assert [(d["path"], d["old"], d["new"]) for d in full] == [
+        ("status", "paid", "refunded"),
+        ("total", "12.5", "1250"),
+    ]
 
 
 def test_filters_pages_and_counts(plan):
@@ -71,15 +86,23 @@ def test_filters_pages_and_counts(plan):
     state.set_page(2)
     assert len(state.page_rows()) == 2
     state.set_filter("attribute", "total")
-    assert {r.key for r in state.visible()} == {"pk=t1, sk=o3", "pk=t1, sk=o4", "pk=t2, sk=o0",
-                                               "pk=t2, sk=o1"}, "the duplicate has no total"
+    assert {r.key for r in state.visible()} == {
+        "pk=t1, sk=o3",
+        "pk=t1, sk=o4",
+        "pk=t2, sk=o0",
+        "pk=t2, sk=o1",
+    }, "the duplicate has no total"
     assert state.page == 0, "a new filter starts at the first page"
     state.set_filter("tenant", "t2")
     state.set_filter("classification", "changed")
     assert {r.key for r in state.visible()} == {"pk=t2, sk=o0", "pk=t2, sk=o1"}
     assert "(2 match the filters, of 8)" in state.page_text()
-    assert state.options("tenant") == ["t1", "t2"] and state.options("attribute") == ["pk", "sk", "status",
-                                                                                      "total"]
+    assert state.options("tenant") == ["t1", "t2"] and state.options("attribute") == [
+        "pk",
+        "sk",
+        "status",
+        "total",
+    ]
     counts = state.counts()
     assert (counts.approved, counts.rejected, counts.undecided, counts.state) == (0, 0, 8, "undecided")
 
@@ -112,7 +135,8 @@ def test_a_review_of_a_rebuilt_plan_refuses_to_save(plan, tmp_path):
     ctx, result = plan
     state = state_of(ctx, result)
     ctx.incident.path.joinpath("plan.json").write_text(
-        json.dumps({**json.loads(ctx.incident.path.joinpath("plan.json").read_text()), "digest": "0" * 64}))
+        json.dumps({**json.loads(ctx.incident.path.joinpath("plan.json").read_text()), "digest": "0" * 64})
+    )
     with pytest.raises(ApprovalError, match="it was rebuilt since"):
         state.decide_item(state.rows[0].key_id, True)
 
@@ -144,7 +168,10 @@ def test_the_panel_shows_each_decision_in_colour_and_word_and_saves_each_click(p
     first.more.value = True
     assert "paid" in first.detail.value and first.detail.layout.display == ""
     panel.filters["tenant"].value = "t2"
-    assert [s.row.key for s in panel.slots if s.row is not None] == ["pk=t2, sk=dup", "pk=t2, sk=o0",
-                                                                     "pk=t2, sk=o1"]
+    assert [s.row.key for s in panel.slots if s.row is not None] == [
+        "pk=t2, sk=dup",
+        "pk=t2, sk=o0",
+        "pk=t2, sk=o1",
+    ]
     assert panel.slots[3].box.layout.display == "none", "rows beyond the filter are hidden, not rebuilt"
     assert "Approved now: 4 of 8" in panel.status.value
