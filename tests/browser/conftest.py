@@ -40,10 +40,28 @@ def chromium() -> str:
     return CHROMIUM
 
 
+#: Each step's screenshot lands here ($RECOVERY_SCREENSHOTS, default build/browser-screenshots/, which
+#: `make clean` removes); the folder is printed at the end of the run.
+SCREENSHOTS = Path(
+    os.environ.get("RECOVERY_SCREENSHOTS")
+    or Path(__file__).resolve().parents[2] / "build" / "browser-screenshots"
+)
+
+
 @pytest.fixture(scope="session")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where each step's screenshot goes ($RECOVERY_SCREENSHOTS, or a temporary folder); printed."""
-    folder = Path(os.environ.get("RECOVERY_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\n*** browser screenshots: {folder} ***", file=sys.__stderr__)
-    return folder
+def screenshots() -> Path:
+    """The screenshots folder, emptied of an earlier run's pictures."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
+    print(f"\n*** browser screenshots: {SCREENSHOTS} ***", file=sys.__stderr__)
+    return SCREENSHOTS
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the screenshots folder in the summary (also under pytest-xdist, whose workers' stderr is hidden)."""
+    why = _missing()
+    if why:
+        terminalreporter.write_line(f"*** BROWSER TESTS SKIPPED: {why}; in CI they must run ***", red=True)
+    elif SCREENSHOTS.is_dir() and any(SCREENSHOTS.glob("*.png")):
+        terminalreporter.write_line(f"browser screenshots: {SCREENSHOTS}")
