@@ -27,7 +27,11 @@ COLOURS = {
     "empty": "#5f6368",
 }
 STYLE = """<style>
-.rv-counts {position: sticky; top: 0; z-index: 5; background: var(--jp-layout-color0, white);
+/* the counts stay in view while the rows scroll under them: no ancestor of the panel may clip (sticky) */
+.jp-Cell:has(.rv-panel), .jp-Cell-outputWrapper:has(.rv-panel), .jp-Cell-outputArea:has(.rv-panel),
+.jp-OutputArea:has(.rv-panel), .jp-OutputArea-child:has(.rv-panel), .jp-OutputArea-output:has(.rv-panel),
+.rv-panel {overflow: visible !important; contain: none !important;}
+.rv-counts {position: sticky !important; top: 0; z-index: 5; background: var(--jp-layout-color0, white);
   padding: 4px 0; border-bottom: 1px solid #ddd;}
 .rv-badge {display: inline-block; min-width: 88px; text-align: center; color: white; font-weight: bold;
   border-radius: 3px; padding: 1px 6px; font-size: 12px;}
@@ -47,10 +51,7 @@ def counts_html(counts: Counts, digest: str) -> str:
     parts = " &nbsp; ".join(
         f"{badge(name, f'{getattr(counts, name)} {name}')}" for name in (APPROVED, REJECTED, UNDECIDED)
     )
-    return (
-        f"<div class='rv-counts'><b>Plan {digest[:12]}…, {counts.total} proposed changes:</b> &nbsp; "
-        f"{parts}</div>"
-    )
+    return f"<div><b>Plan {digest[:12]}…, {counts.total} proposed changes:</b> &nbsp; {parts}</div>"
 
 
 class _RowSlot:
@@ -156,6 +157,7 @@ class ReviewPanel:
             record=ctx.record,
         )
         self.counts = w.HTML()
+        self.counts.add_class("rv-counts")  # sticky: see STYLE
         self.status = w.HTML()  # a second view of the counts, for 04_diff's last cell
         self.message = w.HTML()
         self.group_buttons: dict[tuple[str, str, str], Any] = {}
@@ -181,8 +183,7 @@ class ReviewPanel:
         self.page_label = w.Label()
         self.slots = [_RowSlot(self) for _ in range(self.state.page_size)]
         sections: list[Any] = [
-            w.HTML(STYLE),
-            self.counts,
+            self.counts,  # first: also what the panel's plain-text form (an executed notebook) starts with
             self.message,
             w.HTML(
                 "<b>Group actions</b> (a class decision replaces its items' own; a tenant "
@@ -196,6 +197,7 @@ class ReviewPanel:
             w.HBox(list(self.filters.values()), layout=w.Layout(flex_flow="row wrap")),
             w.HBox([self.previous_button, self.page_label, self.next_button]),
             *[s.box for s in self.slots],
+            w.HTML(STYLE),
         ]
         self.widget = w.VBox(sections)
         self.widget.add_class("rv-panel")
