@@ -175,3 +175,41 @@ def test_the_panel_shows_each_decision_in_colour_and_word_and_saves_each_click(p
     ]
     assert panel.slots[3].box.layout.display == "none", "rows beyond the filter are hidden, not rebuilt"
     assert "Approved now: 4 of 8" in panel.status.value
+
+
+def test_thousands_of_items_page_a_few_widgets_at_a_time(tmp_path):
+    """3000 proposed changes: the panel's state reads them once; a page is 25 rows, whatever the plan's size."""
+    from recovery_helpers.incident import Incident
+    from recovery_helpers.items import item_digest
+    from recovery_helpers.plan import PlanEntry, write_plan
+    from recovery_helpers.review import ReviewState
+
+    incident = Incident("big", tmp_path / "runs")
+    schema = KeySchema("pk", "S", "sk", "S")
+    entries = []
+    for i in range(3000):
+        key = {"pk": {"S": f"t{i % 2}"}, "sk": {"S": f"o{i:05d}"}}
+        restored, live = {**key, "v": {"N": "1"}}, {**key, "v": {"N": str(i + 2)}}
+        entries.append(
+            PlanEntry(
+                schema.key_id(key),
+                key,
+                "changed",
+                "put",
+                restored,
+                live,
+                item_digest(restored),
+                item_digest(live),
+                tenant=f"t{i % 2}",
+            )
+        )
+    digest = write_plan(incident, entries, {})
+    state = ReviewState(incident, digest=digest, key_schema=schema, page_size=25, who="tester")
+    assert len(state.rows) == 3000 and state.pages == 120 and len(state.page_rows()) == 25
+    state.set_page(119)
+    last = state.page_rows()
+    assert len(last) == 25 and state.change_line(last[-1]) == "v: 1 -> 3001"
+    state.decide_tenant("t1", True)
+    counts = state.counts()
+    assert (counts.approved, counts.undecided) == (1500, 1500)
+    assert len(load_approvals(incident).decisions) == 1500
