@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage a demo incident in a sandbox and recover it end to end "
         "(recovery demo --help for its options)",
     )
+    from .compare.command import add_parser as add_compare_exports
+
+    add_compare_exports(sub)
     return parser
 
 
@@ -313,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_open(args)
         if args.command == "archive":
             return cmd_archive(args)
+        if args.command == "compare-exports":
+            from .compare.command import main as cmd_compare_exports
+
+            return cmd_compare_exports(args)
     except RecoveryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,6 @@ from . import patches, restores
 from .history import HISTORIES
 
 EXPORTS: dict[str, "Export"] = {}
-ITEMS_PER_FILE = 1000
 MAX_WINDOW = 24 * 3600.0
 
 
@@ -180,7 +179,7 @@ def _write(s3: Any, export: Export, lines: Any) -> None:
     for line in lines:
         chunk.append(json.dumps(to_json_safe(line), separators=(",", ":")))
         total += 1
-        if len(chunk) >= ITEMS_PER_FILE:
+        if len(chunk) >= max(1, int(patches.settings().export_items_per_file)):
             flush()
     flush()
     files_key = f"{root}/manifest-files.json"
