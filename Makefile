@@ -3,7 +3,9 @@
 #   make test   create .venv if missing, install the project with its test extras, run the whole suite
 # Also: make test-fast (unit tests, < 1 min), make lint (ruff check + format check, pinned ruff),
 #       make check-appkit (a fresh venv with `pip install .` only: appkit imports with boto3 alone),
-#       make docs (regenerate docs/reference/policies.md from the code).
+#       make docs (regenerate docs/reference/policies.md from the code),
+#       make conformance (dynalite's DynamoDB suite against the sandbox, compared with the known differences;
+#       needs Node.js 20+ and npm, installs the suite's pinned packages once with npm ci).
 # The project is (re)installed when pyproject.toml is newer than the stamp file in .venv.
 
 PYTHON ?= python3
@@ -17,7 +19,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers; each worker starts its own sandbox (session fixture).
 WORKERS ?= 2
 
-.PHONY: demo test test-fast lint install clean check-appkit docs
+.PHONY: demo test test-fast lint install clean check-appkit docs conformance
 
 demo: $(DEMO_STAMP)
 	$(BIN)/recovery demo
@@ -30,6 +32,17 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -n $(WORKERS) -q tests/unit $(PYTEST_ARGS)
 
 install: $(STAMP)
+
+# The suite's test packages, installed once from the npm registry (package-lock.json); nothing is fetched at run time.
+CONFORMANCE_DIR := conformance/dynalite
+$(CONFORMANCE_DIR)/node_modules/.installed: $(CONFORMANCE_DIR)/package-lock.json
+	cd $(CONFORMANCE_DIR) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+# Extra arguments, e.g. `make conformance CONFORMANCE_ARGS="--suites getItem query --failures"`.
+CONFORMANCE_ARGS ?=
+conformance: $(STAMP) $(CONFORMANCE_DIR)/node_modules/.installed
+	$(BIN)/python conformance/run.py $(CONFORMANCE_ARGS)
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
