@@ -293,7 +293,11 @@ def _plan(
         )
     for param, value in (("keys_file", keys_file), ("log_file", log_file)):
         if param in names and value and not Path(value).is_file():
-            raise InputError(f"{param} {value!r} does not exist (or is not a file): check the path.")
+            raise InputError(
+                f"{param} {value!r} does not exist (or is not a file): check the path "
+                f"(looked for {Path(value).resolve()}; a relative path is read from the kernel's "
+                "working directory, a parameters file's relative paths from that file's folder)."
+            )
     return DiffPlan(start, end, names, tenancy, tenant_list, mask, segments)
 
 

@@ -27,6 +27,7 @@ import yaml
 
 from .errors import InputError
 from .incident import Incident, validate_incident_id
+from .paths import absolute_paths
 
 #: Runbook steps in the order they run, and the notebook of each.
 STEPS: tuple[str, ...] = ("prepare", "contain", "restore", "diff", "patch", "lift")
@@ -36,6 +37,8 @@ KERNEL = "python3"
 #: cell errors reach the executed notebook anyway, so its log is only noise.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 DEFAULT_INCIDENT_ID = "demo"
+#: Kernels started by `recovery run` know nobody is there to click: executed notebooks carry no dead buttons.
+HEADLESS_ENV = {"RECOVERY_HEADLESS": "1"}
 DEFAULT_RUNS_DIR = "runs"
 
 
@@ -133,13 +136,18 @@ def parse_value(text: str) -> Any:
 def load_parameters(
     path: str | os.PathLike[str] | None, overrides: Sequence[tuple[str, str]] = ()
 ) -> dict[str, Any]:
-    """Read a parameters file (a YAML mapping) and apply ``-p NAME VALUE`` overrides (values read as YAML)."""
+    """Read a parameters file (a YAML mapping) and apply ``-p NAME VALUE`` overrides (values read as YAML).
+
+    Relative paths in the file (``runs_dir``, ``keys_file``, ``log_file``) are made absolute against the file's
+    folder; overrides are kept as given (relative to where the kernels run, the command's directory).
+    """
     params: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         if not p.is_file():
             raise InputError(
-                f"parameters file {str(p)!r} not found: pass -f with a YAML file (see parameters/)."
+                f"parameters file {str(p)!r} not found (looked for {p.resolve()}): pass -f with a YAML "
+                "file (see parameters/)."
             )
         try:
             loaded = yaml.safe_load(p.read_text())
@@ -167,7 +175,8 @@ def load_parameters(
                 f"parameters file {str(p)!r} holds {what}, not a mapping of parameter names to values: "
                 "write one `name: value` per line (see parameters/sandbox.yaml)."
             )
-        params.update(loaded)
+        # relative paths in the file mean "beside this file", whichever directory the command runs in
+        params.update(absolute_paths(loaded, p.parent))
     for name, value in overrides:
         params[name] = parse_value(value)
     return params
@@ -251,7 +260,7 @@ def _notebook_paths(notebooks_dir: Path, steps: Sequence[str]) -> dict[str, Path
     """Every step notebook present (together they define the known names); refuse missing selected ones."""
     if not notebooks_dir.is_dir():
         raise InputError(
-            f"notebooks directory {str(notebooks_dir)!r} not found: "
+            f"notebooks directory {str(notebooks_dir)!r} not found (looked for {notebooks_dir.resolve()}): "
             "pass --notebooks DIR or set RECOVERY_NOTEBOOKS."
         )
     paths = {s: notebooks_dir / NOTEBOOKS[s] for s in STEPS}
@@ -442,7 +451,7 @@ def run_steps(
     result = RunResult(incident_id=incident_id, run_dir=incident.path)
     emit = log or (lambda _line: None)
     # Nobody watches a headless kernel: progress as one final line, no approval buttons (see progress.py).
-    kernel_env = {**(env or {}), "RECOVERY_HEADLESS": "1"}
+    kernel_env = {**(env or {}), **HEADLESS_ENV}
     for step in selected:
         output = incident.path / NOTEBOOKS[step]
         kept = keep_previous(output)
