@@ -14,7 +14,6 @@ from typing import Any
 
 from .errors import (
     ApprovalError,
-    ConflictError,
     InputError,
     NotReadyError,
     PermissionDeniedError,
@@ -29,7 +28,6 @@ NEXT_STEP: dict[type[RecoveryError], str] = {
     NotReadyError: "bring AWS into the state the message names (or wait for it), then run this cell again.",
     PermissionDeniedError: "give the kernel the credentials or the permission the message names (set them in "
     "the shell that starts JupyterLab, then restart the kernel), and run again.",
-    ConflictError: "the item changed since it was reviewed and was left alone: review it again in 04_diff.",
     VerificationError: "the step ran but its check does not hold: read the message, fix, run this cell again.",
     ApprovalError: "review and approve the plan in 04_diff (buttons, or approval_token), then run again.",
 }
