@@ -143,7 +143,7 @@ def show_diff(ctx: Context, result: Any, *, log_file: str | None = None, per_cla
     from IPython.display import Markdown, display
 
     tables.show(
-        result.summary,
+        result.class_table,
         caption=f"Plan {result.digest[:12]}…: {result.total} impacted items, "
         f"{result.proposed} proposed changes",
     )
