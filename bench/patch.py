@@ -20,6 +20,7 @@ See bench/README.md for what the numbers mean.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import boto3
 
-from recovery_helpers import diff, patch, patch_engine, restore
+from recovery_helpers import diff, patch, restore
 from recovery_helpers import plan as planlib
 from recovery_helpers.aws import DEFAULT_CONFIG, Aws
 from recovery_helpers.context import open_context
@@ -202,38 +203,38 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _profile_engine_threads() -> list[Any]:
+def _profile_engine_threads() -> tuple[list[Any], patch.EngineTuning]:
     """cProfile the calling thread and every engine worker thread (one profiler each, merged at the end)."""
+    import contextlib
     import cProfile
 
     main = cProfile.Profile(time.thread_time)  # CPU time per thread, not wall time (GIL waits)
     profiles = [main]
-    work = patch_engine.Engine._worker
 
-    def profiled(self: Any, q: Any) -> None:
+    @contextlib.contextmanager
+    def profiled() -> Any:
         prof = cProfile.Profile(time.thread_time)
         profiles.append(prof)
         prof.enable()
         try:
-            work(self, q)
+            yield
         finally:
             prof.disable()
 
-    patch_engine.Engine._worker = profiled  # type: ignore[method-assign]
     main.enable()
-    return profiles
+    return profiles, patch.EngineTuning(worker_context=profiled)
 
 
 def child_engine(args: argparse.Namespace) -> None:
     """Run apply_plan once and print what it cost (time, CPU, memory) as one JSON line."""
     import tracemalloc
 
-    patch_engine.RETURN_OLD = not args.no_return_old
     ctx = open_context(args.child_incident, TABLE, REGION, os.environ["AWS_ENDPOINT_URL"], args.runs_dir)
     _ = ctx.who  # resolve the caller before timing
     if args.tracemalloc:
         tracemalloc.start()
-    profiles = _profile_engine_threads() if args.profile_engine else None
+    profiles, tuning = _profile_engine_threads() if args.profile_engine else (None, patch.EngineTuning())
+    tuning = dataclasses.replace(tuning, return_old=not args.no_return_old)
     rss0 = peak_rss_kb()
     t0, c0 = time.perf_counter(), time.process_time()
     report = patch.apply_plan(
@@ -244,6 +245,7 @@ def child_engine(args: argparse.Namespace) -> None:
         read_batch_size=args.read_batch,
         write_mode=args.write_mode,
         transact_batch_size=args.transact_batch,
+        tuning=tuning,
     )
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None

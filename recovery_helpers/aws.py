@@ -109,6 +109,22 @@ class Aws:
         return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, config=self.config,
                    recorder=self.recorder)
 
+    def with_config(self, config: Config) -> "Aws":
+        """The same session, endpoint and call recorder, with ``config`` merged over this one's.
+
+        The caller's identity, once resolved, carries over, so the calls of the copy are recorded under it.
+        """
+        other = Aws(region=self.region, endpoint_url=self.endpoint_url, session=self.session,
+                    config=self.config.merge(config), recorder=self.recorder)
+        known = self.known_caller_arn()
+        if known is not None:
+            other.caller_arn = known  # fills the cached property: no STS call
+        return other
+
+    def known_caller_arn(self) -> str | None:
+        """The caller's ARN if already resolved, else None (never calls STS)."""
+        return self.__dict__.get("caller_arn")
+
     def assume_role(self, role_arn: str, session_name: str = "recovery-probe") -> "Aws":
         """Act as ``role_arn`` (used to verify containment as the application would see it)."""
         try:
@@ -165,7 +181,7 @@ def _emit(aws: "Aws", service: str, operation: str, context: dict[str, Any], res
           error: str | None) -> None:
     if aws.recorder is None:
         return
-    who = aws.__dict__.get("caller_arn", "(identity not yet known)")
+    who = aws.known_caller_arn() or "(identity not yet known)"
     event: dict[str, Any] = {"service": service, "operation": operation, "who": who, "result": result,
                              **context.get("recovery_resources", {})}
     if error:

@@ -32,7 +32,7 @@ from recovery_helpers import plan as planlib
 from recovery_helpers.contain import contain
 from recovery_helpers.context import open_context
 from recovery_helpers.items import from_json_safe, items_equal
-from recovery_helpers.patch_writes import project
+from recovery_helpers.patch.requests import project
 from recovery_helpers.restore import restore_table
 from recovery_helpers.runner import STEPS, run_steps
 from tests.conftest import create_table, table_names

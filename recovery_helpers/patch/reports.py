@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from .items import Item, KeySchema, canonical_json, canonical_value, from_json_safe
-from .ratelimit import RateStats
+from ..items import Item, KeySchema, canonical_json, canonical_value, from_json_safe
+from ..ratelimit import RateStats
 
 #: Conflicts/failures kept in a report (all of them are in the journal).
 REPORT_LIMIT = 1000
@@ -247,7 +247,7 @@ class VerifyReport:
 
     def check(self) -> VerifyReport:
         """Raise VerificationError if a patched item differs from its target or approved work is left."""
-        from .errors import VerificationError
+        from ..errors import VerificationError
 
         if self.mismatched or self.pending or self.failed:
             raise VerificationError(self.summary())

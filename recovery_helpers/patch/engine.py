@@ -18,26 +18,29 @@ Two write paths, the same condition on every key (the item still equals the vers
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import queue
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import plan as planlib
-from .aws import Aws, error_code, explain
-from .context import Context
-from .errors import RecoveryError
-from .incident import utc_now
-from .items import Item, Key, KeySchema, item_digest, iter_chunks, to_json_safe
-from .journal import JsonlFile
-from .patch_reports import REPORT_LIMIT
-from .patch_writes import (
+from .. import plan as planlib
+from ..aws import Aws, error_code, explain
+from ..context import Context
+from ..errors import RecoveryError
+from ..incident import utc_now
+from ..items import Item, Key, KeySchema, item_digest, iter_chunks, to_json_safe
+from ..journal import JsonlFile
+from ..ratelimit import RateLimiter
+from ..scan import BATCH_GET_MAX, batch_get
+from .reports import REPORT_LIMIT
+from .requests import (
     FATAL_CODES,
     NO_BACKUP,
     THROTTLE_CODES,
@@ -52,8 +55,6 @@ from .patch_writes import (
     pdigest,
     transaction_batches,
 )
-from .ratelimit import RateLimiter
-from .scan import BATCH_GET_MAX, batch_get
 
 #: How often one call is tried again after throttling that outlived botocore's own retries.
 THROTTLE_ROUNDS = 8
@@ -64,6 +65,12 @@ RETURN_OLD = True
 #: Keys per consistent BatchGetItem before the writes (at most 100). Each worker holds at most three such
 #: units (being filled, queued, being written): memory is bounded by max_workers x 3 x unit entries.
 READ_BATCH = 25
+#: Keys per TransactWriteItems in the transactional write modes (DynamoDB allows up to 100). 50 measured 10-15 %
+#: faster than 25 (fewer calls, less fixed cost per call) and cancels half as many items as 100 would when
+#: one item conflicts (bench/README.md).
+TRANSACT_BATCH = 50
+#: The write mode apply_plan and undo use unless told otherwise (chosen by bench/patch.py; see bench/README.md).
+DEFAULT_WRITE_MODE = "auto"
 #: write_mode="auto" turns to single writes for the rest of the run once more than a quarter of at least this
 #: many transactions were cancelled (contention: every cancellation costs a call and then single writes).
 AUTO_MIN_TRANSACTIONS = 8
@@ -73,10 +80,17 @@ def engine_client(aws: Aws) -> Any:
     """The DynamoDB client the engine reads and writes with: the context's (same session, endpoint, retries,
     call recording), without botocore's client-side parameter validation, which cost a quarter of the
     engine's CPU; the engine builds every request itself and DynamoDB validates each one anyway."""
-    lean = dataclasses.replace(aws, config=aws.config.merge(Config(parameter_validation=False)))
-    if "caller_arn" in aws.__dict__:  # already resolved: every recorded call names it
-        lean.__dict__["caller_arn"] = aws.caller_arn
-    return lean.dynamodb
+    return aws.with_config(Config(parameter_validation=False)).dynamodb
+
+
+@dataclass(frozen=True)
+class EngineTuning:
+    """Knobs for benchmarks and profiling; the defaults are what the runbook uses."""
+
+    #: ReturnValues=ALL_OLD on PutItem/DeleteItem (see RETURN_OLD).
+    return_old: bool = RETURN_OLD
+    #: Each worker thread runs inside ``worker_context()`` (bench/patch.py profiles the workers with it).
+    worker_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
 
 
 def _code(exc: BaseException) -> str | None:
@@ -110,8 +124,10 @@ class Engine:
         write_mode: str = "single",
         transact_batch_size: int = 25,
         token_scope: str = "",
+        tuning: EngineTuning | None = None,
     ) -> None:
         self.ctx = ctx
+        self.tuning = tuning or EngineTuning()
         self.ddb = engine_client(ctx.aws)
         self.table = ctx.table_name
         self.schema = schema
@@ -190,6 +206,11 @@ class Engine:
                 t.join()
 
     def _worker(self, q: queue.Queue[list[Change] | None]) -> None:
+        around = self.tuning.worker_context
+        with around() if around is not None else contextlib.nullcontext():
+            self._work(q)
+
+    def _work(self, q: queue.Queue[list[Change] | None]) -> None:
         while True:
             changes = q.get()
             if changes is None:
@@ -449,7 +470,7 @@ class Engine:
         change, live, request = w.change, w.live, w.request
         op = request.op
         extra: dict[str, Any] = {}
-        if op == "UpdateItem" or RETURN_OLD:
+        if op == "UpdateItem" or self.tuning.return_old:
             extra["ReturnValues"] = "ALL_OLD"
         method = {"PutItem": self.ddb.put_item, "DeleteItem": self.ddb.delete_item}.get(
             op, self.ddb.update_item
@@ -499,7 +520,7 @@ class Engine:
                     via=op,
                 )
             old = resp.get("Attributes")  # ALL_OLD: what the write replaced
-            if RETURN_OLD and item_digest(old) != w.live_digest:
+            if self.tuning.return_old and item_digest(old) != w.live_digest:
                 # DynamoDB conditions cannot say "and no other attribute": one was added in the moment between
                 # the read and the write. The replaced item is kept (backup + journal), the fact reported.
                 added = sorted(set(old or {}) - set(live or {}))

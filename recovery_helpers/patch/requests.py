@@ -1,6 +1,6 @@
 """The writes of step 5 as data: what one key needs, its conditional request, and transactions of them.
 
-Pure functions (no threads, no I/O): the engine (``patch_engine``) sends what these build. One request is
+Pure functions (no threads, no I/O): the engine (``patch.engine``) sends what these build. One request is
 either sent alone (PutItem / DeleteItem / UpdateItem) or as one element of a TransactWriteItems; both carry
 the same ConditionExpression, so a key is protected the same way whichever path writes it.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .items import Item, Key, KeySchema, item_digest
+from ..items import Item, Key, KeySchema, item_digest
 
 #: Throttling answers (whole calls): the engine pauses every worker and tries again.
 THROTTLE_CODES = frozenset(

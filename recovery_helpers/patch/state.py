@@ -1,0 +1,65 @@
+"""What the run folder says about step 5: file names, final statuses, and the state of a journal."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..context import Context
+from ..errors import InputError
+from ..items import Item, from_json_safe
+from ..journal import iter_jsonl
+
+BACKUP_FILE = "backup.jsonl"
+JOURNAL_FILE = "journal.jsonl"
+UNDO_FILE = "undo.jsonl"
+#: Journal statuses after which a key is never touched again by the same patch. ("skipped", for an entry that
+#: was not approved, is not final: approving it later and running again patches it.)
+FINAL = frozenset({"patched", "undone", "unchanged", "conflict"})
+
+
+def journal_state(path: Path, run_id: str) -> tuple[set[str], Counter[str], set[str]]:
+    """Key_ids with a final outcome in this run's journal, the count of each outcome, the skipped key_ids."""
+    final: set[str] = set()
+    skipped: set[str] = set()
+    counts: Counter[str] = Counter()
+    for line in iter_jsonl(path):
+        if line.get("patch_id") != run_id:
+            continue
+        if line.get("status") in FINAL and line["key_id"] not in final:
+            final.add(line["key_id"])
+            counts[line["status"]] += 1
+        elif line.get("status") == "skipped":
+            skipped.add(line["key_id"])
+    return final, counts, skipped
+
+
+def pending_backups(path: Path, run_id: str, final: set[str]) -> dict[str, Item | None]:
+    """Backups of this run without a final outcome: the keys a stopped run may or may not have written."""
+    out: dict[str, Item | None] = {}
+    for line in iter_jsonl(path):
+        if line.get("patch_id") == run_id and line.get("source") == "read" and line["key_id"] not in final:
+            out.setdefault(line["key_id"], from_json_safe(line["item"]))
+    return out
+
+
+def patched_lines(path: Path, run_id: str) -> Iterator[dict[str, Any]]:
+    """The first "patched" journal line of each key of patch ``run_id`` (what undo puts back)."""
+    seen: set[str] = set()
+    for line in iter_jsonl(path):
+        if line.get("patch_id") == run_id and line.get("status") == "patched" and line["key_id"] not in seen:
+            seen.add(line["key_id"])
+            yield line
+
+
+def current_patch(ctx: Context) -> str:
+    """The id of the incident's latest patch run; InputError when there is none yet."""
+    ctx.incident.reload()
+    run_id = ctx.incident.get("patch_id")
+    if not run_id:
+        raise InputError(
+            f"incident {ctx.incident.incident_id!r} has no patch yet: run 05_patch with dry_run=False first."
+        )
+    return run_id

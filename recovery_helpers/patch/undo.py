@@ -1,0 +1,128 @@
+"""Undo a patch: put back every item it changed, where the item is still exactly what the patch wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..context import Context
+from ..errors import InputError
+from ..items import from_json_safe, item_digest
+from ..journal import JsonlFile
+from ..ratelimit import RateLimiter
+from .checks import key_schema, validate_numbers, validate_write_mode
+from .engine import DEFAULT_WRITE_MODE, READ_BATCH, TRANSACT_BATCH, EngineTuning
+from .reports import UndoReport
+from .requests import Change
+from .run import RunSpec, fill_report, run_engine
+from .state import JOURNAL_FILE, UNDO_FILE, current_patch, journal_state, patched_lines
+
+
+def undo(
+    ctx: Context,
+    *,
+    max_workers: int = 8,
+    progress: bool = True,
+    limiter: RateLimiter | None = None,
+    write_mode: str = DEFAULT_WRITE_MODE,
+    transact_batch_size: int = TRANSACT_BATCH,
+    tuning: EngineTuning | None = None,
+) -> UndoReport:
+    """Put back every item the patch changed, where it is still exactly what the patch wrote.
+
+    Anything written since the patch is a conflict: reported, never overwritten. Journaled in ``undo.jsonl``
+    and resumable like the patch itself. ``write_mode`` as for apply_plan.
+    """
+    validate_numbers(max_workers, None)
+    limiter = limiter or RateLimiter(None)
+    mode = validate_write_mode(write_mode, transact_batch_size, limiter)
+    incident = ctx.incident
+    run_id = current_patch(ctx)
+    schema = key_schema(ctx)
+    undo_path = incident.path / UNDO_FILE
+    final, done_counts, _ = journal_state(undo_path, run_id)
+    report = UndoReport(
+        incident_id=incident.incident_id,
+        table_name=ctx.table_name,
+        patch_id=run_id,
+        executor=ctx.who,
+        already_done=sum(done_counts.values()),
+        schema=schema,
+        write_mode=mode,
+    )
+    report.to_undo = sum(
+        1 for line in patched_lines(incident.path / JOURNAL_FILE, run_id) if line["key_id"] not in final
+    )
+    if report.to_undo == 0 and report.already_done == 0:
+        raise InputError(
+            f"patch {run_id} of incident {incident.incident_id!r} changed no item: nothing to undo."
+        )
+
+    def changes(_journal: JsonlFile) -> Iterator[Change]:
+        for line in patched_lines(incident.path / JOURNAL_FILE, run_id):
+            if line["key_id"] not in final:
+                yield _reverse(line)
+
+    incident.update(patch_status="undoing")
+    ctx.record(
+        "undo started",
+        patch_id=run_id,
+        executor=report.executor,
+        to_undo=report.to_undo,
+        already_done=report.already_done,
+    )
+    spec = RunSpec(
+        kind="undo",
+        verb="undone",
+        run_id=run_id,
+        run_fields={"patch_id": run_id},
+        journal_path=undo_path,
+        backup_path=None,
+        token_scope=f"undo|{run_id}",
+        total=report.to_undo,
+        limiter=limiter,
+        max_workers=max_workers,
+        read_batch_size=READ_BATCH,
+        write_mode=mode,
+        transact_batch_size=transact_batch_size,
+        progress=progress,
+        tuning=tuning,
+        interrupted_counts=("undone",),
+    )
+    engine, elapsed = run_engine(ctx, schema, spec, changes)
+    fill_report(report, engine, elapsed)
+    complete = engine.fatal is None and report.failed == 0
+    incident.update(patch_status="undone" if complete else "undoing")
+    ctx.record(
+        "undo finished",
+        result="ok" if report.ok and complete else "problems",
+        patch_id=run_id,
+        executor=report.executor,
+        undone=report.undone,
+        unchanged=report.unchanged,
+        conflicts=report.conflicts,
+        failed=report.failed,
+        write_mode=mode,
+        transactions=report.transactions,
+        write_capacity_units=report.write_capacity_units,
+        seconds=round(report.elapsed_seconds, 3),
+        error=str(engine.fatal) if engine.fatal else None,
+    )
+    if engine.fatal is not None:
+        raise engine.fatal
+    return report
+
+
+def _reverse(line: dict[str, object]) -> Change:
+    """The change that takes a patched item (as journaled) back to what it was before the patch."""
+    before = from_json_safe(line["before"])
+    return Change(
+        key_id=str(line["key_id"]),
+        key=from_json_safe(line["key"]),
+        expected_digest=str(line["after_digest"]),
+        target=before,
+        target_digest=item_digest(before),
+        attributes=None,
+        action="put" if before is not None else "delete",
+        reviewed=None,
+        classification="undo",
+    )
