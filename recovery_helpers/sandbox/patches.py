@@ -61,6 +61,9 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     DynamoHandler.serialized = _fast_serialized(DynamoHandler.serialized)
     _stream_records_on_sandbox_clock()
     _cache_condition_parsing()
+    from . import locking
+
+    locking.install()  # last: the outermost wrapper of every item handler
 
 
 def settings() -> SandboxSettings:
