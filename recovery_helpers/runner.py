@@ -16,6 +16,8 @@ import difflib
 import getpass
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ import yaml
 
 from .errors import InputError
 from .incident import Incident, validate_incident_id
+from .kernel_guard import EXEC_LINE, RUNNER_PID_ENV
 
 #: Runbook steps in the order they run, and the notebook of each.
 STEPS: tuple[str, ...] = ("prepare", "contain", "restore", "diff", "patch", "lift")
@@ -33,7 +36,9 @@ NOTEBOOKS: dict[str, str] = {name: f"{i:02d}_{name}.ipynb" for i, name in enumer
 KERNEL = "python3"
 #: ipykernel logs its own housekeeping (unencrypted local sockets, the interrupt at shutdown) to the terminal;
 #: cell errors reach the executed notebook anyway, so its log is only noise.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+#: The kernel's first line makes it die with this process (kernel_guard: an orphaned kernel must not go on
+#: patching after `recovery run` is killed).
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL", EXEC_LINE]
 DEFAULT_INCIDENT_ID = "demo"
 DEFAULT_RUNS_DIR = "runs"
 
@@ -323,6 +328,28 @@ def _environ(extra: Mapping[str, str] | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def _sigterm_recorded(incident: Incident, step: str, who: str) -> Iterator[None]:
+    """While a step runs, SIGTERM is recorded in the timeline, then ends this process as SIGTERM does; the
+    step's kernel dies with it (kernel_guard). Only in the main thread (where Python delivers signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, _frame: Any) -> None:
+        try:
+            incident.record(f"run step {step}", who=who, result="interrupted", signal="SIGTERM")
+        finally:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def write_html(notebook: Path) -> Path | None:
     """An HTML copy of an executed notebook beside it (readable without Jupyter)."""
     from nbconvert import HTMLExporter
@@ -422,7 +449,10 @@ def run_steps(
         started = time.monotonic()
         error: str | None = None
         try:
-            with _environ(env):
+            with (
+                _environ({**(env or {}), RUNNER_PID_ENV: str(os.getpid())}),
+                _sigterm_recorded(incident, step, who),
+            ):
                 papermill.execute_notebook(
                     str(notebooks[step]),
                     str(output),
