@@ -61,8 +61,10 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     DynamoHandler.serialized = _fast_serialized(DynamoHandler.serialized)
     _stream_records_on_sandbox_clock()
     _cache_condition_parsing()
-    from . import locking
+    from . import idempotency, locking, streams
 
+    idempotency.install()
+    streams.install()
     locking.install()  # last: the outermost wrapper of every item handler
 
 
@@ -85,10 +87,11 @@ def set_enforcement(on: bool) -> None:
 
 def reset_state() -> None:
     """Forget sandbox-side state (PITR history, exports) kept beside moto's backends."""
-    from . import exports, history
+    from . import exports, history, idempotency
 
     history.HISTORIES.clear()
     exports.EXPORTS.clear()
+    idempotency.forget()
 
 
 # -- speed: moto recomputes per request what never changes ---------------------------------------------------

@@ -35,6 +35,9 @@ class SandboxSettings:
     fault_operations: list[str] = dataclasses.field(default_factory=list)
     #: Seed of the fault injector, so a faulty run can be replayed exactly.
     fault_seed: int = 0
+    #: How long a TransactWriteItems ClientRequestToken is remembered after its transaction completed (sandbox
+    #: clock). AWS: 600 seconds (10 minutes).
+    idempotency_window_seconds: float = 600.0
 
     #: Set when fault_seed is (re)assigned, so the same seed replays the same faults from the start.
     reseeded: bool = dataclasses.field(default=False, repr=False, compare=False)

@@ -2,8 +2,10 @@
 
 moto makes a deep copy of every table a transaction touches, to roll back on failure: a transaction on a
 2,000-item table took ~20 ms, on a 50,000-item table about half a second. Here only the items the transaction
-names are remembered (and each table's stream length), and a failed transaction puts exactly those back. The
-rules are moto's own (one operation per item, at most 100 items, conditions per item, cancellation reasons).
+names are remembered, and a failed transaction puts exactly those back. Its stream records are held back
+until it commits (``streams.deferred``), so a cancelled one leaves none and never touches other requests'
+records. The rules are moto's own (one operation per item, at most 100 items, conditions per item, cancellation
+reasons). Atomicity against other requests comes from ``locking`` (the whole request runs under its lock).
 """
 
 from __future__ import annotations
@@ -13,6 +15,14 @@ from typing import Any
 
 
 def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from . import streams
+
+    with streams.deferred() as pending:
+        _transact_write_items(self, transact_items)
+    streams.commit(pending)  # reached only when it committed
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed, MockValidationException, MultipleTransactionsException,
         TooManyTransactionsException, TransactionCanceledException, TransactWriteSingleOpException,
@@ -23,7 +33,6 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     saved: list[tuple[Any, Any, Any, Any]] = []
-    streams: dict[int, tuple[Any, int]] = {}
     for element in transact_items:
         if len(element) != 1:
             raise TransactWriteSingleOpException
@@ -41,8 +50,6 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
         except Exception:
             continue
         saved.append((table, hash_value, range_value, copy.deepcopy(current)))
-        if table.stream_shard is not None:
-            streams.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
 
     def roll_back() -> None:
         for table, hash_value, range_value, item in reversed(saved):
@@ -58,8 +65,6 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
                 table.items.pop(hash_value, None)
             else:
                 table.items[hash_value] = item
-        for shard, length in streams.values():
-            del shard.items[length:]
 
     seen: set[tuple[str, str]] = set()
     errors: list[tuple[Any, Any, Any]] = []
