@@ -152,7 +152,10 @@ def apply_plan(
         resume_lookup=(
             (
                 lambda keys: changes_for(
-                    keys, (c for _, c in plan_changes(ctx, approvals, attrs, None) if c is not None)
+                    keys,
+                    # checked=stamp: items as the first pass read them (binary as bytes), so that a replay
+                    # rebuilds the very request that was sent
+                    (c for _, c in plan_changes(ctx, approvals, attrs, None, checked=stamp) if c is not None),
                 )
             )
             if run.resuming

@@ -378,7 +378,7 @@ class Engine:
         """
         elements = [w.request.transact_element(self.table) for w in batch]
         token = client_token(self.token_scope, batch)
-        self._intend_transaction(batch, token, first=True)
+        self._intend_transaction(batch, token)
         outcome = self.send_transaction(batch, elements, token)
         if outcome.kind == "written":
             self._finish_many([(w.change, self.landed(w, outcome.share)) for w in batch])
@@ -419,12 +419,14 @@ class Engine:
                         delay = self._throttled(delay)
                         # nothing was written: a fresh token (its intent on disk first)
                         token = client_token(f"{self.token_scope}#{attempt + 1}", batch)
-                        self._intend_transaction(batch, token, first=False)
+                        self._intend_transaction(batch, token)
                         continue
                     with self._lock:
                         self.counts["transactions_cancelled"] += 1
                     return SendOutcome("cancelled", reasons=reasons)
                 if code in FATAL_CODES:
+                    for w in batch:  # refused: nothing was written
+                        self.not_written(w)
                     raise Fatal(explain(exc, action, self.table)) from exc
                 if code == "IdempotentParameterMismatchException":
                     return SendOutcome("mismatch", error=message)
@@ -435,6 +437,9 @@ class Engine:
                     continue
                 with self._lock:
                     self.counts["transactions_failed"] += 1
+                if not unknown:
+                    for w in batch:
+                        self.not_written(w)
                 return SendOutcome("unknown" if unknown else "refused", error=message)
             except BotoCoreError as exc:
                 # the SDK already retried this call (standard mode); a few more rounds under the same token
@@ -630,25 +635,16 @@ class Engine:
         if self.backup is not None:
             self.backup.append(self._backup_line(w.change, w.live, "read", via=w.request.op))
 
-    def _intend_transaction(self, batch: list[Write], token: str, *, first: bool) -> None:
-        """The backups of a transaction's items (first token) and its intent: token and key order."""
+    def _intend_transaction(self, batch: list[Write], token: str) -> None:
+        """The backups of a transaction's items, each with the token and its place in the request (what a
+        replay needs to rebuild it byte for byte), on disk before the token is sent."""
         if self.backup is None:
             return
-        lines = (
-            [self._backup_line(w.change, w.live, "read", via="TransactWriteItems", token=token) for w in batch]
-            if first
-            else []
-        )
-        lines.append(
-            {
-                **self.run_fields,
-                "source": "intent",
-                "via": "TransactWriteItems",
-                "token": token,
-                "keys": [w.change.key_id for w in batch],
-                "time": utc_now(),
-            }
-        )
+        lines = []
+        for i, w in enumerate(batch):
+            line = self._backup_line(w.change, w.live, "read", via="TransactWriteItems", token=token)
+            line["seq"], line["of"] = i, len(batch)
+            lines.append(line)
         self.backup.append_many(lines)
 
     def not_written(self, w: Write) -> None:

@@ -63,6 +63,8 @@ class InFlightSet:
 def in_flight(backup_path: Path, run_id: str, final: set[str]) -> InFlightSet:
     """The writes of run ``run_id`` (lines with ``patch_id == run_id``) that were in flight when it stopped."""
     found = InFlightSet()
+    places: dict[str, dict[int, str]] = {}
+    sizes: dict[str, int] = {}
     for line in iter_jsonl(backup_path):
         if line.get("patch_id") != run_id:
             continue
@@ -74,21 +76,14 @@ def in_flight(backup_path: Path, run_id: str, final: set[str]) -> InFlightSet:
             found.keys[key_id] = InFlight(key_id, item, via, token, line.get("time"))
             if token:
                 found.token_items.setdefault(token, {})[key_id] = item
-        elif source == "intent":
-            token = line["token"]
-            found.transactions[token] = list(line["keys"])
-            found.token_times[token] = line.get("time") or ""
-            items = found.token_items.setdefault(token, {})
-            for key_id in line["keys"]:
-                previous = found.keys.get(key_id)
-                if previous is None:
-                    continue
-                items.setdefault(key_id, previous.item)
-                found.keys[key_id] = InFlight(
-                    key_id, previous.item, "TransactWriteItems", token, line.get("time")
-                )
+                found.token_times.setdefault(token, line.get("time") or "")
+                places.setdefault(token, {})[int(line.get("seq", -1))] = key_id
+                sizes[token] = int(line.get("of", 0))
         elif source == "not-written":
             found.keys.pop(line["key_id"], None)
+    for token, at in places.items():
+        if sorted(at) == list(range(sizes[token])):  # every element's line is there: the request can be rebuilt
+            found.transactions[token] = [at[i] for i in range(sizes[token])]
     for key_id in list(found.keys):
         if key_id in final:
             del found.keys[key_id]
