@@ -12,13 +12,21 @@ PYTEST_ARGS ?=
 # pytest-xdist workers; each worker starts its own sandbox (session fixture).
 WORKERS ?= 2
 
-.PHONY: demo test lint install clean
+# Trials of the chaos soak (issue 15): `make soak SOAK_TRIALS=500`; CI's `make test` runs 12 of them.
+SOAK_TRIALS ?= 200
+
+.PHONY: demo test soak lint install clean
 
 demo: $(STAMP)
 	$(BIN)/recovery demo
 
 test: $(STAMP)
 	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+# The chaos soak: patch and undo SIGKILLed at random moments, an application writing in between, every write
+# checked as the sandbox applies it (tests/chaos_support.py). Prints trials, kills, app writes, checked writes.
+soak: $(STAMP)
+	SOAK_TRIALS=$(SOAK_TRIALS) SOAK_VERBOSE=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/test_chaos_soak.py
 
 install: $(STAMP)
 
