@@ -6,7 +6,7 @@ One trial (seeded, so a failure replays with its seed):
    range key), a plan built by the real diff, some changes rejected;
 2. a random engine setup (write mode, workers, transaction size, whole items or attributes);
 3. the patch runs in a child process (forked: no start-up cost) and is SIGKILLed at a random moment: just after the sandbox applied its
-   n-th write (before the answer reached it), or after a random delay (between a backup and its write, in the
+   n-th write (before the answer reached it), or a random delay after its first write, or early (between a backup and its write, in the
    middle of a journal line...); between a kill and the next run, the application (another IAM principal)
    changes, deletes or re-creates a few items, planned or not; the last run is let finish;
 4. half of the trials undo the patch the same way (killed, application writes in between, run again).
@@ -73,7 +73,8 @@ class Checker:
         self.problems: list[str] = []
         self.checked = 0
         self.runbook_writes: Counter[str] = Counter()
-        self.kill_after: int | None = None
+        self.kill_after: int | None = None  # kill the run right after its n-th applied write
+        self.kill_delay: float | None = None  # ... or this many seconds after its first one
         self.child: int | None = None  # pid of the run in progress
         self.lock = threading.Lock()
 
@@ -100,6 +101,11 @@ class Checker:
                 )
             if canon(seen.old) not in self.backups_now().get(key_id, set()):
                 self.problems.append(f"{self.phase}: wrote {key_id} with no backup of the item it replaced")
+            if (
+                self.kill_delay is not None and self.child is not None
+            ):  # a random moment after it began writing
+                threading.Timer(self.kill_delay, _kill, args=(self.child,)).start()
+                self.kill_delay = None
             if self.kill_after is not None and self.child is not None:
                 self.kill_after -= 1
                 if self.kill_after <= 0:  # the write landed, its answer has not left: the worst moment
@@ -117,7 +123,7 @@ def _child(cmd: dict[str, Any], out: int) -> None:
             report = patch.apply_plan(ctx, dry_run=False, progress=False, **cmd["kwargs"])
         else:
             report = patch.undo(ctx, progress=False, **cmd["kwargs"])
-        answer = {"ok": True, "ambiguous": report.ambiguous}
+        answer = {"ok": True, "ambiguous": getattr(report, "ambiguous", 0)}
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the trial
         answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     os.write(out, (json.dumps(answer) + "\n").encode())
@@ -129,6 +135,7 @@ def _run(checker: Checker, rng: random.Random, cmd: dict[str, Any], kill: bool, 
     read_end, write_end = os.pipe()
     with checker.lock:
         checker.kill_after = rng.randint(1, 12) if kill and rng.random() < 0.6 else None
+        checker.kill_delay = rng.uniform(0.0, 0.4) if kill and checker.kill_after is None else None
         pid = os.fork()
         if pid == 0:  # the child
             os.close(read_end)
@@ -139,8 +146,8 @@ def _run(checker: Checker, rng: random.Random, cmd: dict[str, Any], kill: bool, 
         checker.child = pid
     os.close(write_end)
     timer = None
-    if kill and checker.kill_after is None:
-        timer = threading.Timer(rng.uniform(0.02, 1.0), lambda: _kill(pid))
+    if kill and rng.random() < 0.2:  # sometimes early: before any write (during its reads, its first backup)
+        timer = threading.Timer(rng.uniform(0.0, 1.0), _kill, args=(pid,))
         timer.start()
     with os.fdopen(read_end, "rb") as answer_pipe:
         out = answer_pipe.read().decode()
@@ -148,7 +155,7 @@ def _run(checker: Checker, rng: random.Random, cmd: dict[str, Any], kill: bool, 
     if timer is not None:
         timer.cancel()
     with checker.lock:
-        checker.child, checker.kill_after = None, None
+        checker.child, checker.kill_after, checker.kill_delay = None, None, None
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
         stats.kills += 1
         # a request the dead child had sent may still be being applied: let the sandbox finish it first
@@ -166,15 +173,46 @@ def _kill(pid: int) -> None:
         pass
 
 
+def in_flight(run_dir: Path, phase: str) -> dict[str, Any]:
+    """Keys the killed run had backed up (its write about to go, or gone) without an outcome journaled, with
+    the item backed up."""
+    backups, journal = (
+        (patch.BACKUP_FILE, patch.JOURNAL_FILE)
+        if phase == "patch"
+        else ("undo-backup.jsonl", patch.UNDO_FILE)
+    )
+    done = {j["key_id"] for j in iter_jsonl(run_dir / journal) if j.get("status") in patch.FINAL}
+    held = {b["key_id"]: b["item"] for b in iter_jsonl(run_dir / backups) if "item" in b}
+    return {k: from_json_safe(v) for k, v in sorted(held.items()) if k not in done}
+
+
 def _app_writes(
-    sc: Any, app: Any, rng: random.Random, checker: Checker, keys: list[str], stats: Stats
+    sc: Any,
+    app: Any,
+    rng: random.Random,
+    checker: Checker,
+    keys: list[str],
+    stats: Stats,
+    hot: dict[str, Any],
 ) -> None:
-    """The application changes, deletes or re-creates a few items (each key at most once per trial)."""
+    """The application changes, deletes or re-creates a few items (each key at most once per trial): most
+    often the keys whose write was in flight at the kill (``hot``: where a resume can go wrong), and others.
+    On a hot key it often puts back the version the run had backed up (deletes an item the patch put back, or
+    writes the old version again): a resume that takes that for "never landed" would write over it."""
     free = [k for k in keys if k not in checker.app_written]
-    for k in rng.sample(free, k=min(len(free), rng.randint(0, 3))):
+    hot_free = [k for k in hot if k in free]
+    picks = rng.sample(hot_free, k=min(len(hot_free), rng.randint(0, 2)))
+    rest = [k for k in free if k not in picks]
+    picks += rng.sample(rest, k=min(len(rest), rng.randint(0, 2)))
+    for k in picks:
         live = sc.get(k)
         marker = {"S": f"app-{rng.randrange(10**9)}"}
-        if live is None:
+        if k in hot and rng.random() < 0.5 and canon(live) != canon(hot[k]):
+            if hot[k] is None:
+                app.delete_item(TableName=sc.table, Key=sc.key(k))
+            else:
+                app.put_item(TableName=sc.table, Item=hot[k])
+        elif live is None:
             item = {**sc.key(k), "status": marker, "origin": {"S": "re-created by the application"}}
             app.put_item(TableName=sc.table, Item=item)
         elif rng.random() < 0.5:
@@ -248,7 +286,7 @@ def run_trial(seed: int, sandbox: Any, aws: Aws, app: Any, tmp: Path, stats: Sta
                 answer = _run(checker, rng, cmd, kill=True, stats=stats)
                 if answer is not None:
                     break
-                _app_writes(sc, app, rng, checker, everything, stats)
+                _app_writes(sc, app, rng, checker, everything, stats, in_flight(run_dir, phase))
             answer = _run(checker, rng, cmd, kill=False, stats=stats)
             if not answer or not answer.get("ok"):
                 problems.append(f"{phase}: the last run failed: {answer}")
