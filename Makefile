@@ -1,11 +1,16 @@
 # The two README commands work on a fresh machine with only Python 3.11+:
 #   make demo   create .venv if missing, install the project, run `recovery demo`
 #   make test   create .venv if missing, install the project with its test extras, run the whole suite
+# Also: make test-fast (unit tests, < 1 min), make lint (ruff check + format check, pinned ruff),
+#       make check-appkit (a fresh venv with `pip install .` only: appkit imports with boto3 alone),
+#       make docs (regenerate docs/reference/policies.md from the code).
 # The project is (re)installed when pyproject.toml is newer than the stamp file in .venv.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# `make demo` installs the runbook and the sandbox; `make test` everything (the test extra).
+DEMO_STAMP := $(VENV)/.installed-recovery-helpers-demo
 STAMP  := $(VENV)/.installed-recovery-helpers
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k runner -x"`.
 PYTEST_ARGS ?=
@@ -15,18 +20,22 @@ WORKERS ?= 2
 # Trials of the chaos soak (issue 15): `make soak SOAK_TRIALS=500`; CI's `make test` runs 12 of them.
 SOAK_TRIALS ?= 200
 
-.PHONY: demo test soak lint install clean
+.PHONY: demo test test-fast soak lint install clean check-appkit docs
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/recovery demo
 
 test: $(STAMP)
 	$(BIN)/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
+# The unit tests only (tests/unit): each module against the sandbox, in under a minute.
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(WORKERS) -q tests/unit $(PYTEST_ARGS)
+
 # The chaos soak: patch and undo SIGKILLed at random moments, an application writing in between, every write
 # checked as the sandbox applies it (tests/chaos_support.py). Prints trials, kills, app writes, checked writes.
 soak: $(STAMP)
-	SOAK_TRIALS=$(SOAK_TRIALS) SOAK_VERBOSE=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/test_chaos_soak.py
+	SOAK_TRIALS=$(SOAK_TRIALS) SOAK_VERBOSE=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/integration/test_chaos_soak.py
 
 install: $(STAMP)
 
@@ -36,14 +45,30 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || \
 		{ echo "could not create $(VENV): on Debian/Ubuntu install python3-venv" >&2; rm -rf $(VENV); exit 1; }
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+$(DEMO_STAMP): pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[runbook,sandbox]'
+	@touch $(DEMO_STAMP)
 
-# Optional: ruff is installed on first use (it is not a project dependency).
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP) $(DEMO_STAMP)
+
+# ruff comes pinned with the test extra (pyproject.toml), so every machine lints alike.
 lint: $(STAMP)
-	@$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet ruff
-	$(BIN)/python -m ruff check recovery_helpers tests
+	$(BIN)/ruff check recovery_helpers tests bench
+	$(BIN)/ruff format --check recovery_helpers tests bench
+
+# What an application installs: a fresh venv, `pip install .` (boto3 and botocore only), then appkit imports.
+APPKIT_VENV := build/appkit-venv
+check-appkit:
+	rm -rf $(APPKIT_VENV)
+	$(PYTHON) -m venv $(APPKIT_VENV)
+	$(APPKIT_VENV)/bin/python -m pip install --quiet .
+	cd $(APPKIT_VENV) && bin/python $(CURDIR)/.ci/check_install.py
+
+# The policy tables of docs/reference/policies.md are generated from recovery_helpers/resources/policies.py.
+docs: $(STAMP)
+	$(BIN)/python -m recovery_helpers.docs
 
 clean:
 	rm -rf runs build dist .pytest_cache

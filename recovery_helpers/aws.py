@@ -36,6 +36,8 @@ class Aws:
     config: Config = field(default_factory=lambda: DEFAULT_CONFIG)
     #: Called with one dict per AWS call (see :class:`CallRecorder`); None records nothing.
     recorder: Callable[[dict[str, Any]], None] | None = None
+    #: Set on every recorded call as ``"as"`` (e.g. ``"probe"``: the application role's calls of a write probe).
+    call_tag: str | None = None
 
     def __post_init__(self) -> None:
         if self.session is None:
@@ -107,15 +109,17 @@ class Aws:
             region_name=self.region,
         )
         return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, config=self.config,
-                   recorder=self.recorder)
+                   recorder=self.recorder, call_tag=self.call_tag)
 
-    def with_config(self, config: Config) -> "Aws":
+    def with_config(self, config: Config, *, call_tag: str | None = None) -> "Aws":
         """The same session, endpoint and call recorder, with ``config`` merged over this one's.
 
         The caller's identity, once resolved, carries over, so the calls of the copy are recorded under it.
+        ``call_tag`` marks the copy's recorded calls (else this one's tag carries over).
         """
         other = Aws(region=self.region, endpoint_url=self.endpoint_url, session=self.session,
-                    config=self.config.merge(config), recorder=self.recorder)
+                    config=self.config.merge(config), recorder=self.recorder,
+                    call_tag=call_tag or self.call_tag)
         known = self.known_caller_arn()
         if known is not None:
             other.caller_arn = known  # fills the cached property: no STS call
@@ -128,10 +132,14 @@ class Aws:
     def assume_role(self, role_arn: str, session_name: str = "recovery-probe") -> "Aws":
         """Act as ``role_arn`` (used to verify containment as the application would see it)."""
         try:
-            creds = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+            answer = self.sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
         except ClientError as exc:
             raise explain(exc, "sts:AssumeRole", role_arn) from exc
-        return self.with_credentials(creds)
+        other = self.with_credentials(answer["Credentials"])
+        assumed = (answer.get("AssumedRoleUser") or {}).get("Arn")
+        if assumed:
+            other.caller_arn = assumed  # known from the answer: no GetCallerIdentity needed
+        return other
 
 
 #: Request parameters worth naming in the record of a call: identifiers only, never item contents or secrets.
@@ -186,6 +194,8 @@ def _emit(aws: "Aws", service: str, operation: str, context: dict[str, Any], res
                              **context.get("recovery_resources", {})}
     if error:
         event["error"] = error
+    if aws.call_tag:
+        event["as"] = aws.call_tag
     aws.recorder(event)
 
 

@@ -65,6 +65,9 @@ class CallRecorder:
     recorded in the timeline by the steps themselves, with what they mean."""
 
     FILE = "aws-calls.jsonl"
+    #: Calls made as another identity to test it (``"as": "probe"``: the application role's write probes,
+    #: refused by design once writes are denied); kept apart, and not counted as the runbook's own calls.
+    PROBE_FILE = "probe-calls.jsonl"
     SAVE_EVERY_SECONDS = 2.0
 
     def __init__(self, incident: Incident) -> None:
@@ -77,6 +80,10 @@ class CallRecorder:
 
     def __call__(self, event: dict[str, Any]) -> None:
         line = {"time": utc_now(), **event}
+        if event.get("as") == "probe":
+            with self._lock, self.incident.file(self.PROBE_FILE).open("a") as fh:
+                fh.write(json.dumps(line, default=str) + "\n")
+            return
         with self._lock:
             with self.path.open("a") as fh:
                 fh.write(json.dumps(line, default=str) + "\n")

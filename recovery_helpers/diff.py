@@ -11,15 +11,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import random
 import shutil
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 from boto3.dynamodb.types import Binary
@@ -30,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .aws import error_code, explain
 from .context import Context
-from .errors import ApprovalError, InputError, NotReadyError, RecoveryError
+from .errors import ApprovalError, InputError, NotReadyError
 from .items import KeySchema, item_digest, items_equal, iter_chunks, normalize_number, to_python
 from .plan import (
     ACTION_OF,
@@ -45,6 +43,7 @@ from .plan import (
     save_approvals,
     segment_of,
 )
+from .scan import BATCH_GET_MAX, batch_get
 from .sources import (
     IMAGE_SOURCES,
     ImpactedSet,
@@ -72,7 +71,6 @@ __all__ = [
 
 MASK = "••••"
 ABSENT = "(absent)"
-BATCH_GET_LIMIT = 100
 #: What the patch does for each classification, in words for the summary table.
 MEANING = {
     "changed": "put the restored item back (the incident updated it)",
@@ -151,48 +149,6 @@ def _check_restored(ctx: Context, restored: str, live_schema: KeySchema) -> None
             f"the restored table {restored!r} has the key {schema.describe()}, but the live table "
             f"{ctx.table_name!r} has {live_schema.describe()}: restore from the live table's own backup."
         )
-
-
-def batch_get(
-    dynamodb: Any,
-    table_name: str,
-    keys: Sequence[Mapping[str, Any]],
-    key_schema: KeySchema,
-    *,
-    consistent: bool,
-    sleep: Callable[[float], None] = time.sleep,
-    max_stalls: int = 10,
-) -> dict[str, dict[str, Any]]:
-    """Items by key_id for up to 100 keys; UnprocessedKeys are asked again with exponential backoff.
-
-    Gives up only after ``max_stalls`` consecutive rounds that returned nothing (throttling botocore could not
-    ride out); a round that makes progress resets the backoff.
-    """
-    if len(keys) > BATCH_GET_LIMIT:
-        raise ValueError(f"batch_get takes at most {BATCH_GET_LIMIT} keys")
-    found: dict[str, dict[str, Any]] = {}
-    request: dict[str, Any] = {table_name: {"Keys": list(keys), "ConsistentRead": consistent}}
-    stalls = 0
-    while request.get(table_name, {}).get("Keys"):
-        try:
-            response = dynamodb.batch_get_item(RequestItems=request)
-        except ClientError as exc:
-            raise explain(exc, "dynamodb:BatchGetItem", table_name) from exc
-        items = response.get("Responses", {}).get(table_name, [])
-        for item in items:
-            found[key_schema.key_id(key_schema.key_of(item))] = item
-        request = response.get("UnprocessedKeys") or {}
-        if not request.get(table_name, {}).get("Keys"):
-            break
-        stalls = 0 if items else stalls + 1
-        if stalls >= max_stalls:
-            raise RecoveryError(
-                f"DynamoDB left {len(request[table_name]['Keys'])} keys of {table_name!r} unprocessed "
-                f"{max_stalls} times in a row (throttling?): run the step again later, or with fewer "
-                "max_workers."
-            )
-        sleep(min(5.0, 0.05 * 2**stalls) * (0.5 + random.random() / 2))
-    return found
 
 
 # -- classification and diffs ------------------------------------------------------------------------------
@@ -483,10 +439,10 @@ def _fetch_and_write(
     def run_segment(index: int) -> None:
         nonlocal filtered
         with open(work / f"impacted-{index:04d}.jsonl", "w", encoding="utf-8") as out:
-            for chunk in iter_chunks(impacted.segment(index), BATCH_GET_LIMIT):
-                live = batch_get(ddb, ctx.table_name, [k.key for k in chunk], schema, consistent=True)
+            for chunk in iter_chunks(impacted.segment(index), BATCH_GET_MAX):
+                live = batch_get(ddb, ctx.table_name, [k.key for k in chunk], schema, consistent_read=True)
                 need = [k.key for k in chunk if not k.has_images]
-                before = batch_get(ddb, restored_table, need, schema, consistent=False) if need else {}
+                before = batch_get(ddb, restored_table, need, schema, consistent_read=False) if need else {}
                 for k in chunk:
                     old = k.before if k.has_images else before.get(k.key_id)
                     new = live.get(k.key_id)

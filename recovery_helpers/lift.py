@@ -17,21 +17,14 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from .aws import error_code, explain
-from .contain import (
-    attached_policy_arns,
-    get_parameter,
-    merge_tenants,
-    put_parameter,
-    require_role,
-    tenants_in,
-    validate_tenants,
-)
 from .context import Context
 from .errors import InputError, VerificationError
 from .incident import utc_now
 from .items import KeySchema
-from .policies import policy_arn
-from .probe import ALLOWED, Verification, verify_writes
+from .resources.iam import attached_policy_arns, require_role
+from .resources.policies import policy_arn
+from .resources.probe import ALLOWED, Verification, verify_writes
+from .resources.readonly import get_parameter, merge_tenants, put_parameter, tenants_in, validate_tenants
 from .tenancy import ALL
 
 #: What lift checks when contain could not record what the application wrote through before.

@@ -9,7 +9,6 @@ The report also carries the least-privilege policy of the role that should run t
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import json
 from dataclasses import dataclass, field
@@ -20,18 +19,16 @@ from botocore.exceptions import ClientError
 
 from .aws import Aws, error_code, explain
 from .aws import describe_table as _describe
-from .contain import (
+from .context import Context
+from .resources.dynamodb import DEFAULT_PERIOD_DAYS, iso, pitr_window
+from .resources.iam import (
     attached_policy_arns,
     caller_role_name,
     ensure_deny_policy,
-    get_parameter,
     get_policy_document,
-    put_parameter,
     role_name_of,
-    tenants_in,
 )
-from .context import Context
-from .policies import (
+from .resources.policies import (
     WRITE_ACTIONS,
     account_trust_policy,
     allows,
@@ -40,9 +37,9 @@ from .policies import (
     recovery_role_policy,
     table_arn,
 )
+from .resources.readonly import get_parameter, put_parameter, tenants_in
 
 RECOVERY_POLICY_NAME = "RecoveryRunbook"
-DEFAULT_PERIOD_DAYS = 35
 SAMPLE_ITEMS = 50
 
 
@@ -214,28 +211,6 @@ def _schema_text(table: dict[str, Any]) -> str:
     )
 
 
-def _iso(value: Any) -> str | None:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat()
-    return value
-
-
-def pitr_window(aws: Aws, table_name: str) -> dict[str, Any]:
-    """``{"enabled", "earliest", "latest", "period_days"}`` from DescribeContinuousBackups."""
-    try:
-        desc = aws.dynamodb.describe_continuous_backups(TableName=table_name)["ContinuousBackupsDescription"]
-    except ClientError as exc:
-        raise explain(exc, "dynamodb:DescribeContinuousBackups", table_name) from exc
-    p = desc.get("PointInTimeRecoveryDescription") or {}
-    return {
-        "enabled": p.get("PointInTimeRecoveryStatus") == "ENABLED",
-        "earliest": p.get("EarliestRestorableDateTime"),
-        "latest": p.get("LatestRestorableDateTime"),
-        "period_days": p.get("RecoveryPeriodInDays")
-        or (DEFAULT_PERIOD_DAYS if p.get("PointInTimeRecoveryStatus") == "ENABLED" else None),
-    }
-
-
 def _check_pitr(ctx: Context, report: ReadinessReport, apply: bool) -> Check:
     aws = ctx.aws
     window = pitr_window(aws, ctx.table_name)
@@ -252,7 +227,7 @@ def _check_pitr(ctx: Context, report: ReadinessReport, apply: bool) -> Check:
         ctx.record("dynamodb:UpdateContinuousBackups", table=ctx.table_name, point_in_time_recovery="enabled")
         report.changes.append("enabled point-in-time recovery")
         window, fixed = pitr_window(aws, ctx.table_name), True
-    report.pitr = {k: _iso(v) for k, v in window.items()}
+    report.pitr = {k: iso(v) for k, v in window.items()}
     if not window["enabled"]:
         return Check(
             "point-in-time recovery",

@@ -22,7 +22,7 @@ from .context import Context
 from .errors import InputError, NotReadyError, RecoveryError
 from .incident import utc_now
 from .items import KeySchema
-from .prepare import pitr_window
+from .resources.dynamodb import iso, pitr_window
 from .times import parse_time
 
 SOURCES = ("pitr", "backup", "existing")
@@ -67,12 +67,6 @@ def default_restored_name(table_name: str, when: dt.datetime) -> str:
     """``<table>-restored-<YYYYmmddTHHMMSS>`` (UTC), trimmed to DynamoDB's 255-character limit."""
     suffix = f"-restored-{when.astimezone(dt.timezone.utc):%Y%m%dT%H%M%S}"
     return table_name[: MAX_TABLE_NAME - len(suffix)] + suffix
-
-
-def _iso(value: Any) -> str | None:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat()
-    return value
 
 
 def _index_overrides(features: dict[str, Any], restore_indexes: bool) -> dict[str, Any]:
@@ -156,7 +150,7 @@ def restore_table(
         if (earliest and when < earliest) or (latest and when > latest):
             raise InputError(
                 f"restore_time {when.isoformat()} is outside the point-in-time window of "
-                f"{ctx.table_name}: restorable from {_iso(earliest)} to {_iso(latest)}. Choose a time "
+                f"{ctx.table_name}: restorable from {iso(earliest)} to {iso(latest)}. Choose a time "
                 "in that window (the latest restorable time is about 5 minutes ago on AWS)."
             )
         features: dict[str, Any] = live
@@ -223,7 +217,7 @@ def restore_table(
         requested.isoformat() if requested else None,
         started=not resumed,
         resumed=resumed,
-        window={k: _iso(v) for k, v in window.items()},
+        window={k: iso(v) for k, v in window.items()},
         notes=notes,
     )
     if not wait:
@@ -261,7 +255,7 @@ def _check_backup(
     taken = details["BackupCreationDateTime"]
     if start and taken > start:
         raise InputError(
-            f"backup {backup_arn} was taken at {_iso(taken)}, after incident_start {start.isoformat()}: "
+            f"backup {backup_arn} was taken at {iso(taken)}, after incident_start {start.isoformat()}: "
             "it may hold corrupted items. Choose a backup taken before the incident."
         )
     return backup

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import difflib
 import getpass
+import importlib.resources
 import logging
 import os
 import signal
@@ -99,11 +100,16 @@ class RunResult:
 
 # -- inputs ------------------------------------------------------------------------------------------------
 def default_notebooks_dir() -> Path:
-    """``$RECOVERY_NOTEBOOKS`` if set, else the repository's ``notebooks/`` next to the package."""
+    """Where the six notebooks are: ``$RECOVERY_NOTEBOOKS`` if set; in a source checkout (an editable install
+    included) the repository's ``notebooks/``, what users open; else the copy an installed wheel ships as
+    package data (``recovery_helpers/notebooks``), found with importlib.resources."""
     env = os.environ.get("RECOVERY_NOTEBOOKS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "notebooks"
+    checkout = Path(__file__).resolve().parent.parent / "notebooks"
+    if (checkout / "01_prepare.ipynb").is_file():
+        return checkout
+    return Path(str(importlib.resources.files("recovery_helpers") / "notebooks"))
 
 
 def parse_steps(text: str | Sequence[str] | None) -> list[str]:

@@ -139,33 +139,38 @@ def batch_get(
     *,
     projection: Mapping[str, Any] | None = None,
     consistent_read: bool = False,
-    max_attempts: int = 10,
     sleep: Callable[[float], None] = time.sleep,
+    max_stalls: int = 10,
 ) -> dict[str, Item]:
     """The items that exist for ``keys`` (at most 100), by key_id; absent keys are simply missing.
 
-    Unprocessed keys (throttling inside a batch, which botocore's retries do not see) are retried with
-    exponential backoff and jitter; if they persist, a RecoveryError says so (they are never reported absent).
+    The one BatchGetItem loop of the package. UnprocessedKeys (a partial answer: 16 MB, or throttling inside
+    the batch, which botocore's retries do not see) are asked again with exponential backoff and jitter. It
+    gives up only after ``max_stalls`` consecutive rounds that returned nothing; a round that makes progress
+    resets the backoff. Keys left unprocessed raise a RecoveryError: they are never reported absent.
     """
     if len(keys) > BATCH_GET_MAX:
         raise ValueError(f"batch_get takes at most {BATCH_GET_MAX} keys")
     found: dict[str, Item] = {}
     request: dict[str, Any] = {"Keys": list(keys), "ConsistentRead": consistent_read, **(projection or {})}
-    for attempt in range(max_attempts):
-        if not request["Keys"]:
-            return found
+    stalls = 0
+    while request["Keys"]:
         try:
             response = dynamodb.batch_get_item(RequestItems={table_name: request})
         except ClientError as exc:
             raise explain(exc, "dynamodb:BatchGetItem", table_name) from exc
-        for item in response.get("Responses", {}).get(table_name, []):
+        items = response.get("Responses", {}).get(table_name, [])
+        for item in items:
             found[key_schema.key_id(key_schema.key_of(item))] = item
         request = response.get("UnprocessedKeys", {}).get(table_name) or {"Keys": []}
-        if request["Keys"]:
-            sleep(min(10.0, 0.05 * 2 ** attempt) * (0.5 + random.random() / 2))
-    if request["Keys"]:
-        raise RecoveryError(
-            f"{len(request['Keys'])} keys of {table_name} stayed unprocessed after {max_attempts} "
-            "BatchGetItem attempts (the table is throttled): lower max_workers or retry later."
-        )
+        if not request["Keys"]:
+            break
+        stalls = 0 if items else stalls + 1
+        if stalls >= max_stalls:
+            raise RecoveryError(
+                f"DynamoDB left {len(request['Keys'])} keys of {table_name!r} unprocessed "
+                f"{max_stalls} times in a row (throttling?): run the step again later, or with fewer "
+                "max_workers."
+            )
+        sleep(min(5.0, 0.05 * 2**stalls) * (0.5 + random.random() / 2))
     return found

@@ -38,7 +38,7 @@ from recovery_helpers.aws import Aws
 from recovery_helpers.items import canonical_json, from_json_safe, items_equal
 from recovery_helpers.journal import iter_jsonl
 from recovery_helpers.patch.requests import apply_update
-from tests.test_patch import enable_stream, make_scenario
+from tests.unit.patch.test_patch import enable_stream, make_scenario
 
 
 def canon(item: Any) -> str:

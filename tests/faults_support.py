@@ -1,4 +1,4 @@
-"""Helpers for tests/test_faults_e2e.py: fault phases that count what the sandbox injected, a staged demo, the
+"""Helpers for tests/integration/test_faults_e2e.py: fault phases that count what the sandbox injected, a staged demo, the
 big staged plan for the kill tests, a patch in a child process, and the live table's stream as a write count."""
 
 from __future__ import annotations

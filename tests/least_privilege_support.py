@@ -10,7 +10,8 @@ from typing import Any
 
 import boto3
 
-from recovery_helpers import demo, policies
+from recovery_helpers import demo
+from recovery_helpers.resources import policies
 from recovery_helpers.aws import Aws
 from recovery_helpers.context import open_context
 from recovery_helpers.prepare import RECOVERY_POLICY_NAME, check_readiness

@@ -1,14 +1,14 @@
 """The application's read-only switch: an SSM parameter listing the tenants that must not write right now.
 
 The parameter (default ``read-only-customers``, type StringList or String) holds comma-separated tenant ids;
-``all`` puts every tenant in read-only mode, an empty value or ``none`` nobody. The runbook's contain step
+``all`` puts every tenant in read-only mode, an empty value, ``none`` or ``-`` nobody; the value is read by
+``resources.readonly.parse_tenants``, the same reader the runbook's contain and lift steps use. The runbook's contain step
 sets it and its lift step puts the previous value back; the application asks
 :meth:`ReadOnlyGuard.is_read_only` before every write and answers "read-only, try later" instead of writing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -17,25 +17,17 @@ from typing import Any, Callable
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-ALL = "all"
-NOBODY = {"", "none", "-"}
+from ..resources import readonly
+
+ALL = readonly.ALL
+NOBODY = readonly.NOBODY
 
 _log = logging.getLogger(__name__)
 
 
 def parse_tenants(value: str | None) -> frozenset[str]:
-    """The parameter's value as a set of tenant ids: ``"t1,t2"``, ``"all"``, ``"none"`` or a JSON list."""
-    if value is None:
-        return frozenset()
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            items = [str(x) for x in json.loads(text)]
-        except ValueError:
-            items = text.strip("[]").split(",")
-    else:
-        items = text.split(",")
-    return frozenset(t.strip() for t in items if t.strip().lower() not in NOBODY)
+    """The parameter's value as a set of tenant ids (the runbook's own reader: resources.readonly)."""
+    return frozenset(readonly.parse_tenants(value))
 
 
 class ReadOnlyGuard:

@@ -13,7 +13,7 @@ Two write paths, the same condition on every key (the item still equals the vers
   batch, so that a retried call is idempotent on AWS. A cancelled transaction wrote nothing: the keys whose
   condition failed are settled from the item DynamoDB returns (conflict, or already the target), the others
   are written one by one on the single path. Transactions cannot return the replaced items, so on this path
-  the guarantee is the backup read plus the condition on every attribute read (see the README, "Step 05").
+  the guarantee is the backup read plus the condition on every attribute read (see docs/steps/05_patch.md).
 """
 
 from __future__ import annotations
@@ -388,7 +388,10 @@ class Engine:
             self._one_by_one(batch, outcome.error)
         else:  # whether it ran is unknown: the next run replays it with its token
             self._finish_many(
-                [(w.change, {"status": "failed", "error": outcome.error, "maybe_written": True}) for w in batch]
+                [
+                    (w.change, {"status": "failed", "error": outcome.error, "maybe_written": True})
+                    for w in batch
+                ]
             )
 
     def send_transaction(self, batch: list[Write], elements: list[dict[str, Any]], token: str) -> SendOutcome:
@@ -668,7 +671,13 @@ class Engine:
 
     # .. records ...........................................................................................
     def _backup_line(
-        self, change: Change, item: Item | None, source: str, *, via: str | None = None, token: str | None = None
+        self,
+        change: Change,
+        item: Item | None,
+        source: str,
+        *,
+        via: str | None = None,
+        token: str | None = None,
     ) -> dict[str, Any]:
         line = {
             **self.run_fields,

@@ -82,7 +82,8 @@ def in_flight(backup_path: Path, run_id: str, final: set[str]) -> InFlightSet:
         elif source == "not-written":
             found.keys.pop(line["key_id"], None)
     for token, at in places.items():
-        if sorted(at) == list(range(sizes[token])):  # every element's line is there: the request can be rebuilt
+        # every element's line is there: the request can be rebuilt
+        if sorted(at) == list(range(sizes[token])):
             found.transactions[token] = [at[i] for i in range(sizes[token])]
     for key_id in list(found.keys):
         if key_id in final:

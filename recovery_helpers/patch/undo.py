@@ -71,7 +71,10 @@ def undo(
         1 for line in patched_lines(incident.path / JOURNAL_FILE, run_id) if line["key_id"] not in final
     )
     left = [
-        {**line, "reason": f"not undone: the patch could not tell whether it wrote this key ({line['reason']})"}
+        {
+            **line,
+            "reason": f"not undone: the patch could not tell whether it wrote this key ({line['reason']})",
+        }
         for line in final_lines(incident.path / JOURNAL_FILE, run_id, "ambiguous")
     ]
     if report.to_undo == 0 and report.already_done == 0 and not left:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
 
-from .. import exports
+from ..resources import exports
 from ..aws import explain
 from ..errors import InputError
 from ..items import from_json_safe, to_json_safe

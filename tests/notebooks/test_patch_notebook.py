@@ -1,0 +1,71 @@
+"""notebooks/05_patch.ipynb executed headless with papermill against the sandbox: dry run, patch, undo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from recovery_helpers.items import items_equal
+from tests.unit.patch.test_patch import assert_recovered, make_scenario, writes
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_patch.ipynb"
+
+
+def _run(sc, tmp_path: Path, name: str, **params) -> str:
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(NOTEBOOK.parents[1]),
+        parameters={
+            "incident_id": "inc",
+            "table_name": sc.table,
+            "region": sc.aws.region,
+            "endpoint_url": sc.aws.endpoint_url,
+            "runs_dir": str(sc.runs_dir),
+            **params,
+        },
+    )
+    nb = nbformat.read(out, as_version=4)
+    return "\n".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+
+
+def test_notebook_is_committed_clean_with_one_parameters_cell():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "dry_run = True" in tagged[0].source and "undo = False" in tagged[0].source
+    assert all(
+        not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code"
+    )
+
+
+def test_dry_run_then_patch_then_undo(sandbox, aws, tmp_path, unique_name):
+    sc = make_scenario(aws, tmp_path, unique_name, n=12)
+    sc.approve()
+    before = sc.snapshot()
+    calls = sandbox.calls
+    text = _run(sc, tmp_path, "dry")
+    assert "DRY RUN" in text and writes(sandbox, calls) == 0
+
+    text = _run(sc, tmp_path, "patch", dry_run=False)
+    assert f"patched: {len(sc.changed_ids())}" in text and "OK" in text
+    assert_recovered(sc, sc.changed_ids())
+
+    text = _run(sc, tmp_path, "undo", undo=True)
+    assert f"put back: {len(sc.changed_ids())}" in text
+    after = sc.snapshot()
+    assert after.keys() == before.keys() and all(items_equal(after[k], before[k]) for k in after)
+
+
+def test_undo_and_patch_together_are_refused(sandbox, aws, tmp_path, unique_name):
+    sc = make_scenario(aws, tmp_path, unique_name, n=6)
+    sc.approve()
+    with pytest.raises(pm.PapermillExecutionError, match="choose one"):
+        _run(sc, tmp_path, "both", undo=True, dry_run=False)
