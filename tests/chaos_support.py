@@ -41,6 +41,26 @@ from recovery_helpers.patch.requests import apply_update
 from tests.unit.patch.test_patch import enable_stream, make_scenario
 
 
+def changed_attributes(old: Any, new: Any) -> set[str] | None:
+    """The attributes a write changed; None when it created or deleted the item."""
+    if old is None or new is None:
+        return None
+    return {a for a in set(old) | set(new) if canon_value(old.get(a)) != canon_value(new.get(a))}
+
+
+def canon_value(value: Any) -> str:
+    return canon({"v": value}) if value is not None else "null"
+
+
+def preserves(app: tuple[set[str] | None, Any], old: Any, new: Any) -> bool:
+    """Whether a later write keeps what the application wrote: the item's existence when the application
+    created or deleted it, else every attribute it changed (an attribute-level write may change others)."""
+    attrs, _ = app
+    if attrs is None or old is None or new is None:
+        return False
+    return all(canon_value(old.get(a)) == canon_value(new.get(a)) for a in attrs)
+
+
 def canon(item: Any) -> str:
     return canonical_json(from_json_safe(item)) if item is not None else "null"
 
@@ -70,6 +90,8 @@ class Checker:
         self.phase = "patch"
         self.allowed: set[str] = set()
         self.app_written: set[str] = set()
+        #: key -> (attributes the application's write changed, None: the item's existence; its new image)
+        self.app_changes: dict[str, tuple[set[str] | None, Any]] = {}
         self.problems: list[str] = []
         self.checked = 0
         self.runbook_writes: Counter[str] = Counter()
@@ -87,17 +109,21 @@ class Checker:
         return held
 
     def __call__(self, seen: Any) -> None:
-        if seen.table != self.table or seen.access_key_id != self.runbook_key:
+        if seen.table != self.table:
             return
         key_id = self.schema.key_id(seen.keys)
+        if seen.access_key_id != self.runbook_key:  # the application's: what it changed must survive
+            with self.lock:
+                self.app_changes[key_id] = (changed_attributes(seen.old, seen.new), seen.new)
+            return
         with self.lock:
             self.checked += 1
             self.runbook_writes[key_id] += 1
             if key_id not in self.allowed:
                 self.problems.append(f"{self.phase}: wrote {key_id}, which it may not write")
-            if key_id in self.app_written:
+            if key_id in self.app_changes and not preserves(self.app_changes[key_id], seen.old, seen.new):
                 self.problems.append(
-                    f"{self.phase}: wrote {key_id} after the application did (its write lost)"
+                    f"{self.phase}: wrote {key_id} over what the application wrote (its write lost or reverted)"
                 )
             if canon(seen.old) not in self.backups_now().get(key_id, set()):
                 self.problems.append(f"{self.phase}: wrote {key_id} with no backup of the item it replaced")
@@ -332,8 +358,21 @@ def _check_end(
             stats.ambiguous += 1
             if "before" not in amb or "found" not in amb:
                 problems.append(f"{k}: ambiguous without both versions")
+        if k in checker.app_changes:
+            attrs, app_item = checker.app_changes[k]
+            if attrs is None and not items_equal(now, app_item):
+                problems.append(
+                    f"{k}: the application created or deleted it, the table holds {canon(now)[:160]}"
+                )
+            elif attrs is not None and (
+                now is None or any(canon_value(now.get(a)) != canon_value(app_item.get(a)) for a in attrs)
+            ):
+                problems.append(
+                    f"{k}: the application's change to {sorted(attrs)} is gone: {canon(now)[:160]}"
+                )
+            continue
         if k in checker.app_written:
-            continue  # the application's version stands (every runbook write after it was flagged above)
+            continue  # the application wrote it without changing it (it put back the very same version)
         if k not in approved:
             expected = sc.corrupted.get(k, sc.base.get(k))
         elif reported:
