@@ -27,6 +27,12 @@ ITEM_HANDLERS = (
     "execute_statement", "execute_transaction", "batch_execute_statement",
     "get_item", "batch_get_item", "transact_get_items", "query", "scan",
 )
+#: DynamoHandler methods that copy, create or drop a table's items: moto's CreateBackup deep-copies the live
+#: table and answered HTTP 500 ("dictionary changed size during iteration") under concurrent writes.
+TABLE_HANDLERS = (
+    "create_table", "delete_table", "update_table", "create_backup",
+    "restore_table_to_point_in_time", "restore_table_from_backup",
+)
 
 
 def locked(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,8 +47,8 @@ def locked(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def install() -> None:
-    """Put every item handler of moto's DynamoDB under the lock (call once, after other handler wrappers)."""
+    """Put every item (and item-copying table) handler of moto's DynamoDB under the lock (call once, after other handler wrappers)."""
     from moto.dynamodb.responses import DynamoHandler
 
-    for name in ITEM_HANDLERS:
+    for name in (*ITEM_HANDLERS, *TABLE_HANDLERS):
         setattr(DynamoHandler, name, locked(getattr(DynamoHandler, name)))

@@ -63,6 +63,7 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     _cache_condition_parsing()
     from . import idempotency, locking, streams
 
+    partiql.install()
     idempotency.install()
     streams.install()
     locking.install()  # last: the outermost wrapper of every item handler

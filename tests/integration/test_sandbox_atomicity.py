@@ -190,3 +190,36 @@ def test_racing_conditional_writes_end_as_one_serial_order(sandbox, aws, unique_
         if seen not in serial_outcomes(staged, racers):
             broken.append((r, [me for _, me in racers], seen))
     assert not broken, f"{len(broken)} of {ROUNDS} rounds match no serial order, e.g. {broken[:3]}"
+
+
+def test_create_backup_during_concurrent_writes(sandbox, aws, unique_name, fine_grained_threads):
+    """moto's CreateBackup copies the live table while writers change it: it answered HTTP 500."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    payload = {"M": {"a": {"S": "x" * 50}, "b": {"L": [{"N": "1"}] * 5}}}
+    for i in range(0, 600, 25):
+        ddb.batch_write_item(RequestItems={table: [
+            {"PutRequest": {"Item": {**_k(f"old{j}"), "blob": payload}}} for j in range(i, i + 25)]})
+    stop = threading.Event()
+    written: list[int] = []
+
+    def writer() -> None:
+        client = sandbox.client("dynamodb")
+        while not stop.is_set():
+            client.put_item(TableName=table, Item=_k(f"new{len(written)}"))
+            written.append(1)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    once = sandbox.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    try:
+        arns = [once.create_backup(TableName=table, BackupName=f"b-{i}-{unique_name}"[:255])["BackupDetails"]
+                ["BackupArn"] for i in range(3)]
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert written, "the writer never wrote"
+    restored = f"{unique_name}-r"
+    ddb.restore_table_from_backup(TargetTableName=restored, BackupArn=arns[-1])
+    count = sum(p["Count"] for p in ddb.get_paginator("scan").paginate(TableName=restored, Select="COUNT"))
+    assert 600 <= count <= 600 + len(written)
