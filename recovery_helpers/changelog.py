@@ -10,7 +10,6 @@ change log).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import InputError
 from .items import Key, KeySchema
+from .numbers import loads_exact
 
 OPERATION = "itemChange"
 ACTIONS = ("create", "update", "delete")
@@ -41,7 +41,8 @@ def parse_timestamp(value: Any) -> dt.datetime:
     """Epoch milliseconds (number or digits) or ISO 8601 with an offset, as an aware UTC datetime."""
     if isinstance(value, bool):
         raise MalformedRecord(f"timestamp {value!r} is not epoch milliseconds or ISO 8601")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+    digits = isinstance(value, str) and value.strip().lstrip("-").isdigit()
+    if isinstance(value, (int, float, Decimal)) or digits:
         try:
             millis = Decimal(str(value).strip())
             return dt.datetime.fromtimestamp(0, dt.timezone.utc) + dt.timedelta(milliseconds=int(millis))
@@ -67,7 +68,7 @@ def parse_record(obj_or_text: str | bytes | Mapping[str, Any], key_schema: KeySc
     obj: Any = obj_or_text
     if isinstance(obj_or_text, (str, bytes)):
         try:
-            obj = json.loads(obj_or_text)
+            obj = loads_exact(obj_or_text)  # number keys keep every digit (never through a float)
         except ValueError as exc:
             raise MalformedRecord("not JSON") from exc
     if not isinstance(obj, Mapping) or obj.get("operation") != OPERATION:

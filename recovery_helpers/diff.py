@@ -43,6 +43,7 @@ from .plan import (
     save_approvals,
     segment_of,
 )
+from .refusals import REFUSED_FILE, Refusal, refuse, write_problem
 from .scan import BATCH_GET_MAX, batch_get
 from .sources import (
     IMAGE_SOURCES,
@@ -431,6 +432,7 @@ def _fetch_and_write(
     incident = ctx.incident
     writer = PlanWriter(incident)
     filtered = 0
+    refused: list[Refusal] = []
     lock = threading.Lock()
     work = impacted.directory
     bar = tqdm(total=impacted.total, desc="fetching items", unit="key", disable=not progress)
@@ -454,21 +456,25 @@ def _fetch_and_write(
                             filtered += 1
                         continue
                     classification = classify(old, new)
-                    writer.add(
-                        PlanEntry(
-                            key_id=k.key_id,
-                            key=k.key,
-                            classification=classification,
-                            action=ACTION_OF[classification],
-                            restored=old,
-                            live=new,
-                            restored_digest=item_digest(old),
-                            live_digest=item_digest(new),
-                            tenant=tenant,
-                            sources=k.sources,
-                            first_change=k.first_change.isoformat() if k.first_change else None,
-                        )
+                    entry = PlanEntry(
+                        key_id=k.key_id,
+                        key=k.key,
+                        classification=classification,
+                        action=ACTION_OF[classification],
+                        restored=old,
+                        live=new,
+                        restored_digest=item_digest(old),
+                        live_digest=item_digest(new),
+                        tenant=tenant,
+                        sources=k.sources,
+                        first_change=k.first_change.isoformat() if k.first_change else None,
                     )
+                    problem = write_problem(entry, schema)
+                    if problem:
+                        with lock:
+                            refused.append(Refusal(k.key_id, k.key, classification, problem))
+                        continue
+                    writer.add(entry)
                 with lock:
                     bar.update(len(chunk))
 
@@ -481,6 +487,10 @@ def _fetch_and_write(
         raise
     finally:
         bar.close()
+    if refused:  # items the patch could not write safely: refused by name, before anything is written
+        writer.abort()
+        ctx.record("build plan", result="refused", refused=len(refused), refused_file=REFUSED_FILE)
+    refuse(refused, schema, incident.path)
     with open(incident.path / "impacted.jsonl.tmp", "w", encoding="utf-8") as out:
         for i in range(impacted.segments):
             with open(work / f"impacted-{i:04d}.jsonl", encoding="utf-8") as part:

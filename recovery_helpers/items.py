@@ -12,33 +12,19 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeSerializer
 
 from .errors import InputError
+from .numbers import ExactDeserializer, check_number, normalize_number
 
 Item = dict[str, dict[str, Any]]
 Key = dict[str, dict[str, Any]]
 
 _serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def normalize_number(text: str) -> str:
-    """A DynamoDB number as AWS stores it: no leading/trailing zeros, no exponent for ordinary magnitudes."""
-    try:
-        d = Decimal(text)
-    except InvalidOperation as exc:
-        raise InputError(f"{text!r} is not a DynamoDB number") from exc
-    if d.is_zero():
-        return "0"
-    d = d.normalize()
-    exponent = d.as_tuple().exponent
-    if isinstance(exponent, int) and -130 <= exponent <= 125:
-        return format(d, "f")
-    return str(d)
+_deserializer = ExactDeserializer()
 
 
 def canonical_value(value: Mapping[str, Any]) -> Any:
@@ -94,7 +80,7 @@ def _b64(value: Any) -> str:
 
 
 def to_python(item: Mapping[str, Any]) -> dict[str, Any]:
-    """DynamoDB JSON to plain Python values (Decimal, set, Binary...), with boto3's TypeDeserializer."""
+    """DynamoDB JSON to plain Python values (Decimal, set, Binary...); numbers exact, whatever their size."""
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
@@ -203,13 +189,17 @@ class KeySchema:
         return {name: _plain_to_attr(obj[name], self.types()[name], name, at) for name in self.names}
 
     def key_to_plain(self, key: Mapping[str, Any]) -> dict[str, Any]:
-        """Inverse of :meth:`key_from_plain` (numbers as int/float-free JSON numbers where exact)."""
+        """Inverse of :meth:`key_from_plain`: whole numbers as JSON integers, others as DynamoDB's own text.
+
+        Never a float (which would lose digits): a fractional number key comes out as the string DynamoDB
+        stores (``"12345678.90123456789"``), which :meth:`key_from_plain` reads back exactly.
+        """
         out: dict[str, Any] = {}
         for name in self.names:
             (tag, inner), = key[name].items()
             if tag == "N":
-                d = Decimal(inner)
-                out[name] = int(d) if d == d.to_integral_value() else float(d)
+                text = normalize_number(inner)
+                out[name] = int(text) if "." not in text and "E" not in text else text
             elif tag == "B":
                 out[name] = _b64(inner)
             else:
@@ -220,23 +210,30 @@ class KeySchema:
 def _plain_to_attr(value: Any, type_: str, name: str, at: str) -> dict[str, Any]:
     if type_ == "S":
         if not isinstance(value, str) or value == "":
-            raise InputError(f"key attribute {name!r}{at} must be a non-empty string, got {value!r}")
+            raise InputError(f"key attribute {name!r}{at} must be a non-empty string, got {_shown(value)}")
         return {"S": value}
     if type_ == "N":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise InputError(f"key attribute {name!r}{at} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+            raise InputError(f"key attribute {name!r}{at} must be a number, got {_shown(value)}")
         try:
-            return {"N": normalize_number(str(value))}
+            return {"N": check_number(value)}
         except InputError as exc:
-            raise InputError(f"key attribute {name!r}{at} must be a number, got {value!r}") from exc
+            if "is not a DynamoDB number" in str(exc):
+                raise InputError(f"key attribute {name!r}{at} must be a number, got {_shown(value)}") from exc
+            raise InputError(f"key attribute {name!r}{at} must be a number DynamoDB can store: {exc}") from exc
     if type_ == "B":
         if not isinstance(value, str):
-            raise InputError(f"key attribute {name!r}{at} must be base64 text (binary key), got {value!r}")
+            raise InputError(f"key attribute {name!r}{at} must be base64 text (binary key), got {_shown(value)}")
         try:
             return {"B": base64.b64decode(value, validate=True)}
         except (binascii.Error, ValueError) as exc:
             raise InputError(f"key attribute {name!r}{at} is not valid base64: {value!r}") from exc
     raise InputError(f"unsupported key type {type_!r} for {name!r}")
+
+
+def _shown(value: Any) -> str:
+    """A value read from a user's file as the user wrote it (Decimal without its repr)."""
+    return str(value) if isinstance(value, Decimal) else repr(value)
 
 
 def iter_chunks(iterable: Iterable[Any], size: int) -> Iterable[list[Any]]:

@@ -73,6 +73,17 @@ def normalize_tenants(tenants: Iterable[str] | str | None) -> list[str]:
     return [ALL] if ALL in out else out
 
 
+def selects_any(tenancy: Tenancy, tenants: list[str], *versions: Mapping[str, Any] | None) -> bool:
+    """Is an item selected when ANY of its versions (restored, live, key) belongs to a selected tenant?
+
+    An incident may move an item between tenants (a non-key tenant attribute rewritten): an item moved out
+    of a selected tenant must be put back, and one moved into it must be looked at too.
+    """
+    if ALL in tenants or not tenancy.configured:
+        return True
+    return any(selects(tenants, tenancy.tenant_of(v)) for v in versions if v)
+
+
 def selects(tenants: list[str], tenant: str | None) -> bool:
     """Does a tenants filter select this tenant? ``all`` selects every item, even one without a tenant."""
     return ALL in tenants or (tenant is not None and tenant in tenants)

@@ -25,28 +25,31 @@ _deserializer = TypeDeserializer()
 _log = logging.getLogger(__name__)
 
 
-def _plain(value: Any) -> Any:
-    """A key value as plain JSON: Decimal to int (or float), bytes to base64 text."""
+def _plain(value: Any) -> str:
+    """A key value as JSON text: numbers as JSON numbers with every digit (never a float), bytes as base64."""
     if isinstance(value, Binary):
         value = value.value
     if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode()
+        return json.dumps(base64.b64encode(bytes(value)).decode())
+    if isinstance(value, float) and not isinstance(value, bool):
+        value = Decimal(repr(value))
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a DynamoDB number")
+        return str(value)  # str() of a finite Decimal is JSON number syntax (1.5E+40, 0.001, 12.50)
+    return json.dumps(value)
 
 
 def change_record(key: Mapping[str, Any], action: str, timestamp_ms: int) -> str:
     """The change-log line for one change of the item with these (plain) key values."""
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
-    record = {
-        "operation": "itemChange",
-        "timestamp": int(timestamp_ms),
-        "ids": {name: _plain(value) for name, value in key.items()},
-        "action": action,
-    }
-    return json.dumps(record, separators=(",", ":"))
+    # written by hand so that number keys keep every digit (json.dumps would need floats)
+    ids = ",".join(f"{json.dumps(name)}:{_plain(value)}" for name, value in key.items())
+    return (
+        f'{{"operation":"itemChange","timestamp":{int(timestamp_ms)},"ids":{{{ids}}},'
+        f'"action":{json.dumps(action)}}}'
+    )
 
 
 class ChangeLogger:
@@ -128,4 +131,8 @@ class ChangeLogger:
 
 
 def _plain_key(key: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in key.items()}
+    """Key values as Python; numbers exact (boto3's deserializer traps on plain forms of 1E+38 and more)."""
+    return {
+        name: Decimal(value["N"]) if "N" in value else _deserializer.deserialize(value)
+        for name, value in key.items()
+    }

@@ -144,22 +144,27 @@ class AuditWriter:
 
     def audit_item(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
         """The audit item of one stream record (None for records that are not item changes, or skipped)."""
+        items = self.audit_items(record)
+        return items[0] if items else None
+
+    def audit_items(self, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The audit items of one stream record: one per tenant it touched (old and new tenant, when a write
+        moved the item between tenants, so that a query of either tenant finds it); [] when skipped."""
         action = _ACTIONS.get(record.get("eventName", ""))
         data = record.get("dynamodb") or {}
         if action is None or "Keys" not in data:
-            return None
+            return []
         if is_ttl_delete(record):
             if not self.record_ttl_deletes:
-                return None
+                return []
             action = TTL_DELETE
         keys = from_json_safe(data["Keys"])
         when = record_time(data.get("ApproximateCreationDateTime", time.time()))
         images = [from_json_safe(data.get(n)) if data.get(n) else None for n in ("NewImage", "OldImage")]
-        tenant = self.tenancy.tenant_of(*images, keys) or NO_TENANT
+        tenants = list(dict.fromkeys(t for t in (self.tenancy.tenant_of(v) for v in (*images, keys)) if t))
         event_id = record.get("eventID") or data.get("SequenceNumber") or ""
         expires = int(when.timestamp() + self.ttl_days * 86400)
-        item = {
-            TENANT: {"S": tenant},
+        common = {
             SORT: {"S": f"{iso_utc(when)}#{event_id}"},
             HOUR: {"S": hour_bucket(when)},
             KEY: {"M": keys},
@@ -169,25 +174,24 @@ class AuditWriter:
         }
         table = table_of(record) or self.default_table
         if table:
-            item[TABLE] = {"S": table}
-        return item
+            common[TABLE] = {"S": table}
+        return [{TENANT: {"S": tenant}, **common} for tenant in tenants or [NO_TENANT]]
 
     def handle(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """Write the audit items of these records; returns how many were written and skipped."""
         items, skipped = [], 0
         for record in records:
-            item = self.audit_item(record)
-            if item is None:
+            found = self.audit_items(record)
+            if not found:
                 skipped += 1
-            else:
-                items.append(item)
+            items.extend(found)
         self.write(items)
         return {"written": len(items), "skipped": skipped}
 
     def write(self, items: list[dict[str, Any]]) -> None:
         """BatchWriteItem in batches of 25, retrying unprocessed items with backoff; raises when they persist.
 
-        Raising makes Lambda retry the whole batch; that is safe because each record maps to one audit item.
+        Raising makes Lambda retry the whole batch; safe, as a record always maps to the same audit items.
         """
         for start in range(0, len(items), _BATCH):
             requests = [{"PutRequest": {"Item": item}} for item in items[start:start + _BATCH]]

@@ -8,6 +8,7 @@ the same ConditionExpression, so a key is protected the same way whichever path 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,10 @@ FATAL_CODES = frozenset(
 )
 #: DynamoDB refuses expression strings longer than 4 KB.
 MAX_EXPRESSION = 4096
+#: ... and expressions with more than 300 operators and functions (AND, =, attribute_exists...): a whole-item
+#: condition uses two per non-key attribute, so about 150 attributes is the most one write can compare.
+MAX_OPERATORS = 300
+_OPERATOR = re.compile(r"<>|<=|>=|=|<|>|\b(?:AND|OR|NOT|BETWEEN|IN)\b|\b[a-z_]+\(")
 #: TransactWriteItems takes at most 100 actions and 4 MB of items; the engine keeps a margin on the bytes.
 TRANSACT_MAX_ITEMS = 100
 TRANSACT_MAX_BYTES = 3_500_000
@@ -176,7 +181,20 @@ class WriteRequest:
                 f"({self.expression_size} characters, the limit is {MAX_EXPRESSION}); patch it by hand, "
                 "or with attributes=[...] naming fewer attributes"
             )
+        expressions = (self.params.get(p, "") for p in ("ConditionExpression", "UpdateExpression"))
+        operators = max(count_operators(e) for e in expressions)
+        if operators > MAX_OPERATORS:
+            return (
+                f"the item has too many attributes for one DynamoDB condition expression ({operators} "
+                f"operators and functions, the limit is {MAX_OPERATORS}); patch it by hand, or with "
+                "attributes=[...] naming fewer attributes"
+            )
         return None
+
+
+def count_operators(expression: str) -> int:
+    """Operators and functions in an expression built here (names and values are all #n/:v placeholders)."""
+    return len(_OPERATOR.findall(expression))
 
 
 def build_write(change: Change, live: Item | None, schema: KeySchema) -> WriteRequest:

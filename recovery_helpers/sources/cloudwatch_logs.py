@@ -15,13 +15,13 @@ Malformed events are counted and the first few reported in the source's stats; t
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, Iterator
 
 from botocore.exceptions import ClientError
 
 from ..aws import explain
 from ..changelog import OPERATION, ChangeLogReader
+from ..numbers import loads_exact
 from . import ImpactedKey, SourceRequest
 
 NAME = "cloudwatch_logs"
@@ -41,7 +41,7 @@ def unwrap(message: str) -> Any:
         candidates.append(text[brace:])
     for candidate in candidates:
         try:
-            obj = json.loads(candidate)
+            obj = loads_exact(candidate)  # number keys keep every digit (never through a float)
         except ValueError:
             continue
         if isinstance(obj, dict) and obj.get("operation") != OPERATION and "message" in obj:

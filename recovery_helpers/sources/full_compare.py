@@ -34,7 +34,7 @@ from ..scan import (
     map_segments,
     scan_segment,
 )
-from ..tenancy import selects
+from ..tenancy import selects_any
 from . import ImpactedKey, SourceRequest
 
 NAME = "full_compare"
@@ -105,8 +105,7 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
             continue
         before, after = value
         stats.add("differences")
-        tenant = request.tenancy.tenant_of(after, before)
-        if request.tenancy.configured and not selects(request.tenants, tenant):
+        if not selects_any(request.tenancy, request.tenants, before, after):  # restored or live tenant
             stats.add("filtered_tenant")
             continue
         action = "create" if before is None else "delete" if after is None else "update"

@@ -28,7 +28,7 @@ from ..resources import exports
 from ..aws import explain
 from ..errors import InputError
 from ..items import from_json_safe, to_json_safe
-from ..tenancy import selects
+from ..tenancy import selects_any
 from . import ImpactedKey, SourceRequest
 
 NAME = "incremental_export"
@@ -100,8 +100,7 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
 def _finding(request: SourceRequest, change: exports.Change, before: Any, after: Any,
              when: dt.datetime | None) -> ImpactedKey | None:
     key = request.key_schema.key_of(change.keys)
-    tenant = request.tenancy.tenant_of(after, before, key)
-    if request.tenancy.configured and not selects(request.tenants, tenant):
+    if not selects_any(request.tenancy, request.tenants, before, after, key):  # old or new tenant
         request.stats.add("filtered_tenant")
         return None
     return ImpactedKey(key=key, action=_action(before, after), first_change=when, source=NAME,

@@ -7,11 +7,11 @@ written.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
+from ..numbers import loads_exact
 from . import ImpactedKey, SourceRequest
 
 NAME = "keys_file"
@@ -30,7 +30,7 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
                 continue
             where = f"{path.name} line {number}"
             try:
-                obj = json.loads(line)
+                obj = loads_exact(line)  # number keys keep every digit (never through a float)
             except ValueError as exc:
                 raise InputError(
                     f"{where} is not JSON ({exc}). Each line must be one JSON object with the table's key, "

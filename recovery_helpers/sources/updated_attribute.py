@@ -31,6 +31,11 @@ DELETES_WARNING = (
     "deletes are invisible to updated_attribute: a deleted item has no attribute left to read. Combine it "
     "with a source that sees deletions (cloudwatch_logs, audit_table, incremental_export, full_compare)."
 )
+MOVED_WARNING = (
+    "the tenant index finds items by their live tenant only: an item the incident moved out of {tenants} "
+    "(its tenant attribute rewritten) is not found this way. Combine with full_compare or incremental_export "
+    "(they see both versions), or use tenants=['all']."
+)
 #: Epoch numbers at or above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 MS_THRESHOLD = 1e11
 
@@ -113,6 +118,7 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
 
     if index is not None:
         stats.add("gsi_queries", len(request.tenants))
+        stats.problem(MOVED_WARNING.format(tenants=", ".join(request.tenants)))
         bounds = _query_bounds(request, index, table)
         pages = map_segments(
             lambda i: _query(request, index, table, bounds, i), len(request.tenants), workers
@@ -191,8 +197,9 @@ def _finding(request: SourceRequest, item: Item, attribute: str) -> ImpactedKey 
     if not request.in_window(when):
         stats.add("outside_window")
         return None
-    tenant = request.tenancy.tenant_of(item)
-    if "all" not in request.tenants and request.tenancy.configured and tenant not in request.tenants:
+    # Only the live item is read here: a tenant in a non-key attribute may have been moved by the incident,
+    # so only a tenant in the key (which never changes) filters; 04_diff filters the rest on both versions.
+    if not request.selects_key(key):
         stats.add("filtered_tenant")
         return None
     return ImpactedKey(key=key, action="unknown", first_change=when, source=NAME)
