@@ -359,16 +359,16 @@ def _check_end(
             if "before" not in amb or "found" not in amb:
                 problems.append(f"{k}: ambiguous without both versions")
         if k in checker.app_changes:
-            attrs, app_item = checker.app_changes[k]
-            if attrs is None and not items_equal(now, app_item):
+            app_attrs, app_item = checker.app_changes[k]
+            if app_attrs is None and not items_equal(now, app_item):
                 problems.append(
                     f"{k}: the application created or deleted it, the table holds {canon(now)[:160]}"
                 )
-            elif attrs is not None and (
-                now is None or any(canon_value(now.get(a)) != canon_value(app_item.get(a)) for a in attrs)
+            elif app_attrs is not None and (
+                now is None or any(canon_value(now.get(a)) != canon_value(app_item.get(a)) for a in app_attrs)
             ):
                 problems.append(
-                    f"{k}: the application's change to {sorted(attrs)} is gone: {canon(now)[:160]}"
+                    f"{k}: the application's change to {sorted(app_attrs)} is gone: {canon(now)[:160]}"
                 )
             continue
         if k in checker.app_written:
