@@ -3,7 +3,9 @@
 #   make test   create .venv if missing, install the project with its test extras, run the whole suite
 # Also: make test-fast (unit tests, < 1 min), make lint (ruff check + format check, pinned ruff),
 #       make check-appkit (a fresh venv with `pip install .` only: appkit imports with boto3 alone),
-#       make docs (regenerate docs/reference/policies.md from the code).
+#       make docs (regenerate docs/reference/policies.md from the code),
+#       make conformance (dynalite's DynamoDB suite against the sandbox, compared with the known differences;
+#       needs Node.js 20+ and npm, installs the suite's pinned packages once with npm ci).
 # The project is (re)installed when pyproject.toml is newer than the stamp file in .venv.
 
 PYTHON ?= python3
@@ -20,7 +22,7 @@ WORKERS ?= 2
 # Trials of the chaos soak (issue 15): `make soak SOAK_TRIALS=500`; CI's `make test` runs 12 of them.
 SOAK_TRIALS ?= 200
 
-.PHONY: demo test test-fast soak lint install clean check-appkit docs
+.PHONY: demo test test-fast soak lint install clean check-appkit docs conformance
 
 demo: $(DEMO_STAMP)
 	$(BIN)/recovery demo
@@ -38,6 +40,17 @@ soak: $(STAMP)
 	SOAK_TRIALS=$(SOAK_TRIALS) SOAK_VERBOSE=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/integration/test_chaos_soak.py
 
 install: $(STAMP)
+
+# The suite's test packages, installed once from the npm registry (package-lock.json); nothing is fetched at run time.
+CONFORMANCE_DIR := conformance/dynalite
+$(CONFORMANCE_DIR)/node_modules/.installed: $(CONFORMANCE_DIR)/package-lock.json
+	cd $(CONFORMANCE_DIR) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+# Extra arguments, e.g. `make conformance CONFORMANCE_ARGS="--suites getItem query --failures"`.
+CONFORMANCE_ARGS ?=
+conformance: $(STAMP) $(CONFORMANCE_DIR)/node_modules/.installed
+	$(BIN)/python conformance/run.py $(CONFORMANCE_ARGS)
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \

@@ -140,7 +140,10 @@ def iter_change_log(path: str | Path, key_schema: KeySchema, *, stats: Any = Non
     """Stream the change records of a JSON-lines file; blank lines are ignored, others counted."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"log_file {str(path)!r} does not exist (or is not a file): check the path.")
+        raise InputError(
+            f"log_file {str(path)!r} does not exist (or is not a file): check the path "
+            f"(looked for {path.resolve()})."
+        )
     reader = ChangeLogReader(key_schema, where=f"log_file {str(path)!r}", stats=stats)
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, start=1):

@@ -103,12 +103,33 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("--incident", required=True, metavar="ID", help="the incident id (runs/<ID>/)")
     _add_params_options(undo, file_required=False)
 
+    op = sub.add_parser(
+        "open",
+        help="write a step's notebook, parameters injected and not executed, into runs/<incident_id>/",
+        description="Write runs/<incident_id>/NN_step.ipynb with the incident's parameters injected (not "
+        "executed) for an engineer to run in JupyterLab; HTML copies of notebooks already run by hand are "
+        "made on the way. Last line: notebook: <absolute path>.",
+    )
+    op.add_argument("step", metavar="STEP", help="prepare, contain, restore, diff, patch or lift (or 01..06)")
+    _add_params_options(op, file_required=True)
+    op.add_argument("--notebooks", default=None, metavar="DIR", help="directory of the step notebooks")
+
+    ar = sub.add_parser(
+        "archive",
+        help="HTML copies of the incident's notebooks run by hand (after 06_lift is saved)",
+        description="Write the missing or stale HTML copies of the executed notebooks in runs/<incident_id>/.",
+    )
+    _add_params_options(ar, file_required=True)
+
     sub.add_parser(
         "demo",
         add_help=False,
         help="stage a demo incident in a sandbox and recover it end to end "
         "(recovery demo --help for its options)",
     )
+    from .compare.command import add_parser as add_compare_exports
+
+    add_compare_exports(sub)
     return parser
 
 
@@ -241,6 +262,35 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return 1 if _report_failed(report) else 0
 
 
+def cmd_open(args: argparse.Namespace) -> int:
+    """`recovery open`: prepare one step's notebook in the run folder; last line ``notebook: <path>``."""
+    from .open_step import open_from_files
+
+    opened = open_from_files(args.step, args.params_file, [tuple(o) for o in args.overrides], args.notebooks)
+    print("\n".join(opened.lines()))
+    return 0
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    """`recovery archive`: HTML copies of the notebooks executed by hand in the incident's run folder."""
+    from pathlib import Path
+
+    from .open_step import archive_hand_run
+    from .paths import absolute
+    from .runner import DEFAULT_INCIDENT_ID, DEFAULT_RUNS_DIR, load_parameters
+
+    params = load_parameters(args.params_file, [tuple(o) for o in args.overrides])
+    runs_dir = absolute(str(params.get("runs_dir") or DEFAULT_RUNS_DIR), Path.cwd())
+    from .context import require_run_folder
+
+    run_dir = require_run_folder(str(params.get("incident_id") or DEFAULT_INCIDENT_ID), runs_dir, "archive")
+    written = archive_hand_run(run_dir)
+    for html in written:
+        print(f"html copy: {html}")
+    print(f"archive: {run_dir} ({len(written)} html copies written)")
+    return 0
+
+
 def cmd_demo(argv: Sequence[str]) -> int:
     """`recovery demo`: the lead's demo takes its own options."""
     from . import demo
@@ -262,6 +312,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "undo":
             return cmd_undo(args)
+        if args.command == "open":
+            return cmd_open(args)
+        if args.command == "archive":
+            return cmd_archive(args)
+        if args.command == "compare-exports":
+            from .compare.command import main as cmd_compare_exports
+
+            return cmd_compare_exports(args)
     except RecoveryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .aws import Aws, is_control_change, validate_region
 from .errors import InputError
-from .incident import Incident, utc_now
+from .incident import FILE_NAME, Incident, utc_now, validate_incident_id
 
 
 @dataclass
@@ -38,11 +40,19 @@ def open_context(
     runs_dir: str = "runs",
     *,
     aws: Aws | None = None,
+    step: str | None = None,
 ) -> Context:
-    """Validate the parameters every notebook takes and open the incident's run folder."""
+    """Validate the parameters every notebook takes and open the incident's run folder.
+
+    ``step`` names the runbook step opening it: every step after ``prepare`` needs the run folder that
+    01_prepare started, so a mistyped ``incident_id`` (or a ``runs_dir`` read from another directory) is
+    refused instead of silently starting an empty incident.
+    """
     if not table_name or not isinstance(table_name, str):
         raise InputError("table_name is required: the name of the live DynamoDB table to recover.")
     validate_region(region)
+    if step is not None and step != "prepare":
+        require_run_folder(incident_id, runs_dir, step)
     incident = Incident(incident_id, runs_dir)
     recorder = CallRecorder(incident)
     if aws is None:
@@ -57,6 +67,20 @@ def open_context(
     incident.update(table_name=table_name, region=region)
     aws.caller_arn  # resolve the identity once: every recorded call names it
     return Context(aws=aws, incident=incident, table_name=table_name)
+
+
+def require_run_folder(incident_id: str, runs_dir: str | os.PathLike[str], step: str) -> Path:
+    """The run folder of an incident that 01_prepare has started; a clear refusal naming the path otherwise."""
+    folder = Path(runs_dir).expanduser().resolve() / validate_incident_id(incident_id)
+    if not (folder / FILE_NAME).is_file():
+        others = sorted(p.parent.name for p in folder.parent.glob(f"*/{FILE_NAME}"))[:10]
+        known = f" Incidents in {folder.parent}: {', '.join(others)}." if others else ""
+        raise InputError(
+            f"incident {incident_id!r} has no run folder yet (looked for {folder / FILE_NAME}), so {step} "
+            "has nothing to continue: check incident_id and runs_dir, or start the incident with "
+            f"01_prepare.{known}"
+        )
+    return folder
 
 
 class CallRecorder:

@@ -24,7 +24,6 @@ from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
-from tqdm.auto import tqdm
 
 from .aws import error_code, explain
 from .context import Context
@@ -43,6 +42,7 @@ from .plan import (
     save_approvals,
     segment_of,
 )
+from .progress import progress_bar
 from .refusals import REFUSED_FILE, Refusal, refuse, write_problem
 from .scan import BATCH_GET_MAX, batch_get
 from .sources import (
@@ -339,7 +339,11 @@ def build_plan(
         )
     for param, value in (("keys_file", keys_file), ("log_file", log_file)):
         if param in names and value and not Path(value).is_file():
-            raise InputError(f"{param} {value!r} does not exist (or is not a file): check the path.")
+            raise InputError(
+                f"{param} {value!r} does not exist (or is not a file): check the path "
+                f"(looked for {Path(value).resolve()}; a relative path is read from the kernel's "
+                "working directory, a parameters file's relative paths from that file's folder)."
+            )
 
     # 2. the tables
     incident = ctx.incident
@@ -435,7 +439,10 @@ def _fetch_and_write(
     refused: list[Refusal] = []
     lock = threading.Lock()
     work = impacted.directory
-    bar = tqdm(total=impacted.total, desc="fetching items", unit="key", disable=not progress)
+    bar = progress_bar(
+        total=impacted.total, desc="fetching items", unit="key", disable=not progress,
+        done="fetched {n}/{total} items",
+    )
     ddb = ctx.aws.dynamodb
 
     def run_segment(index: int) -> None:

@@ -25,6 +25,16 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def os_user() -> str:
+    """The operating-system user running this process (an extra field of every timeline entry)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return os.environ.get("USER", "unknown")
+
+
 def validate_incident_id(incident_id: str) -> str:
     """Refuse ids that are empty, too long, or could escape the runs folder (``..``, ``/``)."""
     if not isinstance(incident_id, str) or not INCIDENT_ID.match(incident_id) or ".." in incident_id:
@@ -89,6 +99,7 @@ class Incident:
     def record(self, action: str, *, who: str, result: str = "ok", **details: Any) -> dict[str, Any]:
         """Append one event to the timeline and save."""
         event = {"time": utc_now(), "who": who, "action": action, "result": result, **details}
+        event.setdefault("os_user", os_user())
         with self._lock:
             self.reload()
             self.data["timeline"].append(event)
@@ -105,7 +116,7 @@ class Incident:
             self.data["closed"] = utc_now()
             self.data["summary"] = summary
             self.data["timeline"].append({"time": self.data["closed"], "who": who, "action": "close incident",
-                                          "result": "ok"})
+                                          "result": "ok", "os_user": os_user()})
             self._save()
 
     # -- files -------------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class LiftReport:
         if self.restored_table_deleted:
             lines.append(f"deleted restored table {self.restored_table_deleted}")
         if self.closed:
-            lines.append("incident closed: " + json.dumps(self.summary, default=str))
+            lines.append("incident closed: the summary is in incident.json and index.html")
         return "\n".join(lines + self.notes)
 
 

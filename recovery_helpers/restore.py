@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn
 
 from botocore.exceptions import ClientError
-from tqdm.auto import tqdm
 
 from .aws import Aws, error_code, explain
 from .aws import describe_table as _describe
@@ -22,6 +21,7 @@ from .context import Context
 from .errors import InputError, NotReadyError, RecoveryError
 from .incident import utc_now
 from .items import KeySchema
+from .progress import progress_bar
 from .resources.dynamodb import iso, pitr_window
 from .times import parse_time
 
@@ -435,7 +435,9 @@ def wait_until_active(
     """
     started = time.monotonic()
     last = None
-    bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", desc=f"{table_name}: ...", disable=not progress)
+    bar = progress_bar(
+        total=None, bar_format="{desc} [{elapsed}]", desc=f"{table_name}: ...", disable=not progress
+    )
     try:
         while True:
             table = _describe(aws, table_name)

@@ -30,6 +30,7 @@ import yaml
 from .errors import InputError
 from .incident import Incident, validate_incident_id
 from .kernel_guard import EXEC_LINE, RUNNER_PID_ENV
+from .paths import absolute_paths
 
 #: Runbook steps in the order they run, and the notebook of each.
 STEPS: tuple[str, ...] = ("prepare", "contain", "restore", "diff", "patch", "lift")
@@ -41,6 +42,8 @@ KERNEL = "python3"
 #: patching after `recovery run` is killed).
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL", EXEC_LINE]
 DEFAULT_INCIDENT_ID = "demo"
+#: Kernels started by `recovery run` know nobody is there to click: executed notebooks carry no dead buttons.
+HEADLESS_ENV = {"RECOVERY_HEADLESS": "1"}
 DEFAULT_RUNS_DIR = "runs"
 
 
@@ -138,13 +141,18 @@ def parse_value(text: str) -> Any:
 def load_parameters(
     path: str | os.PathLike[str] | None, overrides: Sequence[tuple[str, str]] = ()
 ) -> dict[str, Any]:
-    """Read a parameters file (a YAML mapping) and apply ``-p NAME VALUE`` overrides (values read as YAML)."""
+    """Read a parameters file (a YAML mapping) and apply ``-p NAME VALUE`` overrides (values read as YAML).
+
+    Relative paths in the file (``runs_dir``, ``keys_file``, ``log_file``) are made absolute against the file's
+    folder; overrides are kept as given (relative to where the kernels run, the command's directory).
+    """
     params: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         if not p.is_file():
             raise InputError(
-                f"parameters file {str(p)!r} not found: pass -f with a YAML file (see parameters/)."
+                f"parameters file {str(p)!r} not found (looked for {p.resolve()}): pass -f with a YAML "
+                "file (see parameters/)."
             )
         try:
             loaded = yaml.safe_load(p.read_text())
@@ -172,7 +180,8 @@ def load_parameters(
                 f"parameters file {str(p)!r} holds {what}, not a mapping of parameter names to values: "
                 "write one `name: value` per line (see parameters/sandbox.yaml)."
             )
-        params.update(loaded)
+        # relative paths in the file mean "beside this file", whichever directory the command runs in
+        params.update(absolute_paths(loaded, p.parent))
     for name, value in overrides:
         params[name] = parse_value(value)
     return params
@@ -256,7 +265,7 @@ def _notebook_paths(notebooks_dir: Path, steps: Sequence[str]) -> dict[str, Path
     """Every step notebook present (together they define the known names); refuse missing selected ones."""
     if not notebooks_dir.is_dir():
         raise InputError(
-            f"notebooks directory {str(notebooks_dir)!r} not found: "
+            f"notebooks directory {str(notebooks_dir)!r} not found (looked for {notebooks_dir.resolve()}): "
             "pass --notebooks DIR or set RECOVERY_NOTEBOOKS."
         )
     paths = {s: notebooks_dir / NOTEBOOKS[s] for s in STEPS}
@@ -335,7 +344,7 @@ def _environ(extra: Mapping[str, str] | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _sigterm_recorded(incident: Incident, step: str, who: str) -> Iterator[None]:
+def _sigterm_recorded(incident: Incident, step: str, who: Callable[[], str]) -> Iterator[None]:
     """While a step runs, SIGTERM is recorded in the timeline, then ends this process as SIGTERM does; the
     step's kernel dies with it (kernel_guard). Only in the main thread (where Python delivers signals)."""
     if threading.current_thread() is not threading.main_thread():
@@ -344,7 +353,7 @@ def _sigterm_recorded(incident: Incident, step: str, who: str) -> Iterator[None]
 
     def on_term(signum: int, _frame: Any) -> None:
         try:
-            incident.record(f"run step {step}", who=who, result="interrupted", signal="SIGTERM")
+            incident.record(f"run step {step}", who=who(), result="interrupted", signal="SIGTERM")
         finally:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
@@ -356,16 +365,28 @@ def _sigterm_recorded(incident: Incident, step: str, who: str) -> Iterator[None]
         signal.signal(signal.SIGTERM, previous)
 
 
-def write_html(notebook: Path) -> Path | None:
-    """An HTML copy of an executed notebook beside it (readable without Jupyter)."""
-    from nbconvert import HTMLExporter
+def write_html(notebook: Path, error: str | None = None) -> Path | None:
+    """A self-contained HTML copy of an executed notebook beside it (readable offline, without Jupyter)."""
+    from .archive import export_step_html
 
-    if not notebook.is_file():
-        return None
-    body, _ = HTMLExporter().from_filename(str(notebook))
-    html = notebook.with_suffix(".html")
-    html.write_text(body, encoding="utf-8")
-    return html
+    return export_step_html(notebook, error=error)
+
+
+def step_operator(incident: Incident, step: str, params: Mapping[str, Any], env: Mapping[str, str] | None) -> str:
+    """Who ran a step: the caller ARN its notebook recorded (``step started``), else asked of STS."""
+    incident.reload()
+    for event in reversed(incident.timeline):
+        if event.get("action") == "step started" and event.get("step") == step:
+            return str(event["who"])
+        if event.get("action", "").startswith("run step"):
+            break
+    try:
+        from .aws import Aws
+
+        with _environ(env):
+            return Aws(region=params.get("region") or "us-east-1", endpoint_url=params.get("endpoint_url")).caller_arn
+    except Exception:  # noqa: BLE001 - no credentials at all: say so rather than name nobody
+        return f"unknown caller (OS user {current_user()})"
 
 
 def keep_previous(notebook: Path) -> Path | None:
@@ -392,11 +413,22 @@ def keep_previous(notebook: Path) -> Path | None:
     return target
 
 
-def _write_html_quietly(notebook: Path) -> Path | None:
+def _write_html_quietly(notebook: Path, error: str | None = None) -> Path | None:
     try:
-        return write_html(notebook)
+        return write_html(notebook, error)
     except Exception:  # noqa: BLE001 - best effort on the way out
         return None
+
+
+def _write_index_quietly(incident: Incident, emit: Callable[[str], None] | None = None) -> None:
+    """Rebuild ``index.html`` after a step; a failure to draw it never hides the step's own outcome."""
+    try:
+        from .archive import write_index
+
+        write_index(incident)
+    except Exception as exc:  # noqa: BLE001
+        if emit:
+            emit(f"could not update index.html: {exc}")
 
 
 def _error_line(exc: BaseException) -> str:
@@ -444,8 +476,9 @@ def run_steps(
     workdir = Path(cwd) if cwd is not None else Path.cwd()
     incident = Incident(incident_id, workdir / runs_dir)
     result = RunResult(incident_id=incident_id, run_dir=incident.path)
-    who = current_user()
     emit = log or (lambda _line: None)
+    # Nobody watches a headless kernel: progress as one final line, no approval buttons (see progress.py).
+    kernel_env = {**(env or {}), **HEADLESS_ENV}
     for step in selected:
         output = incident.path / NOTEBOOKS[step]
         kept = keep_previous(output)
@@ -456,8 +489,8 @@ def run_steps(
         error: str | None = None
         try:
             with (
-                _environ({**(env or {}), RUNNER_PID_ENV: str(os.getpid())}),
-                _sigterm_recorded(incident, step, who),
+                _environ({**kernel_env, RUNNER_PID_ENV: str(os.getpid())}),
+                _sigterm_recorded(incident, step, lambda: step_operator(incident, step, per_step[step], env)),
             ):
                 papermill.execute_notebook(
                     str(notebooks[step]),
@@ -472,14 +505,16 @@ def run_steps(
             error = _error_line(exc)
         except KeyboardInterrupt:
             # Ctrl-C: keep the evidence of how far the step got, then stop as asked.
-            _write_html_quietly(output)
+            _write_html_quietly(output, "KeyboardInterrupt: interrupted")
+            who = step_operator(incident, step, per_step[step], env)
             incident.record(f"run step {step}", who=who, result="interrupted", notebook=str(output))
+            _write_index_quietly(incident)
             raise
         except Exception as exc:  # noqa: BLE001 - kernel died, timeout...: still a failed step with evidence
             error = _error_line(exc)
         seconds = time.monotonic() - started
         try:
-            html = write_html(output)
+            html = write_html(output, error)
         except Exception as exc:  # noqa: BLE001 - a missing HTML copy must not hide the step's own outcome
             html = None
             emit(f"step {step}: could not write the HTML copy: {exc}")
@@ -498,7 +533,9 @@ def run_steps(
             details["html"] = str(html)
         if error is not None:
             details["error"] = error
+        who = step_operator(incident, step, per_step[step], env)
         incident.record(f"run step {step}", who=who, result="ok" if error is None else "failed", **details)
+        _write_index_quietly(incident, emit)
         if error is not None:
             emit(f"step {step}: FAILED after {seconds:.1f} s: {error}")
             emit(f"executed notebook: {output}")

@@ -25,6 +25,8 @@ def demo_parameters(incident: DemoIncident, *, incident_id: str, endpoint_url: s
         "read_only_parameter": incident.resources.read_only_parameter,
         "deny_policy_name": incident.resources.deny_policy,
         "apply": True,
+        # the change log 01_prepare checks (the demo app ships it to CloudWatch Logs): a good run is all green
+        "log_group": incident.resources.log_group,
         "tenants": incident.affected_tenants,
         "restore_time": incident.restore_time, "source": "pitr", "restore_indexes": False,
         "impacted_source": "log_file", "log_file": incident.log_file,
@@ -55,12 +57,23 @@ def _plan_counts(run_dir: Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="recovery demo", description="Rehearse a partial recovery end to end.")
-    parser.add_argument("--incident-id", default="demo")
+    parser.add_argument("--incident-id", "--incident", dest="incident_id", default="demo")
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--orders-per-tenant", type=int, default=400)
     parser.add_argument("--keep-sandbox", action="store_true", help="keep serving the sandbox after the run")
     parser.add_argument("--steps", default=None, help="comma-separated subset of steps (default: all six)")
+    parser.add_argument(
+        "--stage-only", action="store_true",
+        help="stage the incident, write a parameters file, print the export lines, serve until Ctrl-C: "
+        "the engineer runs the six steps by hand (recovery open STEP -f PARAMS.yaml)",
+    )
+    parser.add_argument("--port", type=int, default=0, help="sandbox port with --stage-only (default: any free)")
     args = parser.parse_args(argv)
+    if args.stage_only:
+        from ..rehearsal import stage_only
+
+        return stage_only(args.incident_id, port=args.port, runs_dir=args.runs_dir,
+                          orders_per_tenant=args.orders_per_tenant)
 
     from ..incident import validate_incident_id
     from ..runner import run_steps

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..archive.values import item_text
 from ..items import Item, KeySchema, canonical_json, canonical_value, from_json_safe
 from ..ratelimit import RateStats
 
@@ -81,6 +82,8 @@ def _items_frame(schema: KeySchema | None, lines: list[dict[str, Any]], columns:
             )
         for col in columns:
             value = line.get(col)
+            if col in ("reviewed", "found") and isinstance(value, dict):
+                value = item_text(from_json_safe(value))  # plain values, as DynamoDB stores them
             row[col] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
         rows.append(row)
     names = list(schema.names) if schema else ["key"]

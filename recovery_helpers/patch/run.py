@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ..context import Context
 from ..items import KeySchema
 from ..journal import JsonlFile
+from ..progress import progress_bar
 from ..ratelimit import RateLimiter
 from .engine import Engine, EngineTuning
 from .reports import PatchReport, UndoReport
@@ -65,7 +64,8 @@ def run_engine(
     a fatal AWS answer is left in ``engine.fatal`` for the caller to record and raise.
     """
     started = time.monotonic()
-    bar = tqdm(total=spec.total, desc=spec.kind, unit="item", disable=not spec.progress)
+    done = {"patch": "patched {n}/{total} items", "undo": "undid {n}/{total} items"}.get(spec.kind)
+    bar = progress_bar(total=spec.total, desc=spec.kind, unit="item", disable=not spec.progress, done=done)
     with contextlib.ExitStack() as files:
         journal = files.enter_context(JsonlFile(spec.journal_path))
         backup = (

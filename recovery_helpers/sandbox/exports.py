@@ -18,14 +18,26 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from recovery_helpers.items import to_json_safe
-
 from . import patches, restores
 
 from .history import HISTORIES
 
 EXPORTS: dict[str, "Export"] = {}
-ITEMS_PER_FILE = 1000
+
+
+def to_json_safe(value: Any) -> Any:
+    """DynamoDB JSON with bytes as base64 text, as export files hold it (the sandbox never imports the runbook's
+    ``items``: it must check the runbook, not share its code)."""
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    if hasattr(value, "value") and type(value).__name__ == "Binary":  # boto3's Binary wrapper
+        return base64.b64encode(bytes(value.value)).decode()
+    if isinstance(value, dict):
+        return {k: to_json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_json_safe(v) for v in value]
+    return value
+
 MAX_WINDOW = 24 * 3600.0
 
 
@@ -180,7 +192,7 @@ def _write(s3: Any, export: Export, lines: Any) -> None:
     for line in lines:
         chunk.append(json.dumps(to_json_safe(line), separators=(",", ":")))
         total += 1
-        if len(chunk) >= ITEMS_PER_FILE:
+        if len(chunk) >= max(1, int(patches.settings().export_items_per_file)):
             flush()
     flush()
     files_key = f"{root}/manifest-files.json"

@@ -26,13 +26,12 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
         return
     _installed = True
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
 
-    from . import exports, iam, partiql, restores, transactions
+    from . import dynamo_fixes, exports, iam, partiql, restores, transactions
 
-    _normalize_numbers(DynamoType)
+    dynamo_fixes.install()  # DynamoDB's number rules (its own, not the runbook's), projections, error types...
     DynamoDBBackend.execute_statement = partiql.wrap_execute_statement(DynamoDBBackend.execute_statement)
     DynamoDBBackend.transact_write_items = transactions.transact_write_items
     for name in ("put_item", "delete_item", "transact_write_items", "execute_statement",
@@ -247,26 +246,6 @@ def _fix_comparisons_and_segments() -> None:
         return segment == hashlib.md5(bytes(data)).digest()[0] % total_segments
 
     Item.is_within_segment = is_within_segment
-
-
-# -- numbers as AWS stores them -----------------------------------------------------------------------------
-def _normalize_numbers(dynamo_type: type) -> None:
-    from recovery_helpers.items import normalize_number
-
-    original = dynamo_type.__init__
-
-    @functools.wraps(original)
-    def __init__(self: Any, type_as_dict: Any) -> None:
-        original(self, type_as_dict)
-        try:
-            if self.type == "N" and isinstance(self.value, str):
-                self.value = normalize_number(self.value)
-            elif self.type == "NS" and isinstance(self.value, list):
-                self.value = [normalize_number(v) if isinstance(v, str) else v for v in self.value]
-        except Exception:  # leave invalid numbers to moto's own validation
-            pass
-
-    dynamo_type.__init__ = __init__
 
 
 # -- change capture for PITR history ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import LimitedStream
 
 from . import observers
+from .screening import screen_request
 from .settings import SandboxSettings
 
 #: DynamoDB operations that read or write items: the ones AWS throttles.
@@ -101,6 +102,10 @@ class SandboxMiddleware:
                 kind = ("s3" if s3 else "query" if query
                         else "data" if prefix.startswith("DynamoDB") and op in DATA_PLANE else "json")
                 return self._inject(fault, kind, environ, start_response)
+        if prefix == "DynamoDB_20120810":
+            refused = screen_request(environ, op)  # what DynamoDB refuses never reaches moto
+            if refused is not None:
+                return _json(start_response, "400 Bad Request", refused)
         return self.app(environ, start_response)
 
     def _pick_fault(self) -> str | None:

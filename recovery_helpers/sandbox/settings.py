@@ -22,6 +22,9 @@ class SandboxSettings:
     pitr_lag_seconds: float = 0.0
     #: Shortest INCREMENTAL_EXPORT window. AWS: 900 seconds (15 minutes); longest is 24 hours on AWS and here.
     export_min_window_seconds: float = 900.0
+    #: Items per gzipped data file of an export (AWS splits by size, into many files for any sizable table);
+    #: small here so that even a demo table's export spreads over several files, as readers must expect.
+    export_items_per_file: int = 100
     #: Added round-trip latency per request, in milliseconds. AWS: ~2-10 ms in-region, 20-100 ms from a laptop.
     latency_ms: float = 0.0
     #: Fraction of DynamoDB data-plane requests answered with ProvisionedThroughputExceededException.

@@ -34,9 +34,10 @@ KNOWN_SOURCES = (
     "updated_attribute",
     "incremental_export",
     "full_compare",
+    "full_export",
 )
 #: Sources whose findings carry both versions of the item (no restored table needed for them).
-IMAGE_SOURCES = frozenset({"incremental_export"})
+IMAGE_SOURCES = frozenset({"incremental_export", "full_export"})
 #: The request field each source cannot work without (checked before anything runs).
 REQUIRED_INPUT = {
     "keys_file": "keys_file",

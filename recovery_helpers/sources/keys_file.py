@@ -22,7 +22,8 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
     path = Path(request.keys_file or "")
     if not request.keys_file or not path.is_file():
         raise InputError(
-            f"keys_file {request.keys_file!r} does not exist (or is not a file): check the path."
+            f"keys_file {request.keys_file!r} does not exist (or is not a file): check the path "
+            f"(looked for {path.resolve()})."
         )
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):

@@ -835,7 +835,9 @@ def test_notebooks_show_the_message(sandbox, aws, live, tmp_path, unique_name):
     before = aws_state(aws, tables)
     common = {"region": sandbox.region, "runs_dir": str(tmp_path / "nbruns")}
 
-    # restore time without a timezone, in 03_restore
+    # restore time without a timezone, in 03_restore (of incidents that 01_prepare started)
+    for started in ("nb-tz", "nb-perm"):
+        Incident(started, tmp_path / "nbruns")
     naive = live["t"].replace(tzinfo=None).isoformat()
     failed = _run_step(
         "restore",

@@ -60,8 +60,10 @@ def test_the_whole_runbook_runs_as_the_recovery_role(full_run):
 def _printed_policy(notebook: Path) -> dict:
     cells = json.loads(notebook.read_text())["cells"]
     cell = next(c for c in cells if "recovery_role_policy_json" in "".join(c["source"]))
-    return json.loads("".join(o["text"] if isinstance(o["text"], str) else "".join(o["text"])
-                              for o in cell["outputs"] if o.get("name") == "stdout"))
+    # printed (stdout), or shown folded (archive.steps.show_policy: the JSON is the output's text/plain)
+    texts = [o["text"] if o.get("name") == "stdout" else o.get("data", {}).get("text/plain", "")
+             for o in cell["outputs"]]
+    return json.loads("".join(t if isinstance(t, str) else "".join(t) for t in texts))
 
 
 def test_every_granted_action_is_used_or_documented(full_run):

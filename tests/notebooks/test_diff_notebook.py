@@ -81,9 +81,9 @@ def test_notebook_builds_the_plan_then_approves_it_with_the_printed_digest(
     plan = json.loads((runs / "nb" / "plan.json").read_text())
     assert plan["counts"] == {"changed": 1, "deleted": 1, "created": 0, "unchanged": 0}
     text = outputs(first)
-    assert f"plan digest: {plan['digest']}" in text and "approved 0 of 2" in text
+    assert f"plan digest: {plan['digest']}" in text and "Approved now: 0 of 2" in text
     assert f'approval_token="{plan["digest"]}"' in text
-    assert "Approve the plan" in text, "a person running the notebook gets the approval buttons"
+    assert "2 proposed changes:</b>" in text, "a person running the notebook gets the review panel"
 
     monkeypatch.setenv("RECOVERY_HEADLESS", "1")  # what headless runners set: no dead buttons in the record
     headless = tmp_path / "headless.ipynb"
@@ -95,7 +95,7 @@ def test_notebook_builds_the_plan_then_approves_it_with_the_printed_digest(
         cwd=str(tmp_path),
         progress_bar=False,
     )
-    assert "Approve the plan" not in outputs(headless)
+    assert "proposed changes:</b>" not in outputs(headless) and "approved 0 of 2" in outputs(headless)
     assert f"plan digest: {plan['digest']}" in outputs(headless)
 
     second = tmp_path / "approve.ipynb"

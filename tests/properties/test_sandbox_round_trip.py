@@ -66,8 +66,6 @@ def test_put_then_get_gives_back_the_item(ddb, data):
     assert returned == [normalize_number(n) for n in returned]  # trimmed and plain, as AWS returns them
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox: Scan with ProjectionExpression answers HTTP 500 on numbers >= "
-                   "1E+38 (issue 12 defect 4; branch conformance)")
 def test_a_projected_scan_reads_items_holding_numbers_beyond_1e38(ddb):
     schema = KeySchema("pk", "S")
     table = _table(ddb, schema)

@@ -1,0 +1,208 @@
+"""Compare two FULL exports on embedded DuckDB: bounded memory (a spill folder), every attribute kept.
+
+Why DuckDB: it reads gzipped JSON-lines in parallel, hash-joins millions of rows in a few hundred MB and
+spills to disk beyond ``memory_limit`` (``temp_directory``), with no server and no JVM.
+
+How: each export line is read as ONE VARCHAR column (no schema inference, so no attribute a sample missed is
+ever dropped), parsed once in SQL for its key attributes. Phase 1 full-outer-joins both sides on the key as
+exported: pairs whose lines are byte-identical are equal without further work; pairs whose text differs (a real
+change, or the same item in another order or notation) are decided exactly in Python by
+:func:`recovery_helpers.compare.differences.decide`, the same code the Spark engine uses. Phase 2 pairs the
+lines that found no partner by their canonical key (a number key written ``10`` on one side and ``1.0E1`` on
+the other is one item), so keys are compared by value too, at the cost of Python only for those few lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import InputError
+from .canonical import MalformedItemError, key_of, key_text
+from .differences import CompareSummary, decide, open_output, output_path, write_summary
+from .exports_layout import ExportFiles
+
+DEFAULT_MEMORY_LIMIT = "256MB"
+FETCH_ROWS = 20_000
+#: Longest export line accepted (a 400 KB item of base64 binary and escapes, with margin).
+MAX_LINE_BYTES = 4_000_000
+#: Column delimiter of the line reader: a control character, which JSON text never holds unescaped.
+DELIM = "\x01"
+
+
+
+def _pointer(name: str) -> str:
+    """A JSON Pointer to ``Item.<name>`` (RFC 6901 escapes), as an SQL string literal."""
+    escaped = name.replace("~", "~0").replace("/", "~1")
+    return "'" + f"/Item/{escaped}".replace("'", "''") + "'"
+
+
+def _lines(paths: Sequence[str]) -> str:
+    files = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return (
+        f"read_csv({files}, columns={{'line': 'VARCHAR'}}, header=false, delim='{DELIM}', quote='', escape='', "
+        f"compression='gzip', auto_detect=false, max_line_size={MAX_LINE_BYTES}, buffer_size={4 * MAX_LINE_BYTES})"
+    )
+
+
+def _side(paths: Sequence[str], key_names: Sequence[str]) -> str:
+    """(kj, line) per export line; kj = the key attributes' JSON as exported (NULL if one is missing).
+
+    One JSON parse per line. Equal keys written the same way join here; keys written differently (a number
+    key in another notation) do not, and are paired again by their canonical key in the second phase.
+    """
+    pointers = ", ".join(_pointer(n) for n in key_names)
+    present = " AND ".join(f"k[{i + 1}] IS NOT NULL" for i in range(len(key_names)))
+    return (
+        f"(SELECT CASE WHEN {present} THEN CAST(k AS VARCHAR) END AS kj, line FROM "
+        f"(SELECT json_extract(line, [{pointers}]) AS k, line FROM {_lines(paths)} WHERE line <> ''))"
+    )
+
+
+def connect(memory_limit: str = DEFAULT_MEMORY_LIMIT, temp_directory: str | Path | None = None,
+            threads: int | None = None):
+    """A DuckDB connection with a memory limit and a spill folder (created if missing)."""
+    import duckdb
+
+    con = duckdb.connect(config={"allow_unsigned_extensions": False})
+    spill = Path(temp_directory) if temp_directory else Path(tempfile.gettempdir()) / "recovery-duckdb-spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
+    return con
+
+
+def compare(before: ExportFiles, after: ExportFiles, key_names: Sequence[str], out_dir: Path, *,
+            gzip_output: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT,
+            temp_directory: str | Path | None = None, threads: int | None = None) -> CompareSummary:
+    """Write the differing items of ``before`` -> ``after`` into ``out_dir`` (one sorted part file)."""
+
+    out_dir = Path(out_dir)
+    summary = CompareSummary(compared=before.item_count, after_items=after.item_count, engine="duckdb")
+    con = connect(memory_limit, temp_directory, threads)
+    work = Path(tempfile.mkdtemp(prefix="compare-", dir=temp_directory or None))
+    unsorted, orphans = work / "differences.unsorted", work / "orphans"
+    try:
+        with open(unsorted, "w", encoding="utf-8") as spill, open(orphans, "w", encoding="utf-8") as lonely:
+            # 1. pairs by the key as exported: byte-identical lines are equal; the rest is decided exactly
+            query = (
+                f"SELECT b.line, a.line FROM {_side(before.data_paths, key_names)} b "
+                f"FULL OUTER JOIN {_side(after.data_paths, key_names)} a ON a.kj = b.kj "
+                "WHERE b.line IS DISTINCT FROM a.line"
+            )
+            for b_line, a_line in _rows(con, query):
+                if b_line is None or a_line is None:  # one side only: pair again by canonical key (phase 2)
+                    side, line = ("b", b_line) if a_line is None else ("a", a_line)
+                    lonely.write(f"{_canonical_key(line, key_names, side)}{DELIM}{side}{DELIM}{line}\n")
+                    continue
+                _record(decide(b_line, a_line, key_names), summary, spill)
+            lonely.flush()
+            # 2. items present on one side only under their exported key: by canonical key
+            if orphans.stat().st_size:
+                for b_line, a_line in _rows(con, _orphan_pairs(orphans)):
+                    _record(decide(b_line, a_line, key_names), summary, spill)
+        _write_sorted(con, unsorted, output_path(out_dir, gzip_output))
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+    summary.files = (output_path(out_dir, gzip_output).name,)
+    write_summary(out_dir, summary)
+    return summary
+
+
+def _rows(con, query: str):
+    """Stream a query's rows; DuckDB fetches the next chunks in a thread while the caller decides on these.
+
+    (DuckDB releases the GIL while it works, so its scan and join overlap with the Python decisions.) Errors on
+    the exports come out as MalformedItemError.
+    """
+    import duckdb
+
+    chunks: queue.Queue = queue.Queue(maxsize=4)
+
+    def produce() -> None:
+        try:
+            cursor = con.execute(query)
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                chunks.put(rows)
+            chunks.put(None)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            chunks.put(exc)
+
+    worker = threading.Thread(target=produce, name="duckdb-fetch", daemon=True)
+    worker.start()
+    try:
+        while (item := chunks.get()) is not None:
+            if isinstance(item, duckdb.Error):
+                raise MalformedItemError(f"DuckDB could not read the exports: {item}") from item
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        if worker.is_alive():
+            con.interrupt()
+            while worker.is_alive():
+                try:
+                    chunks.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+        worker.join()
+
+
+def _record(found, summary: CompareSummary, spill) -> None:
+    if found is None:
+        summary.equal_but_rewritten += 1
+        return
+    key, classification, text = found
+    summary.add(classification)
+    spill.write(f"{key}{DELIM}{text}\n")
+
+
+def _canonical_key(line: str, key_names: Sequence[str], side: str) -> str:
+    try:
+        item = json.loads(line)["Item"]
+        return key_text(key_of(item, key_names), key_names)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"a line of the {'before' if side == 'b' else 'after'} export has no key attribute "
+            f"{' / '.join(key_names)}: check --key (the table's key attributes, partition key first). "
+            f"Line: {line[:200]!r}"
+        ) from exc
+
+
+def _orphan_pairs(orphans: Path) -> str:
+    src = str(orphans).replace("'", "''")
+    table = (
+        f"read_csv('{src}', columns={{'k': 'VARCHAR', 'side': 'VARCHAR', 'line': 'VARCHAR'}}, header=false, "
+        f"delim='{DELIM}', quote='', escape='', auto_detect=false, max_line_size={2 * MAX_LINE_BYTES}, "
+        f"buffer_size={8 * MAX_LINE_BYTES})"
+    )
+    return (
+        f"WITH o AS (SELECT * FROM {table}) "
+        "SELECT b.line, a.line FROM (SELECT k, line FROM o WHERE side = 'b') b "
+        "FULL OUTER JOIN (SELECT k, line FROM o WHERE side = 'a') a ON a.k = b.k"
+    )
+
+
+def _write_sorted(con, unsorted: Path, target: Path) -> None:
+    """The differences in key order (DuckDB sorts out of core), as the output part file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open_output(target) as out:
+        if unsorted.stat().st_size == 0:
+            return
+        src = str(unsorted).replace("'", "''")
+        cursor = con.execute(
+            f"SELECT line FROM read_csv('{src}', columns={{'k': 'VARCHAR', 'line': 'VARCHAR'}}, header=false, "
+            f"delim='{DELIM}', quote='', escape='', auto_detect=false, max_line_size={3 * MAX_LINE_BYTES}, "
+            f"buffer_size={12 * MAX_LINE_BYTES}) ORDER BY k"
+        )
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            out.writelines(f"{line}\n" for (line,) in rows)

@@ -1,0 +1,172 @@
+"""What an expensive step will cost before it runs: items, bytes, read/write units, export GB, minutes.
+
+Each ``estimate_*`` function takes the table's figures (:func:`table_figures`: DescribeTable's ``ItemCount`` and
+``TableSizeBytes``, which AWS refreshes about every six hours, or a sample when they are missing) and returns an
+:class:`Estimate` that names the parameter capping the step's speed or spend. Minutes are rough guidance: AWS
+gives no duration guarantee for restores or exports, and the rates used are stated in each estimate's notes.
+Capacity follows AWS's rules: a read unit per 4 KB strongly consistent (half for eventually consistent), a write
+unit per 1 KB, transactions twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+#: Items per second one client process reaches through the API (scan + BatchGetItem; measured ~1,000 against the
+#: sandbox, a few thousand on AWS in-region).
+API_ITEMS_PER_SECOND = 1000.0
+#: Items per second the DuckDB compare engine reached on 2 cores (bench/export_compare.py).
+ENGINE_ITEMS_PER_SECOND = 100_000.0
+#: Patch writes per second when no max_write_rate caps them (8 workers, in-region).
+PATCH_WRITES_PER_SECOND = 500.0
+#: Export throughput assumed for the minutes estimate (GB per minute) and the fixed start-up minutes.
+EXPORT_GB_PER_MINUTE = 1.0
+EXPORT_STARTUP_MINUTES = 5.0
+SAMPLE_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class TableFigures:
+    """How big the table is: items, total bytes and the average item size."""
+
+    items: int
+    bytes: int
+    source: str  # "DescribeTable" or "sample of N items"
+
+    @property
+    def average_item_bytes(self) -> float:
+        return self.bytes / self.items if self.items else 0.0
+
+
+@dataclass
+class Estimate:
+    """The cost of one step, shown before it runs."""
+
+    step: str
+    items: int
+    bytes: int
+    read_units: float = 0.0
+    write_units: float = 0.0
+    export_gb: float = 0.0
+    minutes: float = 0.0
+    capped_by: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (f"{self.step}: items={self.items} bytes={self.bytes} read_units={self.read_units:.0f} "
+                f"write_units={self.write_units:.0f} export_gb={self.export_gb:.3f} minutes={self.minutes:.1f} "
+                f"capped_by={self.capped_by}")
+
+
+def attribute_size(name: str, value: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for one attribute (name + value), after AWS's item-size rules."""
+    return len(name.encode()) + _value_size(value)
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((tag, inner),) = value.items()
+    if tag == "S":
+        return len(inner.encode())
+    if tag == "N":
+        return _number_size(inner)
+    if tag == "B":
+        return len(inner) if isinstance(inner, (bytes, bytearray)) else math.ceil(len(inner) * 3 / 4)
+    if tag in ("BOOL", "NULL"):
+        return 1
+    if tag == "SS":
+        return sum(len(x.encode()) for x in inner)
+    if tag == "NS":
+        return sum(_number_size(x) for x in inner)
+    if tag == "BS":
+        return sum(len(x) if isinstance(x, (bytes, bytearray)) else math.ceil(len(x) * 3 / 4) for x in inner)
+    if tag == "M":
+        return 3 + sum(attribute_size(k, v) + 1 for k, v in inner.items())
+    if tag == "L":
+        return 3 + sum(_value_size(v) + 1 for v in inner)
+    return 0
+
+
+def _number_size(text: str) -> int:
+    digits = len(Decimal(text).normalize().as_tuple().digits)
+    return 1 + math.ceil(digits / 2)
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for an item (the basis of read and write units)."""
+    return sum(attribute_size(k, v) for k, v in item.items())
+
+
+def table_figures(dynamodb: Any, table_name: str, *, sample: int = SAMPLE_ITEMS) -> TableFigures:
+    """Items and bytes of a table from DescribeTable; when it reports no size, from a small Scan sample."""
+    table = dynamodb.describe_table(TableName=table_name)["Table"]
+    items, size = int(table.get("ItemCount") or 0), int(table.get("TableSizeBytes") or 0)
+    if size:
+        return TableFigures(items, size, "DescribeTable")
+    page = dynamodb.scan(TableName=table_name, Limit=sample)
+    rows = page.get("Items", [])
+    if not rows:
+        return TableFigures(items, 0, "DescribeTable")
+    average = sum(item_size(r) for r in rows) / len(rows)
+    return TableFigures(items, round(average * items), f"sample of {len(rows)} items")
+
+
+def _units(per_item_bytes: float, unit_bytes: int) -> int:
+    return max(1, math.ceil(per_item_bytes / unit_bytes))
+
+
+def estimate_export(figures: TableFigures, *, exports: int = 1) -> Estimate:
+    """FULL export(s) of the table: no read capacity, billed per GB of table size."""
+    gb = figures.bytes / 1e9 * exports
+    minutes = EXPORT_STARTUP_MINUTES + figures.bytes / 1e9 / EXPORT_GB_PER_MINUTE
+    return Estimate("export", figures.items * exports, figures.bytes * exports, export_gb=gb, minutes=minutes,
+                    capped_by="export_timeout_seconds",
+                    notes=[f"figures from {figures.source}", ("exports consume no read capacity; several run "
+                           "at once"), (f"minutes assume {EXPORT_GB_PER_MINUTE:g} GB/min after "
+                           f"{EXPORT_STARTUP_MINUTES:g} min start-up (AWS gives no guarantee)")])
+
+
+def estimate_full_export_diff(figures: TableFigures) -> Estimate:
+    """impacted_source='full_export': two exports (run at once) and the engine's comparison."""
+    export = estimate_export(figures, exports=2)
+    one_export = estimate_export(figures).minutes  # the two exports run at the same time
+    engine_minutes = 2 * figures.items / ENGINE_ITEMS_PER_SECOND / 60
+    return Estimate("full_export diff", figures.items, figures.bytes * 2, export_gb=export.export_gb,
+                    minutes=one_export + engine_minutes,
+                    capped_by="compare_engine / source_options.memory_limit",
+                    notes=[*export.notes, f"comparison at {ENGINE_ITEMS_PER_SECOND:g} items/s (DuckDB, 2 cores)"])
+
+
+def estimate_full_compare(figures: TableFigures, *, max_workers: int = 4,
+                          read_capacity: float | None = None) -> Estimate:
+    """impacted_source='full_compare': scan the restored table, read every key from the live one, scan it back."""
+    per_item = figures.average_item_bytes
+    # restored scan (eventually consistent) + live BatchGetItem (consistent) + live scan (eventually consistent)
+    units = figures.items * (_units(per_item, 4096) * 0.5 + _units(per_item, 4096) + _units(per_item, 4096) * 0.5)
+    rate = API_ITEMS_PER_SECOND * max_workers / 4
+    notes = [f"figures from {figures.source}", f"{rate:g} items/s through the API"]
+    if read_capacity:
+        rate = min(rate, read_capacity / max(1.0, units / max(1, figures.items)))
+        notes.append(f"limited by {read_capacity:g} read units/s of the tables")
+    return Estimate("full_compare diff", figures.items, figures.bytes * 2, read_units=units,
+                    minutes=2 * figures.items / rate / 60 if figures.items else 0.0,
+                    capped_by="max_workers / source_options.total_segments", notes=notes)
+
+
+def estimate_patch(items: int, average_item_bytes: float, *, max_write_rate: float | None = None,
+                   transactional: bool = True) -> Estimate:
+    """05_patch: one consistent read and one conditional write per item (transactions cost twice)."""
+    write_units = items * _units(average_item_bytes, 1024) * (2 if transactional else 1)
+    read_units = items * _units(average_item_bytes, 4096)
+    rate = min(max_write_rate, PATCH_WRITES_PER_SECOND) if max_write_rate else PATCH_WRITES_PER_SECOND
+    return Estimate("patch", items, round(items * average_item_bytes), read_units=read_units,
+                    write_units=write_units, minutes=items / rate / 60 if items else 0.0,
+                    capped_by="max_write_rate",
+                    notes=[f"{rate:g} writes/s" + (" (max_write_rate)" if max_write_rate else ""),
+                           "transactional writes cost 2 write units per KB" if transactional else
+                           "single writes cost 1 write unit per KB"])
