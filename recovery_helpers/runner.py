@@ -490,7 +490,9 @@ def run_steps(
         try:
             with (
                 _environ({**kernel_env, RUNNER_PID_ENV: str(os.getpid())}),
-                _sigterm_recorded(incident, step, lambda: step_operator(incident, step, per_step[step], env)),
+                _sigterm_recorded(
+                    incident, step, lambda s=step: step_operator(incident, s, per_step[s], env)
+                ),
             ):
                 papermill.execute_notebook(
                     str(notebooks[step]),
