@@ -19,7 +19,10 @@ PYTEST_ARGS ?=
 # pytest-xdist workers; each worker starts its own sandbox (session fixture).
 WORKERS ?= 2
 
-.PHONY: demo test test-fast lint install clean check-appkit docs conformance
+# Trials of the chaos soak (issue 15): `make soak SOAK_TRIALS=500`; CI's `make test` runs 12 of them.
+SOAK_TRIALS ?= 200
+
+.PHONY: demo test test-fast soak lint install clean check-appkit docs conformance
 
 demo: $(DEMO_STAMP)
 	$(BIN)/recovery demo
@@ -30,6 +33,11 @@ test: $(STAMP)
 # The unit tests only (tests/unit): each module against the sandbox, in under a minute.
 test-fast: $(STAMP)
 	$(BIN)/pytest -n $(WORKERS) -q tests/unit $(PYTEST_ARGS)
+
+# The chaos soak: patch and undo SIGKILLed at random moments, an application writing in between, every write
+# checked as the sandbox applies it (tests/chaos_support.py). Prints trials, kills, app writes, checked writes.
+soak: $(STAMP)
+	SOAK_TRIALS=$(SOAK_TRIALS) SOAK_VERBOSE=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/integration/test_chaos_soak.py
 
 install: $(STAMP)
 

@@ -17,6 +17,8 @@ import getpass
 import importlib.resources
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ import yaml
 
 from .errors import InputError
 from .incident import Incident, validate_incident_id
+from .kernel_guard import EXEC_LINE, RUNNER_PID_ENV
 from .paths import absolute_paths
 
 #: Runbook steps in the order they run, and the notebook of each.
@@ -35,7 +38,9 @@ NOTEBOOKS: dict[str, str] = {name: f"{i:02d}_{name}.ipynb" for i, name in enumer
 KERNEL = "python3"
 #: ipykernel logs its own housekeeping (unencrypted local sockets, the interrupt at shutdown) to the terminal;
 #: cell errors reach the executed notebook anyway, so its log is only noise.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+#: The kernel's first line makes it die with this process (kernel_guard: an orphaned kernel must not go on
+#: patching after `recovery run` is killed).
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL", EXEC_LINE]
 DEFAULT_INCIDENT_ID = "demo"
 #: Kernels started by `recovery run` know nobody is there to click: executed notebooks carry no dead buttons.
 HEADLESS_ENV = {"RECOVERY_HEADLESS": "1"}
@@ -338,6 +343,28 @@ def _environ(extra: Mapping[str, str] | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def _sigterm_recorded(incident: Incident, step: str, who: Callable[[], str]) -> Iterator[None]:
+    """While a step runs, SIGTERM is recorded in the timeline, then ends this process as SIGTERM does; the
+    step's kernel dies with it (kernel_guard). Only in the main thread (where Python delivers signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, _frame: Any) -> None:
+        try:
+            incident.record(f"run step {step}", who=who(), result="interrupted", signal="SIGTERM")
+        finally:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def write_html(notebook: Path, error: str | None = None) -> Path | None:
     """A self-contained HTML copy of an executed notebook beside it (readable offline, without Jupyter)."""
     from .archive import export_step_html
@@ -461,7 +488,12 @@ def run_steps(
         started = time.monotonic()
         error: str | None = None
         try:
-            with _environ(kernel_env):
+            with (
+                _environ({**kernel_env, RUNNER_PID_ENV: str(os.getpid())}),
+                _sigterm_recorded(
+                    incident, step, lambda s=step: step_operator(incident, s, per_step[s], env)
+                ),
+            ):
                 papermill.execute_notebook(
                     str(notebooks[step]),
                     str(output),

@@ -7,6 +7,7 @@ resumed: finished keys are skipped, a key backed up without an outcome is settle
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from .. import plan as planlib
 from ..context import Context
 from ..errors import ApprovalError, InputError
 from ..incident import utc_now
-from ..items import Item, KeySchema, to_json_safe
+from ..items import KeySchema, to_json_safe
 from ..journal import JsonlFile
 from ..ratelimit import RateLimiter
 from .checks import (
@@ -32,8 +33,9 @@ from .engine import DEFAULT_WRITE_MODE, READ_BATCH, TRANSACT_BATCH, Engine, Engi
 from .plan_reading import check_plan, plan_changes, plan_stamp
 from .reports import PatchReport
 from .requests import Change, condition_summary
+from .resume import changes_for
 from .run import RunSpec, fill_report, run_engine
-from .state import BACKUP_FILE, JOURNAL_FILE, journal_state, pending_backups
+from .state import BACKUP_FILE, JOURNAL_FILE, journal_state
 
 #: Skipped-entry journal lines written at once.
 SKIPPED_FLUSH = 1000
@@ -135,7 +137,8 @@ def apply_plan(
         run_fields={"patch_id": run.run_id, "plan_digest": digest},
         journal_path=incident.path / JOURNAL_FILE,
         backup_path=incident.path / BACKUP_FILE,
-        token_scope=f"patch|{run.run_id}|{digest}",
+        # unique per process run: a resumed run never reuses a token of the stopped one except to replay it
+        token_scope=f"patch|{run.run_id}|{digest}|{utc_now()}|{os.getpid()}",
         total=report.to_do,
         limiter=limiter,
         max_workers=max_workers,
@@ -144,7 +147,20 @@ def apply_plan(
         transact_batch_size=transact_batch_size,
         progress=progress,
         tuning=tuning,
-        interrupted_counts=("patched", "unchanged", "conflict", "failed"),
+        interrupted_counts=("patched", "unchanged", "conflict", "failed", "ambiguous"),
+        final=run.final,
+        resume_lookup=(
+            (
+                lambda keys: changes_for(
+                    keys,
+                    # checked=stamp: items as the first pass read them (binary as bytes), so that a replay
+                    # rebuilds the very request that was sent
+                    (c for _, c in plan_changes(ctx, approvals, attrs, None, checked=stamp) if c is not None),
+                )
+            )
+            if run.resuming
+            else None
+        ),
     )
     feed = _ChangeFeed(ctx, approvals, attrs, seg, run, stamp, spec.run_fields)
     engine, elapsed = run_engine(ctx, schema, spec, feed.changes, after=feed.flush)
@@ -267,9 +283,6 @@ class _ChangeFeed:
             ctx, approvals, attrs, seg, run, stamp,
         )
         self.run_fields = run_fields
-        self.pending: dict[str, Item | None] = (
-            pending_backups(ctx.incident.path / BACKUP_FILE, run.run_id, run.final) if run.resuming else {}
-        )
         self.skipped: list[dict[str, Any]] = []
 
     def changes(self, journal: JsonlFile) -> Iterator[Change]:
@@ -280,8 +293,6 @@ class _ChangeFeed:
                 continue
             if change.key_id in self.run.final:
                 continue
-            if change.key_id in self.pending:
-                change.pending = self.pending.pop(change.key_id)
             yield change
 
     def _skip(self, entry: planlib.PlanEntry, journal: JsonlFile) -> None:
@@ -312,10 +323,12 @@ def _finish(
     report.throttled, report.retried_calls, report.raced = c["throttled"], c["retried_calls"], c["raced"]
     report.rate = limiter.stats
     fatal = engine.fatal
-    if fatal is None and not report.failed and not report.conflicts:
+    if fatal is None and not report.failed and not report.conflicts and not report.ambiguous:
         result = "ok"
+    elif fatal is not None:
+        result = "stopped"
     else:
-        result = "stopped" if fatal is not None else "conflicts" if not report.failed else "failed"
+        result = "failed" if report.failed else "ambiguous" if report.ambiguous else "conflicts"
     ctx.incident.update(patch_status="finished" if fatal is None and not report.failed else "running")
     ctx.record(
         "patch finished",
@@ -325,6 +338,8 @@ def _finish(
         patched=report.patched,
         unchanged=report.unchanged,
         conflicts=report.conflicts,
+        ambiguous=report.ambiguous,
+        ambiguous_keys=[line["key_id"] for line in report.ambiguous_items[:100]] or None,
         failed=report.failed,
         not_approved=report.not_approved,
         already_done=report.already_done,

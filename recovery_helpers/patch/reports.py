@@ -17,6 +17,13 @@ from ..ratelimit import RateStats
 
 #: Conflicts/failures kept in a report (all of them are in the journal).
 REPORT_LIMIT = 1000
+#: The summary line for keys a run cannot tell whether it wrote (see docs/steps/05_patch-safety.md).
+AMBIGUOUS_ADVICE = (
+    "  AMBIGUOUS: {n} keys were neither rewritten nor skipped: the run stopped with their write in flight "
+    "and cannot tell whether the item now is its own write or another writer's. to_frame() shows each with "
+    "the item before the write (before) and the item now (found); decide per key "
+    "(docs/steps/05_patch-safety.md): keep it as found, or re-run 04_diff to review it again"
+)
 
 
 def _key_columns(schema: KeySchema | None, key: Any) -> dict[str, Any]:
@@ -66,7 +73,10 @@ def _items_frame(schema: KeySchema | None, lines: list[dict[str, Any]], columns:
     rows = []
     for line in lines:
         row = _key_columns(schema, line["key"])
-        if "found" in line and "reviewed" in line:
+        if line.get("status") == "ambiguous" and "found" in line:
+            # the item before the write (backup) -> the item found: what the write, or another writer, did
+            row["difference"] = difference(from_json_safe(line.get("before")), from_json_safe(line["found"]))
+        elif "found" in line and "reviewed" in line:
             row["difference"] = difference(
                 from_json_safe(line.get("reviewed")), from_json_safe(line["found"])
             )
@@ -101,6 +111,7 @@ class PatchReport:
     unchanged: int = 0
     conflicts: int = 0
     failed: int = 0
+    ambiguous: int = 0
     throttled: int = 0
     retried_calls: int = 0
     raced: int = 0
@@ -114,20 +125,28 @@ class PatchReport:
     writes: pd.DataFrame | None = None
     conflict_items: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    ambiguous_items: list[dict[str, Any]] = field(default_factory=list)
     rate: RateStats | None = None
     schema: KeySchema | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         """True when every approved change is applied (or already was) and nothing failed or conflicted."""
-        return not self.dry_run and self.failed == 0 and self.conflicts == 0 and self.stopped_early == 0
+        return (
+            not self.dry_run
+            and self.failed == 0
+            and self.conflicts == 0
+            and self.ambiguous == 0
+            and self.stopped_early == 0
+        )
 
     @property
     def stopped_early(self) -> int:
         """Approved changes left for another run (a fatal error stopped this one)."""
         if self.dry_run:
             return 0
-        return max(0, self.to_do - self.patched - self.unchanged - self.conflicts - self.failed)
+        done = self.patched + self.unchanged + self.conflicts + self.failed + self.ambiguous
+        return max(0, self.to_do - done)
 
     def summary(self) -> str:
         scope = "whole items" if not self.attributes else f"attributes {', '.join(self.attributes)}"
@@ -177,6 +196,8 @@ class PatchReport:
                 "  conflicts: these items changed after the review; look at them (to_frame()), then "
                 "re-run 04_diff if they still need recovering"
             )
+        if self.ambiguous:
+            lines.append(AMBIGUOUS_ADVICE.format(n=self.ambiguous))
         if self.failed:
             lines.append("  failures: run the patch again to retry them (finished items are skipped)")
         return "\n".join(lines)
@@ -190,8 +211,8 @@ class PatchReport:
             return self.writes if self.writes is not None else pd.DataFrame()
         return _items_frame(
             self.schema,
-            [*self.conflict_items, *self.failures],
-            ["status", "reason", "error", "reviewed", "found"],
+            [*self.ambiguous_items, *self.conflict_items, *self.failures],
+            ["status", "reason", "error", "reviewed", "before", "found"],
         )
 
 
@@ -210,11 +231,19 @@ class VerifyReport:
     pending: int = 0
     conflicts: int = 0
     failed: int = 0
+    ambiguous: int = 0
+    ambiguous_items: list[dict[str, Any]] = field(default_factory=list)
     schema: KeySchema | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
-        return not self.mismatched and self.pending == 0 and self.failed == 0 and self.conflicts == 0
+        return (
+            not self.mismatched
+            and self.pending == 0
+            and self.failed == 0
+            and self.conflicts == 0
+            and self.ambiguous == 0
+        )
 
     def summary(self) -> str:
         lines = [
@@ -234,6 +263,8 @@ class VerifyReport:
             lines.append(f"  {self.failed} items failed: run the patch again")
         if self.pending:
             lines.append(f"  {self.pending} approved changes were not attempted yet: run the patch again")
+        if self.ambiguous:
+            lines.append(AMBIGUOUS_ADVICE.format(n=self.ambiguous))
         if self.ok:
             lines.append("  OK")
         return "\n".join(lines)
@@ -244,15 +275,15 @@ class VerifyReport:
     def to_frame(self) -> pd.DataFrame:
         return _items_frame(
             self.schema,
-            [*self.mismatched, *self.conflict_items, *self.failures],
-            ["status", "reason", "error", "found"],
+            [*self.mismatched, *self.ambiguous_items, *self.conflict_items, *self.failures],
+            ["status", "reason", "error", "before", "found"],
         )
 
     def check(self) -> VerifyReport:
         """Raise VerificationError if a patched item differs from its target or approved work is left."""
         from ..errors import VerificationError
 
-        if self.mismatched or self.pending or self.failed:
+        if self.mismatched or self.pending or self.failed or self.ambiguous:
             raise VerificationError(self.summary())
         return self
 
@@ -271,6 +302,7 @@ class UndoReport:
     unchanged: int = 0
     conflicts: int = 0
     failed: int = 0
+    ambiguous: int = 0
     elapsed_seconds: float = 0.0
     write_capacity_units: float = 0.0
     write_mode: str = "auto"
@@ -279,11 +311,12 @@ class UndoReport:
     transactions_cancelled: int = 0
     conflict_items: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    ambiguous_items: list[dict[str, Any]] = field(default_factory=list)
     schema: KeySchema | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
-        return self.conflicts == 0 and self.failed == 0
+        return self.conflicts == 0 and self.failed == 0 and self.ambiguous == 0
 
     def summary(self) -> str:
         lines = [
@@ -303,6 +336,13 @@ class UndoReport:
                 "  conflicts: these items were written after the patch; their backups stay in "
                 "backup.jsonl for a decision by hand"
             )
+        if self.ambiguous:
+            lines.append(
+                f"  AMBIGUOUS: {self.ambiguous} keys were left as found: the patch (or this undo) cannot tell "
+                "whether it wrote them. Each row of to_frame() holds the item before the write (before) and "
+                "the item now (found); put the backup back by hand only if the change was the runbook's "
+                "(docs/steps/05_patch-safety.md)"
+            )
         if self.failed:
             lines.append("  failures: run undo again to retry them")
         return "\n".join(lines)
@@ -312,5 +352,7 @@ class UndoReport:
 
     def to_frame(self) -> pd.DataFrame:
         return _items_frame(
-            self.schema, [*self.conflict_items, *self.failures], ["status", "reason", "error", "found"]
+            self.schema,
+            [*self.ambiguous_items, *self.conflict_items, *self.failures],
+            ["status", "reason", "error", "before", "found"],
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from ..ratelimit import RateLimiter
 from .engine import Engine, EngineTuning
 from .reports import PatchReport, UndoReport
 from .requests import Change
+from .resume import in_flight, settle_in_flight
 
 
 @dataclass
@@ -44,6 +45,10 @@ class RunSpec:
     tuning: EngineTuning | None = None
     #: engine counts named in the "interrupted" timeline record
     interrupted_counts: tuple[str, ...] = ()
+    #: keys with a final outcome in this run's journal already (a resumed run)
+    final: set[str] = field(default_factory=set)
+    #: for a resumed run: the Changes of the given key_ids (to settle the writes a stopped run left in flight)
+    resume_lookup: Callable[[set[str]], dict[str, Change]] | None = None
 
 
 def run_engine(
@@ -83,7 +88,12 @@ def run_engine(
             tuning=spec.tuning,
         )
         try:
-            engine.run(changes_for(journal))
+            settled: set[str] = set()
+            if spec.backup_path is not None and spec.resume_lookup is not None:
+                pending = in_flight(spec.backup_path, spec.run_id, spec.final)
+                if pending.keys:
+                    settled = settle_in_flight(engine, pending, spec.resume_lookup(pending.needed_keys()))
+            engine.run(c for c in changes_for(journal) if c.key_id not in settled)
             if after is not None:
                 after(journal)
         except BaseException as exc:
@@ -107,6 +117,8 @@ def fill_report(report: PatchReport | UndoReport, engine: Engine, elapsed: float
     setattr(report, engine.verb, c[engine.verb])  # report.patched or report.undone
     report.unchanged, report.conflicts, report.failed = c["unchanged"], c["conflict"], c["failed"]
     report.conflict_items, report.failures = engine.conflicts, engine.failures
+    report.ambiguous = c["ambiguous"]
+    report.ambiguous_items = list(engine.ambiguous_items)
     report.write_capacity_units = engine.write_units
     report.writes_by_path = engine.writes_by_path()
     report.transactions = c["transactions"]

@@ -9,15 +9,17 @@ from typing import Any
 
 from ..context import Context
 from ..errors import InputError
-from ..items import Item, from_json_safe
 from ..journal import iter_jsonl
 
 BACKUP_FILE = "backup.jsonl"
 JOURNAL_FILE = "journal.jsonl"
 UNDO_FILE = "undo.jsonl"
+#: The items undo replaces, each on disk before undo's write is sent (as backup.jsonl is for the patch).
+UNDO_BACKUP_FILE = "undo-backup.jsonl"
 #: Journal statuses after which a key is never touched again by the same patch. ("skipped", for an entry that
-#: was not approved, is not final: approving it later and running again patches it.)
-FINAL = frozenset({"patched", "undone", "unchanged", "conflict"})
+#: was not approved, is not final: approving it later and running again patches it.) "ambiguous": the run
+#: cannot tell whether it wrote the key; it is left for the engineer (docs/steps/05_patch-safety.md).
+FINAL = frozenset({"patched", "undone", "unchanged", "conflict", "ambiguous"})
 
 
 def journal_state(path: Path, run_id: str) -> tuple[set[str], Counter[str], set[str]]:
@@ -36,13 +38,15 @@ def journal_state(path: Path, run_id: str) -> tuple[set[str], Counter[str], set[
     return final, counts, skipped
 
 
-def pending_backups(path: Path, run_id: str, final: set[str]) -> dict[str, Item | None]:
-    """Backups of this run without a final outcome: the keys a stopped run may or may not have written."""
-    out: dict[str, Item | None] = {}
+def final_lines(path: Path, run_id: str, status: str) -> Iterator[dict[str, Any]]:
+    """The first final journal line of each key of run ``run_id`` when its status is ``status``."""
+    seen: set[str] = set()
     for line in iter_jsonl(path):
-        if line.get("patch_id") == run_id and line.get("source") == "read" and line["key_id"] not in final:
-            out.setdefault(line["key_id"], from_json_safe(line["item"]))
-    return out
+        if line.get("patch_id") != run_id or line.get("status") not in FINAL or line["key_id"] in seen:
+            continue
+        seen.add(line["key_id"])
+        if line["status"] == status:
+            yield line
 
 
 def patched_lines(path: Path, run_id: str) -> Iterator[dict[str, Any]]:

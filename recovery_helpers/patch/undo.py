@@ -1,20 +1,38 @@
-"""Undo a patch: put back every item it changed, where the item is still exactly what the patch wrote."""
+"""Undo a patch: put back every item it changed, where the item is still exactly what the patch wrote.
+
+An attribute-level patch is undone attribute by attribute (only the attributes it restored are set back, on
+the condition that they still hold what the patch wrote), so a change another writer made to any other
+attribute since is kept. Like the patch, undo backs up each item it replaces right before the write
+(``undo-backup.jsonl``) and settles its own in-flight writes on resume (see ``resume``). Keys the patch
+journaled as ambiguous are not undone: they are listed for the engineer.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from ..context import Context
 from ..errors import InputError
+from ..incident import utc_now
 from ..items import from_json_safe, item_digest
 from ..journal import JsonlFile
 from ..ratelimit import RateLimiter
 from .checks import key_schema, validate_numbers, validate_write_mode
 from .engine import DEFAULT_WRITE_MODE, READ_BATCH, TRANSACT_BATCH, EngineTuning
 from .reports import UndoReport
-from .requests import Change
+from .requests import Change, pdigest
+from .resume import changes_for
 from .run import RunSpec, fill_report, run_engine
-from .state import JOURNAL_FILE, UNDO_FILE, current_patch, journal_state, patched_lines
+from .state import (
+    JOURNAL_FILE,
+    UNDO_BACKUP_FILE,
+    UNDO_FILE,
+    current_patch,
+    final_lines,
+    journal_state,
+    patched_lines,
+)
 
 
 def undo(
@@ -52,7 +70,14 @@ def undo(
     report.to_undo = sum(
         1 for line in patched_lines(incident.path / JOURNAL_FILE, run_id) if line["key_id"] not in final
     )
-    if report.to_undo == 0 and report.already_done == 0:
+    left = [
+        {
+            **line,
+            "reason": f"not undone: the patch could not tell whether it wrote this key ({line['reason']})",
+        }
+        for line in final_lines(incident.path / JOURNAL_FILE, run_id, "ambiguous")
+    ]
+    if report.to_undo == 0 and report.already_done == 0 and not left:
         raise InputError(
             f"patch {run_id} of incident {incident.incident_id!r} changed no item: nothing to undo."
         )
@@ -76,8 +101,8 @@ def undo(
         run_id=run_id,
         run_fields={"patch_id": run_id},
         journal_path=undo_path,
-        backup_path=None,
-        token_scope=f"undo|{run_id}",
+        backup_path=incident.path / UNDO_BACKUP_FILE,
+        token_scope=f"undo|{run_id}|{utc_now()}|{os.getpid()}",
         total=report.to_undo,
         limiter=limiter,
         max_workers=max_workers,
@@ -86,10 +111,16 @@ def undo(
         transact_batch_size=transact_batch_size,
         progress=progress,
         tuning=tuning,
-        interrupted_counts=("undone",),
+        interrupted_counts=("undone", "ambiguous"),
+        final=final,
+        resume_lookup=lambda keys: changes_for(
+            keys, (_reverse(line) for line in patched_lines(incident.path / JOURNAL_FILE, run_id))
+        ),
     )
     engine, elapsed = run_engine(ctx, schema, spec, changes)
     fill_report(report, engine, elapsed)
+    report.ambiguous += len(left)
+    report.ambiguous_items.extend(left[: max(0, 1000 - len(report.ambiguous_items))])
     complete = engine.fatal is None and report.failed == 0
     incident.update(patch_status="undone" if complete else "undoing")
     ctx.record(
@@ -101,6 +132,8 @@ def undo(
         unchanged=report.unchanged,
         conflicts=report.conflicts,
         failed=report.failed,
+        ambiguous=report.ambiguous,
+        ambiguous_keys=[line["key_id"] for line in report.ambiguous_items[:100]] or None,
         write_mode=mode,
         transactions=report.transactions,
         write_capacity_units=report.write_capacity_units,
@@ -113,8 +146,26 @@ def undo(
 
 
 def _reverse(line: dict[str, object]) -> Change:
-    """The change that takes a patched item (as journaled) back to what it was before the patch."""
+    """The change that takes a patched item (as journaled) back to what it was before the patch.
+
+    A ``revert-attributes`` line is reversed on its attributes only: they must still hold what the patch
+    wrote (its target_digest), and only they are set back to the backup's values.
+    """
     before = from_json_safe(line["before"])
+    attrs = line.get("attributes")
+    if line.get("action") == "revert-attributes" and attrs and before is not None:
+        names = tuple(str(a) for a in attrs)  # type: ignore[union-attr]
+        return Change(
+            key_id=str(line["key_id"]),
+            key=from_json_safe(line["key"]),
+            expected_digest=str(line["target_digest"]),
+            target=before,
+            target_digest=pdigest(before, names),
+            attributes=names,
+            action="revert-attributes",
+            reviewed=None,
+            classification="undo",
+        )
     return Change(
         key_id=str(line["key_id"]),
         key=from_json_safe(line["key"]),

@@ -41,6 +41,7 @@ def verify(ctx: Context, *, max_workers: int = 8) -> VerifyReport:
         conflicts=report.conflicts,
         failed=report.failed,
         pending=report.pending,
+        ambiguous=report.ambiguous,
     )
     return report
 
@@ -57,6 +58,10 @@ def _written_lines(
             report.conflicts += 1
             if len(report.conflict_items) < REPORT_LIMIT:
                 report.conflict_items.append(line)
+        elif line["status"] == "ambiguous":  # the engineer decides (docs/steps/05_patch-safety.md)
+            report.ambiguous += 1
+            if len(report.ambiguous_items) < REPORT_LIMIT:
+                report.ambiguous_items.append(line)
         elif line["status"] in ("patched", "unchanged"):
             yield line
 

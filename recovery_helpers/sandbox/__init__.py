@@ -196,6 +196,19 @@ class Sandbox:
         """Faults injected so far, by kind (throttle, error, drop)."""
         return dict(self._middleware.faults) if self._middleware else {}
 
+    def watch_writes(self, callback: Any) -> Any:
+        """Call ``callback(WriteSeen)`` for every change applied to a table with a NEW_AND_OLD_IMAGES stream,
+        synchronously, before the writer gets its answer (see ``sandbox.observers``); returns a stop function."""
+        from .observers import watch
+
+        return watch(callback)
+
+    def requests_in_flight(self) -> int:
+        """Requests being served right now (a killed client's last request may still be applied)."""
+        from .observers import requests_in_flight
+
+        return requests_in_flight()
+
     def reset_counters(self) -> None:
         if self._middleware:
             self._middleware.reset_counters()

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import LimitedStream
 
+from . import observers
 from .screening import screen_request
 from .settings import SandboxSettings
 
@@ -65,10 +66,14 @@ class SandboxMiddleware:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], length)
         environ["wsgi.input_terminated"] = True  # the stream ends at the body's end: nobody reads past it
+        observers.set_request(environ.get("HTTP_AUTHORIZATION"))
         try:
-            return self._serve(environ, start_response)
+            try:
+                return self._serve(environ, start_response)
+            finally:
+                _drain(environ)
         finally:
-            _drain(environ)
+            observers.request_done()
 
     def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

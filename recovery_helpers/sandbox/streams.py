@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from . import observers
 from .locking import ITEM_LOCK, locked
 
 _tls = threading.local()
@@ -55,6 +56,7 @@ def _append(shard: Any, record: Any) -> None:
     with ITEM_LOCK:
         record.record["dynamodb"]["SequenceNumber"] = str(shard.starting_sequence_number + len(shard.items))
         shard.items.append(record)
+        observers.notify(shard, record)  # watchers see the change before its writer gets the answer
         _deliver_to_lambda(shard)
 
 

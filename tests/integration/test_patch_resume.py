@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from recovery_helpers import patch
-from recovery_helpers.items import items_equal
+from recovery_helpers.items import from_json_safe, items_equal
 from recovery_helpers.journal import iter_jsonl
 from tests.unit.patch.test_patch import (
     assert_recovered,
@@ -23,7 +23,6 @@ from tests.unit.patch.test_patch import (
     journal,
     make_scenario,
     stream_writes,
-    writes,
 )
 
 CHILD = """
@@ -77,48 +76,68 @@ def test_a_killed_patch_run_again_ends_correct_without_duplicate_writes(
 
     report = patch.apply_plan(sc.ctx, dry_run=False, write_mode=write_mode, progress=False)
     assert report.failed == 0 and report.conflicts == 0
-    assert report.already_done + report.patched == len(approved)
-    assert_recovered(sc, approved)
-    # exactly one write applied per approved change, across both processes, and none anywhere else
+    assert report.already_done + report.patched + report.ambiguous == len(approved)
+    ambiguous = {line["key_id"]: line for line in journal(sc) if line["status"] == "ambiguous"}
+    if write_mode == "transact":
+        assert not ambiguous  # every transaction in flight was replayed with its token: DynamoDB told
+    for k, line in ambiguous.items():  # single writes in flight at the kill: landed or not, reported
+        found = from_json_safe(line["found"])
+        assert items_equal(found, sc.get(k)) and items_equal(from_json_safe(line["before"]), sc.corrupted[k])
+        assert items_equal(found, sc.corrupted[k]) or items_equal(found, sc.base.get(k))
+    assert_recovered(sc, [k for k in approved if k not in ambiguous])
+    # at most one write applied per approved change, across both processes, and none anywhere else
     applied = stream_writes(sc)
-    assert applied == {k: 1 for k in approved}
+    assert set(applied) <= set(approved) and set(applied.values()) <= {1}
+    assert set(approved) - set(applied) <= set(ambiguous)
     finals = [line for line in journal(sc) if line["status"] == "patched"]
-    assert sorted(line["key_id"] for line in finals) == sorted(approved)
+    assert sorted(line["key_id"] for line in finals) == sorted(set(approved) - set(ambiguous))
     if write_mode == "transact":
         assert {line.get("via") for line in finals} <= {"TransactWriteItems", None}
-    # the backup holds every touched item as it was before the write, once
+    # the backup holds every touched item as it was before the write
     reads = [b for b in backup(sc) if b["source"] == "read"]
-    assert sorted(b["key_id"] for b in reads) == sorted(approved)
+    assert {b["key_id"] for b in reads} == set(approved)
     for b in reads:
         assert (b["item"] is None) == (sc.corrupted[b["key_id"]] is None)
-    assert patch.verify(sc.ctx).ok
+    verification = patch.verify(sc.ctx)
+    assert verification.ambiguous == len(ambiguous) and verification.ok == (not ambiguous)
 
 
 @pytest.mark.parametrize("write_mode", MODES)
-def test_backup_without_outcome_is_settled_by_reading_again(sandbox, aws, tmp_path, unique_name, write_mode):
-    """A crash after the backup (and maybe the write or the transaction) but before the journal lines: landed,
-    never sent, or overtaken by the app."""
+def test_a_write_in_flight_is_replayed_or_reported_never_guessed(sandbox, aws, tmp_path, unique_name, write_mode):
+    """A crash after the backup and the write but before the journal lines; then the item is left as the
+    write left it, put back as it was by the app, or changed by the app. A transaction is replayed with its
+    ClientRequestToken (DynamoDB says it ran: nothing is written again); a single write is reported as
+    ambiguous with both versions. Nothing is written in either case."""
     sc = make_scenario(aws, tmp_path, unique_name, n=24)
     sc.approve()
     patch.apply_plan(sc.ctx, dry_run=False, write_mode=write_mode, progress=False)
-    landed, never_sent, overtaken = sc.updated[0], sc.deleted[0], sc.created[0]
-    # never_sent: the live item is still the reviewed one (the write did not happen before the crash)
-    sc.ddb.delete_item(TableName=sc.table, Key=sc.key(never_sent))
-    # overtaken: the app wrote something else in between
-    app_item = {**sc.corrupted[overtaken], "status": {"S": "app"}}
+    landed, set_back, overtaken = sc.updated[0], sc.deleted[0], sc.created[0]
+    sc.ddb.delete_item(TableName=sc.table, Key=sc.key(set_back))  # the app deletes the item put back
+    app_item = {**sc.corrupted[overtaken], "status": {"S": "app"}}  # the app re-creates the junk its way
     sc.ddb.put_item(TableName=sc.table, Item=app_item)
     journal_file = sc.ctx.incident.path / patch.JOURNAL_FILE
-    kept = [json.dumps(line) for line in journal(sc) if line["key_id"] not in (landed, never_sent, overtaken)]
+    kept = [json.dumps(line) for line in journal(sc) if line["key_id"] not in (landed, set_back, overtaken)]
     journal_file.write_text("\n".join(kept) + "\n" + '{"torn line')
     backups_before = len(backup(sc))
+    enable_stream(sc)  # from here on, one record per write applied
 
-    calls = sandbox.calls
     report = patch.apply_plan(sc.ctx, dry_run=False, write_mode=write_mode, progress=False)
-    assert writes(sandbox, calls) == 1  # only never_sent is written
-    assert (report.patched, report.conflicts) == (2, 1)
+    assert not stream_writes(sc), "a resume wrote over a key whose write was in flight"
     assert items_equal(sc.get(landed), sc.base[landed])
-    assert items_equal(sc.get(never_sent), sc.base[never_sent])
+    assert sc.get(set_back) is None
     assert items_equal(sc.get(overtaken), app_item)
-    assert len(backup(sc)) == backups_before  # the backups on disk were used, not taken again
-    statuses = {line["key_id"]: line["status"] for line in journal(sc)}
-    assert statuses[overtaken] == "conflict" and statuses[landed] == statuses[never_sent] == "patched"
+    assert len(backup(sc)) == backups_before  # nothing new was backed up: nothing was to be written
+    statuses = {line["key_id"]: line for line in journal(sc) if line["status"] in patch.FINAL}
+    if write_mode == "transact":
+        assert (report.patched, report.ambiguous) == (3, 0)
+        assert all("replayed" in statuses[k]["note"] for k in (landed, set_back, overtaken))
+    else:
+        assert (report.patched, report.ambiguous) == (0, 3) and not report.ok
+        assert "ambiguous" in report.summary().lower()
+        for k in (landed, set_back, overtaken):
+            assert statuses[k]["status"] == "ambiguous" and "before" in statuses[k] and "found" in statuses[k]
+        assert items_equal(from_json_safe(statuses[overtaken]["found"]), app_item)
+        assert set(report.to_frame()["status"]) == {"ambiguous"}
+        finished = [e for e in sc.ctx.incident.timeline if e["action"] == "patch finished"][-1]
+        assert finished["result"] == "ambiguous" and finished["ambiguous"] == 3
+        assert set(finished["ambiguous_keys"]) == {landed, set_back, overtaken}

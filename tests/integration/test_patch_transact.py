@@ -83,7 +83,9 @@ def test_a_transaction_cancelled_by_a_concurrent_write_settles_each_item(sandbox
         sc.ctx, dry_run=False, max_workers=1, write_mode="transact", transact_batch_size=100, progress=False
     )
     assert fired and report.transactions_cancelled == 1
-    assert report.conflicts == 1 and report.failed == 0 and report.patched == len(sc.changed_ids()) - 1
+    # the item someone else put back is "unchanged": not this run's write, so undo will leave it (issue 15 C)
+    assert report.conflicts == 1 and report.unchanged == 1 and report.failed == 0
+    assert report.patched == len(sc.changed_ids()) - 2
     assert items_equal(sc.get(target), by_app)  # not overwritten
     assert_recovered(sc, [k for k in sc.changed_ids() if k != target])
     conflict = report.conflict_items[0]
@@ -93,7 +95,7 @@ def test_a_transaction_cancelled_by_a_concurrent_write_settles_each_item(sandbox
     # failed were settled from the items DynamoDB returned, without another write (+2: the other writer's)
     assert _calls(sandbox, calls, SINGLE_OPS) == (len(sc.changed_ids()) - 2) + 2
     lines = {j["key_id"]: j for j in journal(sc)}
-    assert "already equals the target" in lines[same]["note"]
+    assert lines[same]["status"] == "unchanged" and "another writer" in lines[same]["note"]
     assert "cancelled" in lines[sc.created[0]]["note"]
 
 

@@ -8,7 +8,7 @@ from recovery_helpers import cli, patch
 from recovery_helpers.errors import InputError
 from recovery_helpers.items import items_equal
 from recovery_helpers.journal import iter_jsonl
-from tests.unit.patch.test_patch import make_scenario, writes
+from tests.unit.patch.test_patch import enable_stream, make_scenario, stream_writes, writes
 
 
 def test_undo_returns_the_table_to_its_pre_patch_state_and_keeps_a_newer_write(
@@ -41,19 +41,29 @@ def test_undo_returns_the_table_to_its_pre_patch_state_and_keeps_a_newer_write(
     assert writes(sandbox, calls) == 0 and again.already_done == len(sc.changed_ids())
 
 
-def test_undo_after_a_lost_journal_line_settles_by_reading(sandbox, aws, tmp_path, unique_name):
+@pytest.mark.parametrize("write_mode", ["single", "transact"])
+def test_undo_after_a_lost_journal_line_replays_or_reports(sandbox, aws, tmp_path, unique_name, write_mode):
+    """Undo's own writes in flight when it stopped: a transaction is replayed with its token (DynamoDB says it
+    ran: nothing is written again), a single write is reported as ambiguous; nothing is written either way."""
     sc = make_scenario(aws, tmp_path, unique_name, n=12)
     sc.approve()
-    patch.apply_plan(sc.ctx, dry_run=False, progress=False)
-    patch.undo(sc.ctx, progress=False)
+    before_patch = sc.snapshot()
+    patch.apply_plan(sc.ctx, dry_run=False, write_mode=write_mode, progress=False)
+    patch.undo(sc.ctx, write_mode=write_mode, progress=False)
     undo_file = sc.ctx.incident.path / patch.UNDO_FILE
     lines = undo_file.read_text().splitlines(keepends=True)
     undo_file.write_text("".join(lines[:-3]) + lines[-3][:20])  # a crash: 3 outcomes lost, one line torn
-    calls = sandbox.calls
-    again = patch.undo(sc.ctx, progress=False)
-    assert writes(sandbox, calls) == 0
-    assert again.unchanged == 3 and again.ok
-    assert sum(1 for _ in iter_jsonl(undo_file)) == len(sc.changed_ids())
+    enable_stream(sc)
+    again = patch.undo(sc.ctx, write_mode=write_mode, progress=False)
+    assert not stream_writes(sc)
+    after = sc.snapshot()
+    assert after.keys() == before_patch.keys() and all(items_equal(after[k], before_patch[k]) for k in after)
+    if write_mode == "transact":
+        assert again.undone == 3 and again.ok
+    else:
+        assert again.ambiguous == 3 and not again.ok and len(again.to_frame()) == 3
+    finals = [line for line in iter_jsonl(undo_file) if line["status"] in patch.FINAL]
+    assert len({line["key_id"] for line in finals}) == len(sc.changed_ids())
 
 
 def test_undo_of_an_attribute_level_patch(sandbox, aws, tmp_path, unique_name):
