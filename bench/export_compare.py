@@ -46,8 +46,12 @@ def _pair(directory: Path, items: int, regenerate: bool) -> dict:
     shutil.rmtree(directory, ignore_errors=True)
     started = time.monotonic()
     expected = write_pair(directory, items, items_per_file=50_000)
-    data = {"before_items": expected.before_items, "after_items": expected.after_items, "traps": expected.traps,
-            "differences": expected.differences}
+    data = {
+        "before_items": expected.before_items,
+        "after_items": expected.after_items,
+        "traps": expected.traps,
+        "differences": expected.differences,
+    }
     marker.write_text(json.dumps(data))
     print(f"# generated {items} items in {time.monotonic() - started:.0f} s into {directory}", flush=True)
     return data
@@ -68,8 +72,22 @@ def _tree_rss(pid: int) -> int:
 
 
 def _run(engine: str, pair: Path, out: Path, args: argparse.Namespace) -> tuple[float, int, str, float]:
-    cmd = [sys.executable, "-m", "recovery_helpers", "compare-exports", "--before", str(pair / "before"),
-           "--after", str(pair / "after"), "--out", str(out), "--engine", engine, "--key", "pk,sk"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "recovery_helpers",
+        "compare-exports",
+        "--before",
+        str(pair / "before"),
+        "--after",
+        str(pair / "after"),
+        "--out",
+        str(out),
+        "--engine",
+        engine,
+        "--key",
+        "pk,sk",
+    ]
     if engine == "duckdb":
         cmd += ["--memory-limit", args.memory_limit]
         if args.threads:
@@ -103,7 +121,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--engines", default="duckdb,spark")
-    parser.add_argument("--dir", default=None, help="where the pair is cached (default: $TMPDIR/export-pair-N)")
+    parser.add_argument(
+        "--dir", default=None, help="where the pair is cached (default: $TMPDIR/export-pair-N)"
+    )
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--memory-limit", default="256MB", help="DuckDB memory_limit (spills beyond it)")
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
@@ -113,20 +133,28 @@ def main() -> None:
     pair = Path(args.dir or Path(tempfile.gettempdir()) / f"export-pair-{args.items}")
     expected = _pair(pair, args.items, args.regenerate)
     counts = {c: list(expected["differences"].values()).count(c) for c in ("changed", "deleted", "created")}
-    print(f"# pair: before={expected['before_items']} after={expected['after_items']} {counts} "
-          f"equal_rewrites={expected['traps']}", flush=True)
+    print(
+        f"# pair: before={expected['before_items']} after={expected['after_items']} {counts} "
+        f"equal_rewrites={expected['traps']}",
+        flush=True,
+    )
     lines = []
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
         out = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-")) / "out"
         load = os.getloadavg()[0]
         elapsed, peak, summary, cpu = _run(engine, pair, out, args)
         ok = _correct(out, expected)
-        print(f"# {engine}: {elapsed:.1f} s wall, {cpu:.1f} s CPU (user+sys of the command; for Spark the JVM "
-              f"only if it was reaped), load average before {load:.2f} after {os.getloadavg()[0]:.2f}; "
-              f"{summary}", flush=True)
-        lines.append(f"engine={engine} items={args.items} "
-                     f"items_per_s={args.items / elapsed:.0f} peak_rss_mb={peak / 2**20:.0f} "
-                     f"correct={'yes' if ok else 'no'}")
+        print(
+            f"# {engine}: {elapsed:.1f} s wall, {cpu:.1f} s CPU (user+sys of the command; for Spark the JVM "
+            f"only if it was reaped), load average before {load:.2f} after {os.getloadavg()[0]:.2f}; "
+            f"{summary}",
+            flush=True,
+        )
+        lines.append(
+            f"engine={engine} items={args.items} "
+            f"items_per_s={args.items / elapsed:.0f} peak_rss_mb={peak / 2**20:.0f} "
+            f"correct={'yes' if ok else 'no'}"
+        )
         shutil.rmtree(out.parent, ignore_errors=True)
     print("\n".join(lines))
 

@@ -27,11 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import boto3  # noqa: E402
+import boto3
 
-from recovery_helpers.aws import Aws  # noqa: E402
-from recovery_helpers.items import KeySchema, iter_chunks  # noqa: E402
-from recovery_helpers.sources import SourceRequest, SourceStats, full_compare  # noqa: E402
+from recovery_helpers.aws import Aws
+from recovery_helpers.items import KeySchema, iter_chunks
+from recovery_helpers.sources import SourceRequest, SourceStats, full_compare
 
 
 def serve_sandbox(conn: Any, stop: Any) -> None:
@@ -46,8 +46,10 @@ def serve_sandbox(conn: Any, stop: Any) -> None:
 def item(i: int, version: int = 0) -> dict[str, Any]:
     """An item of about 250 bytes with a string hash key, a number range key and several types."""
     return {
-        "pk": {"S": f"customer-{i % 997:04d}"}, "sk": {"N": str(i)},
-        "name": {"S": f"document {i} " + "x" * 80}, "version": {"N": str(version)},
+        "pk": {"S": f"customer-{i % 997:04d}"},
+        "sk": {"N": str(i)},
+        "name": {"S": f"document {i} " + "x" * 80},
+        "version": {"N": str(version)},
         "tags": {"SS": ["a", "b", f"t{i % 7}"]},
         "flags": {"M": {"active": {"BOOL": True}, "score": {"N": "1.5"}}},
         "history": {"L": [{"N": str(i)}, {"S": "created"}, {"NULL": True}]},
@@ -68,9 +70,12 @@ def fill(ddb: Any, table: str, items: list[dict[str, Any]]) -> None:
 
 def create(ddb: Any, name: str) -> None:
     ddb.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "N"}],
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     )
 
@@ -84,9 +89,9 @@ def prepare(aws: Aws, size: int) -> tuple[str, str, int]:
     live_items, differences = [], 0
     for i in range(size):
         if i % 200 == 1:
-            differences += 1                                  # deleted
+            differences += 1  # deleted
         elif i % 100 == 2:
-            live_items.append(item(i, version=1))             # changed
+            live_items.append(item(i, version=1))  # changed
             differences += 1
         else:
             live_items.append(item(i))
@@ -99,13 +104,18 @@ def prepare(aws: Aws, size: int) -> tuple[str, str, int]:
 def run(
     aws: Aws, live: str, restored: str, segments: int, workers: int, page_size: int
 ) -> tuple[int, SourceStats]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     stats = SourceStats(source="full_compare")
     with tempfile.TemporaryDirectory() as scratch:
         request = SourceRequest(
-            aws=aws, table_name=live, key_schema=KeySchema("pk", "S", "sk", "N"),
+            aws=aws,
+            table_name=live,
+            key_schema=KeySchema("pk", "S", "sk", "N"),
             restored_table_name=restored,
-            window_start=now, window_end=now, scratch_dir=Path(scratch), stats=stats,
+            window_start=now,
+            window_end=now,
+            scratch_dir=Path(scratch),
+            stats=stats,
             options={"total_segments": segments, "max_workers": workers, "page_size": page_size},
         )
         found = sum(1 for _ in full_compare.find(request))
@@ -117,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="2000,8000,32000", help="comma-separated table sizes (items)")
     parser.add_argument("--segments", type=int, default=8, help="TotalSegments of the scans")
     parser.add_argument("--workers", type=int, default=4, help="worker threads")
-    parser.add_argument("--page-size", type=int, default=250,
-                        help="items per scan page (Limit); 250 fills every page already at 2,000 items")
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=250,
+        help="items per scan page (Limit); 250 fills every page already at 2,000 items",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
@@ -129,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     try:
         kwargs = parent.recv()
-        session = boto3.session.Session(aws_access_key_id=kwargs["aws_access_key_id"],
-                                        aws_secret_access_key=kwargs["aws_secret_access_key"],
-                                        region_name=kwargs["region_name"])
+        session = boto3.session.Session(
+            aws_access_key_id=kwargs["aws_access_key_id"],
+            aws_secret_access_key=kwargs["aws_secret_access_key"],
+            region_name=kwargs["region_name"],
+        )
         aws = Aws(region=kwargs["region_name"], endpoint_url=kwargs["endpoint_url"], session=session)
         results = []
         for size in sizes:
@@ -145,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             if found != planted or stats.read != size:
-                print(f"# WRONG: planted {planted} differences, found {found}; "
-                      f"compared {stats.read} of {size}", flush=True)
+                print(
+                    f"# WRONG: planted {planted} differences, found {found}; compared {stats.read} of {size}",
+                    flush=True,
+                )
                 return 1
             print(f"# {size} items: {found} differences found in {elapsed:.1f} s", flush=True)
             results.append((size, size / elapsed, peak / 2**20))

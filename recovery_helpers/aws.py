@@ -109,8 +109,14 @@ class Aws:
             aws_session_token=credentials.get("SessionToken"),
             region_name=self.region,
         )
-        return Aws(region=self.region, endpoint_url=self.endpoint_url, session=session, config=self.config,
-                   recorder=self.recorder, call_tag=self.call_tag)
+        return Aws(
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+            session=session,
+            config=self.config,
+            recorder=self.recorder,
+            call_tag=self.call_tag,
+        )
 
     def with_config(self, config: Config, *, call_tag: str | None = None) -> Aws:
         """The same session, endpoint and call recorder, with ``config`` merged over this one's.
@@ -118,9 +124,14 @@ class Aws:
         The caller's identity, once resolved, carries over, so the calls of the copy are recorded under it.
         ``call_tag`` marks the copy's recorded calls (else this one's tag carries over).
         """
-        other = Aws(region=self.region, endpoint_url=self.endpoint_url, session=self.session,
-                    config=self.config.merge(config), recorder=self.recorder,
-                    call_tag=call_tag or self.call_tag)
+        other = Aws(
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+            session=self.session,
+            config=self.config.merge(config),
+            recorder=self.recorder,
+            call_tag=call_tag or self.call_tag,
+        )
         known = self.known_caller_arn()
         if known is not None:
             other.caller_arn = known  # fills the cached property: no STS call
@@ -144,14 +155,54 @@ class Aws:
 
 
 #: Request parameters worth naming in the record of a call: identifiers only, never item contents or secrets.
-RESOURCE_PARAMS = ("TableName", "TargetTableName", "SourceTableName", "BackupArn", "TableArn", "ResourceArn",
-                   "ExportArn", "RoleName", "RoleArn", "PolicyArn", "PolicyName", "Name", "logGroupName",
-                   "Bucket", "S3Bucket", "IndexName")
+RESOURCE_PARAMS = (
+    "TableName",
+    "TargetTableName",
+    "SourceTableName",
+    "BackupArn",
+    "TableArn",
+    "ResourceArn",
+    "ExportArn",
+    "RoleName",
+    "RoleArn",
+    "PolicyArn",
+    "PolicyName",
+    "Name",
+    "logGroupName",
+    "Bucket",
+    "S3Bucket",
+    "IndexName",
+)
 #: Item-level operations: counted in aws-calls.jsonl, their effects are in the patch journal and backup.
-ITEM_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
-                   "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction", "PutLogEvents"}
-_MUTATING_PREFIXES = ("Create", "Delete", "Put", "Update", "Attach", "Detach", "Restore", "Tag", "Untag",
-                      "Enable", "Disable", "Export", "Set", "Remove", "Add", "Import")
+ITEM_OPERATIONS = {
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
+    "PutLogEvents",
+}
+_MUTATING_PREFIXES = (
+    "Create",
+    "Delete",
+    "Put",
+    "Update",
+    "Attach",
+    "Detach",
+    "Restore",
+    "Tag",
+    "Untag",
+    "Enable",
+    "Disable",
+    "Export",
+    "Set",
+    "Remove",
+    "Add",
+    "Import",
+)
 
 
 def is_control_change(operation: str) -> bool:
@@ -172,7 +223,9 @@ def _watch(client: Any, aws: Aws) -> None:
             named["TableNames"] = sorted(t for t in tables if t)
         context["recovery_resources"] = named
 
-    def after(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    def after(
+        http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
         error = (parsed or {}).get("Error", {}).get("Code")
         _emit(aws, service, model.name, context, "error" if error else "ok", error)
 
@@ -186,13 +239,19 @@ def _watch(client: Any, aws: Aws) -> None:
     events.register(f"after-call-error.{service}", failed)
 
 
-def _emit(aws: Aws, service: str, operation: str, context: dict[str, Any], result: str,
-          error: str | None) -> None:
+def _emit(
+    aws: Aws, service: str, operation: str, context: dict[str, Any], result: str, error: str | None
+) -> None:
     if aws.recorder is None:
         return
     who = aws.known_caller_arn() or "(identity not yet known)"
-    event: dict[str, Any] = {"service": service, "operation": operation, "who": who, "result": result,
-                             **context.get("recovery_resources", {})}
+    event: dict[str, Any] = {
+        "service": service,
+        "operation": operation,
+        "who": who,
+        "result": result,
+        **context.get("recovery_resources", {}),
+    }
     if error:
         event["error"] = error
     if aws.call_tag:
@@ -267,8 +326,10 @@ def explain(exc: BaseException, action: str, resource: str = "") -> RecoveryErro
     message = getattr(exc, "response", {}).get("Error", {}).get("Message", str(exc))
     if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"}:
         if "explicit deny" in message.lower():
-            todo = (f"Remove the Deny of `{action}` that applies to the identity running the runbook, or run "
-                    "it as an identity the Deny does not cover")
+            todo = (
+                f"Remove the Deny of `{action}` that applies to the identity running the runbook, or run "
+                "it as an identity the Deny does not cover"
+            )
         else:
             todo = f"Grant `{action}` to the identity running the runbook"
         return PermissionDeniedError(
@@ -276,8 +337,13 @@ def explain(exc: BaseException, action: str, resource: str = "") -> RecoveryErro
             "01_prepare), then run the step again.",
             cause=exc,
         )
-    if code in {"UnrecognizedClientException", "InvalidClientTokenId", "ExpiredTokenException",
-                "InvalidSignatureException", "SignatureDoesNotMatch"}:
+    if code in {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+    }:
         return PermissionDeniedError(
             f"AWS rejected the credentials for {action}: {message}. Refresh them (aws sso login, or the "
             "sandbox's export lines) and run the cell again.",

@@ -10,10 +10,11 @@ change log).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from .errors import InputError
 from .items import Key, KeySchema
@@ -45,7 +46,7 @@ def parse_timestamp(value: Any) -> dt.datetime:
     if isinstance(value, (int, float, Decimal)) or digits:
         try:
             millis = Decimal(str(value).strip())
-            return dt.datetime.fromtimestamp(0, dt.timezone.utc) + dt.timedelta(milliseconds=int(millis))
+            return dt.datetime.fromtimestamp(0, dt.UTC) + dt.timedelta(milliseconds=int(millis))
         except (InvalidOperation, OverflowError, ValueError) as exc:
             raise MalformedRecord(f"timestamp {value!r} is out of range") from exc
     if isinstance(value, str):
@@ -55,7 +56,7 @@ def parse_timestamp(value: Any) -> dt.datetime:
             raise MalformedRecord(f"timestamp {value!r} is not epoch milliseconds or ISO 8601") from exc
         if when.tzinfo is None:
             raise MalformedRecord(f"timestamp {value!r} has no timezone offset (e.g. Z or +00:00)")
-        return when.astimezone(dt.timezone.utc)
+        return when.astimezone(dt.UTC)
     raise MalformedRecord(f"timestamp {value!r} is not epoch milliseconds or ISO 8601")
 
 

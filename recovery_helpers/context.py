@@ -65,7 +65,7 @@ def open_context(
             "use another incident_id or the same table_name."
         )
     incident.update(table_name=table_name, region=region)
-    aws.caller_arn  # resolve the identity once: every recorded call names it
+    _ = aws.caller_arn  # resolve the identity once: every recorded call names it
     return Context(aws=aws, incident=incident, table_name=table_name)
 
 
@@ -124,5 +124,6 @@ class CallRecorder:
         counts = {(c["who"], c["call"], c["result"]): c["count"] for c in data.get("aws_calls", [])}
         for key, n in pending.items():
             counts[key] = counts.get(key, 0) + n
-        data["aws_calls"] = [{"who": w, "call": c, "result": r, "count": n}
-                             for (w, c, r), n in sorted(counts.items())]
+        data["aws_calls"] = [
+            {"who": w, "call": c, "result": r, "count": n} for (w, c, r), n in sorted(counts.items())
+        ]

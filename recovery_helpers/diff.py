@@ -193,8 +193,16 @@ def build_plan(
     ``source_options`` are source-specific settings (e.g. ``export_bucket`` for incremental_export).
     """
     plan = _plan(
-        impacted_source, keys_file, log_file, incident_start, incident_end, tenant_attribute, tenants,
-        mask_attributes, segments, max_workers,
+        impacted_source,
+        keys_file,
+        log_file,
+        incident_start,
+        incident_end,
+        tenant_attribute,
+        tenants,
+        mask_attributes,
+        segments,
+        max_workers,
     )
     live_schema, restored = _tables(ctx, plan.names)
     request = SourceRequest(
@@ -359,7 +367,10 @@ def _fetch_and_write(
     lock = threading.Lock()
     work = impacted.directory
     bar = progress_bar(
-        total=impacted.total, desc="fetching items", unit="key", disable=not progress,
+        total=impacted.total,
+        desc="fetching items",
+        unit="key",
+        disable=not progress,
         done="fetched {n}/{total} items",
     )
     ddb = ctx.aws.dynamodb

@@ -140,7 +140,8 @@ def parameters_page(notebooks: Path | None = None) -> str:
     """The text of docs/reference/parameters.md."""
     notebooks = notebooks or ROOT / "notebooks"
     declared = {
-        step: notebook_parameters(notebooks / f"{i:02d}_{step}.ipynb") for i, step in enumerate(STEPS, start=1)
+        step: notebook_parameters(notebooks / f"{i:02d}_{step}.ipynb")
+        for i, step in enumerate(STEPS, start=1)
     }
     common = [p for p in declared[STEPS[0]] if all(p[0] in {q[0] for q in declared[s]} for s in STEPS)]
     common_names = {p[0] for p in common}

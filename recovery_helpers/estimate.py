@@ -59,9 +59,11 @@ class Estimate:
         return asdict(self)
 
     def line(self) -> str:
-        return (f"{self.step}: items={self.items} bytes={self.bytes} read_units={self.read_units:.0f} "
-                f"write_units={self.write_units:.0f} export_gb={self.export_gb:.3f} minutes={self.minutes:.1f} "
-                f"capped_by={self.capped_by}")
+        return (
+            f"{self.step}: items={self.items} bytes={self.bytes} read_units={self.read_units:.0f} "
+            f"write_units={self.write_units:.0f} export_gb={self.export_gb:.3f} minutes={self.minutes:.1f} "
+            f"capped_by={self.capped_by}"
+        )
 
 
 def attribute_size(name: str, value: dict[str, Any]) -> int:
@@ -124,11 +126,22 @@ def estimate_export(figures: TableFigures, *, exports: int = 1) -> Estimate:
     """FULL export(s) of the table: no read capacity, billed per GB of table size."""
     gb = figures.bytes / 1e9 * exports
     minutes = EXPORT_STARTUP_MINUTES + figures.bytes / 1e9 / EXPORT_GB_PER_MINUTE
-    return Estimate("export", figures.items * exports, figures.bytes * exports, export_gb=gb, minutes=minutes,
-                    capped_by="export_timeout_seconds",
-                    notes=[f"figures from {figures.source}", ("exports consume no read capacity; several run "
-                           "at once"), (f"minutes assume {EXPORT_GB_PER_MINUTE:g} GB/min after "
-                           f"{EXPORT_STARTUP_MINUTES:g} min start-up (AWS gives no guarantee)")])
+    return Estimate(
+        "export",
+        figures.items * exports,
+        figures.bytes * exports,
+        export_gb=gb,
+        minutes=minutes,
+        capped_by="export_timeout_seconds",
+        notes=[
+            f"figures from {figures.source}",
+            ("exports consume no read capacity; several run at once"),
+            (
+                f"minutes assume {EXPORT_GB_PER_MINUTE:g} GB/min after "
+                f"{EXPORT_STARTUP_MINUTES:g} min start-up (AWS gives no guarantee)"
+            ),
+        ],
+    )
 
 
 def estimate_full_export_diff(figures: TableFigures) -> Estimate:
@@ -136,37 +149,61 @@ def estimate_full_export_diff(figures: TableFigures) -> Estimate:
     export = estimate_export(figures, exports=2)
     one_export = estimate_export(figures).minutes  # the two exports run at the same time
     engine_minutes = 2 * figures.items / ENGINE_ITEMS_PER_SECOND / 60
-    return Estimate("full_export diff", figures.items, figures.bytes * 2, export_gb=export.export_gb,
-                    minutes=one_export + engine_minutes,
-                    capped_by="compare_engine / source_options.memory_limit",
-                    notes=[*export.notes, f"comparison at {ENGINE_ITEMS_PER_SECOND:g} items/s (DuckDB, 2 cores)"])
+    return Estimate(
+        "full_export diff",
+        figures.items,
+        figures.bytes * 2,
+        export_gb=export.export_gb,
+        minutes=one_export + engine_minutes,
+        capped_by="compare_engine / source_options.memory_limit",
+        notes=[*export.notes, f"comparison at {ENGINE_ITEMS_PER_SECOND:g} items/s (DuckDB, 2 cores)"],
+    )
 
 
-def estimate_full_compare(figures: TableFigures, *, max_workers: int = 4,
-                          read_capacity: float | None = None) -> Estimate:
+def estimate_full_compare(
+    figures: TableFigures, *, max_workers: int = 4, read_capacity: float | None = None
+) -> Estimate:
     """impacted_source='full_compare': scan the restored table, read every key from the live one, scan it back."""
     per_item = figures.average_item_bytes
     # restored scan (eventually consistent) + live BatchGetItem (consistent) + live scan (eventually consistent)
-    units = figures.items * (_units(per_item, 4096) * 0.5 + _units(per_item, 4096) + _units(per_item, 4096) * 0.5)
+    units = figures.items * (
+        _units(per_item, 4096) * 0.5 + _units(per_item, 4096) + _units(per_item, 4096) * 0.5
+    )
     rate = API_ITEMS_PER_SECOND * max_workers / 4
     notes = [f"figures from {figures.source}", f"{rate:g} items/s through the API"]
     if read_capacity:
         rate = min(rate, read_capacity / max(1.0, units / max(1, figures.items)))
         notes.append(f"limited by {read_capacity:g} read units/s of the tables")
-    return Estimate("full_compare diff", figures.items, figures.bytes * 2, read_units=units,
-                    minutes=2 * figures.items / rate / 60 if figures.items else 0.0,
-                    capped_by="max_workers / source_options.total_segments", notes=notes)
+    return Estimate(
+        "full_compare diff",
+        figures.items,
+        figures.bytes * 2,
+        read_units=units,
+        minutes=2 * figures.items / rate / 60 if figures.items else 0.0,
+        capped_by="max_workers / source_options.total_segments",
+        notes=notes,
+    )
 
 
-def estimate_patch(items: int, average_item_bytes: float, *, max_write_rate: float | None = None,
-                   transactional: bool = True) -> Estimate:
+def estimate_patch(
+    items: int, average_item_bytes: float, *, max_write_rate: float | None = None, transactional: bool = True
+) -> Estimate:
     """05_patch: one consistent read and one conditional write per item (transactions cost twice)."""
     write_units = items * _units(average_item_bytes, 1024) * (2 if transactional else 1)
     read_units = items * _units(average_item_bytes, 4096)
     rate = min(max_write_rate, PATCH_WRITES_PER_SECOND) if max_write_rate else PATCH_WRITES_PER_SECOND
-    return Estimate("patch", items, round(items * average_item_bytes), read_units=read_units,
-                    write_units=write_units, minutes=items / rate / 60 if items else 0.0,
-                    capped_by="max_write_rate",
-                    notes=[f"{rate:g} writes/s" + (" (max_write_rate)" if max_write_rate else ""),
-                           "transactional writes cost 2 write units per KB" if transactional else
-                           "single writes cost 1 write unit per KB"])
+    return Estimate(
+        "patch",
+        items,
+        round(items * average_item_bytes),
+        read_units=read_units,
+        write_units=write_units,
+        minutes=items / rate / 60 if items else 0.0,
+        capped_by="max_write_rate",
+        notes=[
+            f"{rate:g} writes/s" + (" (max_write_rate)" if max_write_rate else ""),
+            "transactional writes cost 2 write units per KB"
+            if transactional
+            else "single writes cost 1 write unit per KB",
+        ],
+    )

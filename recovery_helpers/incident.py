@@ -22,7 +22,7 @@ FILE_NAME = "incident.json"
 
 def utc_now() -> str:
     """Now, as ISO 8601 UTC with a Z and millisecond precision."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def os_user() -> str:
@@ -60,8 +60,13 @@ class Incident:
         if self._file.exists():
             self.data: dict[str, Any] = json.loads(self._file.read_text())
         else:
-            self.data = {"incident_id": incident_id, "opened": utc_now(), "closed": None,
-                         "state": {}, "timeline": []}
+            self.data = {
+                "incident_id": incident_id,
+                "opened": utc_now(),
+                "closed": None,
+                "state": {},
+                "timeline": [],
+            }
             self._save()
 
     def reload(self) -> None:
@@ -115,8 +120,15 @@ class Incident:
             self.reload()
             self.data["closed"] = utc_now()
             self.data["summary"] = summary
-            self.data["timeline"].append({"time": self.data["closed"], "who": who, "action": "close incident",
-                                          "result": "ok", "os_user": os_user()})
+            self.data["timeline"].append(
+                {
+                    "time": self.data["closed"],
+                    "who": who,
+                    "action": "close incident",
+                    "result": "ok",
+                    "os_user": os_user(),
+                }
+            )
             self._save()
 
     # -- files -------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeSerializer
 
@@ -29,7 +30,7 @@ _deserializer = ExactDeserializer()
 
 def canonical_value(value: Mapping[str, Any]) -> Any:
     """A canonical, JSON-serialisable form of one attribute value, equal for equal DynamoDB values."""
-    (tag, inner), = value.items()
+    ((tag, inner),) = value.items()
     if tag == "N":
         return {"N": normalize_number(inner)}
     if tag == "NS":
@@ -127,7 +128,7 @@ class KeySchema:
     range_type: str | None = None
 
     @classmethod
-    def from_description(cls, table: Mapping[str, Any]) -> "KeySchema":
+    def from_description(cls, table: Mapping[str, Any]) -> KeySchema:
         """From DescribeTable's ``Table`` (or a restored table's TableDescription)."""
         types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
         hash_name = next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH")
@@ -135,7 +136,7 @@ class KeySchema:
         return cls(hash_name, types[hash_name], range_name, types[range_name] if range_name else None)
 
     @classmethod
-    def of_table(cls, dynamodb: Any, table_name: str) -> "KeySchema":
+    def of_table(cls, dynamodb: Any, table_name: str) -> KeySchema:
         return cls.from_description(dynamodb.describe_table(TableName=table_name)["Table"])
 
     @property
@@ -153,8 +154,9 @@ class KeySchema:
         try:
             return {name: item[name] for name in self.names}
         except KeyError as exc:
-            raise InputError(f"item has no key attribute {exc.args[0]!r}; the table's key is {self.describe()}") \
-                from exc
+            raise InputError(
+                f"item has no key attribute {exc.args[0]!r}; the table's key is {self.describe()}"
+            ) from exc
 
     def key_id(self, key: Mapping[str, Any]) -> str:
         """A stable text id of a key, usable as a dict key, file name part or sort key."""
@@ -196,7 +198,7 @@ class KeySchema:
         """
         out: dict[str, Any] = {}
         for name in self.names:
-            (tag, inner), = key[name].items()
+            ((tag, inner),) = key[name].items()
             if tag == "N":
                 text = normalize_number(inner)
                 out[name] = int(text) if "." not in text and "E" not in text else text
@@ -220,10 +222,14 @@ def _plain_to_attr(value: Any, type_: str, name: str, at: str) -> dict[str, Any]
         except InputError as exc:
             if "is not a DynamoDB number" in str(exc):
                 raise InputError(f"key attribute {name!r}{at} must be a number, got {_shown(value)}") from exc
-            raise InputError(f"key attribute {name!r}{at} must be a number DynamoDB can store: {exc}") from exc
+            raise InputError(
+                f"key attribute {name!r}{at} must be a number DynamoDB can store: {exc}"
+            ) from exc
     if type_ == "B":
         if not isinstance(value, str):
-            raise InputError(f"key attribute {name!r}{at} must be base64 text (binary key), got {_shown(value)}")
+            raise InputError(
+                f"key attribute {name!r}{at} must be base64 text (binary key), got {_shown(value)}"
+            )
         try:
             return {"B": base64.b64decode(value, validate=True)}
         except (binascii.Error, ValueError) as exc:

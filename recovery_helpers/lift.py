@@ -8,7 +8,6 @@ now reach the table (ConditionalCheckFailed) instead of being denied.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,11 +134,15 @@ def lift(
     report.parameter_value = _restore_parameter(ctx, plan)
     ctx.incident.update(contained_tenants=plan.remaining)
     if plan.remaining:
-        report.notes.append(f"writes stay denied until {plan.remaining} are lifted too (the Deny is per role).")
+        report.notes.append(
+            f"writes stay denied until {plan.remaining} are lifted too (the Deny is per role)."
+        )
     else:
         _lift_deny(ctx, plan, report)
         if verify and not ctx.incident.get("deny_was_attached"):
-            _verify_writable(ctx, plan, report, verify_timeout_seconds, poll_initial_seconds, poll_max_seconds)
+            _verify_writable(
+                ctx, plan, report, verify_timeout_seconds, poll_initial_seconds, poll_max_seconds
+            )
     if delete_restored_table:
         if plan.remaining:
             report.notes.append(
@@ -198,7 +201,9 @@ def _plan(
             f"{restored} was not created by this incident (source 'existing'): delete it yourself "
             "if you are sure, or set delete_restored_table=False."
         )
-    return LiftPlan(lifting, remaining, contained, parameter, previous, role_name, app_arn, deny_arn, restored)
+    return LiftPlan(
+        lifting, remaining, contained, parameter, previous, role_name, app_arn, deny_arn, restored
+    )
 
 
 def _remaining(lifting: list[str], contained: list[str]) -> list[str]:

@@ -16,9 +16,10 @@ import os
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import InputError
 from .incident import Incident, utc_now
@@ -65,7 +66,7 @@ class PlanEntry:
         return to_json_safe(asdict(self))
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "PlanEntry":
+    def from_json(cls, obj: dict[str, Any]) -> PlanEntry:
         return cls(
             key_id=obj["key_id"],
             key=from_json_safe(obj["key"]),
@@ -120,8 +121,9 @@ class PlanWriter:
         self._buffer.sort(key=lambda kv: kv[0])
         path = self._tmpdir / f"run-{len(self._runs):05d}"
         with open(path, "w", encoding="utf-8") as f:
-            for key_id, line in self._buffer:
-                f.write(f"{key_id}\t{line}\n")  # key_ids are JSON text: they never hold a raw tab or newline
+            f.writelines(
+                f"{key_id}\t{line}\n" for key_id, line in self._buffer
+            )  # key_ids are JSON text: they never hold a raw tab or newline
         self._runs.append(path)
         self._buffer = []
 
@@ -248,7 +250,7 @@ class Approvals:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Approvals":
+    def from_json(cls, obj: dict[str, Any]) -> Approvals:
         return cls(
             digest=obj.get("digest"),
             default=obj.get("default"),

@@ -59,8 +59,18 @@ def refuse(entries: Iterable[Refusal], schema: KeySchema, run_dir: Path) -> None
         (run_dir / REFUSED_FILE).unlink(missing_ok=True)
         return
     with open(run_dir / REFUSED_FILE, "w", encoding="utf-8") as out:
-        out.writelines(json.dumps({"key_id": r.key_id, "key": to_json_safe(r.key), "classification":
-                                  r.classification, "reason": r.reason}) + "\n" for r in refused)
+        out.writelines(
+            json.dumps(
+                {
+                    "key_id": r.key_id,
+                    "key": to_json_safe(r.key),
+                    "classification": r.classification,
+                    "reason": r.reason,
+                }
+            )
+            + "\n"
+            for r in refused
+        )
     named = "; ".join(f"{_key(schema, r.key)} ({r.classification}): {r.reason}" for r in refused[:NAMED])
     more = f" and {len(refused) - NAMED} more" if len(refused) > NAMED else ""
     raise InputError(

@@ -184,7 +184,9 @@ def _check_inputs(
     return requested, start, live
 
 
-def _pitr_point(ctx: Context, window: dict[str, Any], requested: dt.datetime, notes: list[str]) -> dt.datetime:
+def _pitr_point(
+    ctx: Context, window: dict[str, Any], requested: dt.datetime, notes: list[str]
+) -> dt.datetime:
     """The time to restore to (whole seconds), checked against the table's point-in-time window."""
     if not window["enabled"]:
         raise NotReadyError(

@@ -372,7 +372,9 @@ def write_html(notebook: Path, error: str | None = None) -> Path | None:
     return export_step_html(notebook, error=error)
 
 
-def step_operator(incident: Incident, step: str, params: Mapping[str, Any], env: Mapping[str, str] | None) -> str:
+def step_operator(
+    incident: Incident, step: str, params: Mapping[str, Any], env: Mapping[str, str] | None
+) -> str:
     """Who ran a step: the caller ARN its notebook recorded (``step started``), else asked of STS."""
     incident.reload()
     for event in reversed(incident.timeline):
@@ -384,7 +386,9 @@ def step_operator(incident: Incident, step: str, params: Mapping[str, Any], env:
         from .aws import Aws
 
         with _environ(env):
-            return Aws(region=params.get("region") or "us-east-1", endpoint_url=params.get("endpoint_url")).caller_arn
+            return Aws(
+                region=params.get("region") or "us-east-1", endpoint_url=params.get("endpoint_url")
+            ).caller_arn
     except Exception:  # noqa: BLE001 - no credentials at all: say so rather than name nobody
         return f"unknown caller (OS user {current_user()})"
 
@@ -397,7 +401,7 @@ def keep_previous(notebook: Path) -> Path | None:
     """
     if not notebook.is_file():
         return None
-    written = dt.datetime.fromtimestamp(notebook.stat().st_mtime, tz=dt.timezone.utc)
+    written = dt.datetime.fromtimestamp(notebook.stat().st_mtime, tz=dt.UTC)
     folder = notebook.parent / "previous"
     folder.mkdir(exist_ok=True)
     stem = f"{notebook.stem}.{written:%Y%m%dT%H%M%S}Z"

@@ -11,8 +11,9 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -73,7 +74,7 @@ def map_segments(
                 for result in work(segment):
                     if not put(result):
                         return
-        except BaseException as exc:  # handed to the caller, re-raised there
+        except BaseException as exc:  # handed to the caller, re-raised there  # noqa: BLE001
             error = exc
         put(_Done(error))
 
@@ -118,6 +119,7 @@ def parallel_scan(
     **scan_kwargs: Any,
 ) -> Iterator[list[Item]]:
     """Every page of a whole-table scan, its segments scanned in parallel (``scan_kwargs``: filters...)."""
+
     def work(segment: int) -> Iterator[list[Item]]:
         return scan_segment(dynamodb, table_name, segment, total_segments, **scan_kwargs)
 

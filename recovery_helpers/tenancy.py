@@ -8,8 +8,9 @@ Diff, patch and the read-only switch all use this one definition.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import InputError
 
@@ -22,11 +23,13 @@ class Tenancy:
     pattern: re.Pattern[str] | None = None
 
     @classmethod
-    def parse(cls, spec: str | None) -> "Tenancy":
+    def parse(cls, spec: str | None) -> Tenancy:
         if spec is None or spec == "":
             return cls()
         if not isinstance(spec, str):
-            raise InputError(f"tenant_attribute must be a string like 'tenantId' or 'pk:^([^#]+)#', got {spec!r}")
+            raise InputError(
+                f"tenant_attribute must be a string like 'tenantId' or 'pk:^([^#]+)#', got {spec!r}"
+            )
         name, sep, regex = spec.partition(":")
         if not name:
             raise InputError(f"tenant_attribute {spec!r} names no attribute")
@@ -35,8 +38,9 @@ class Tenancy:
         try:
             return cls(attribute=name, pattern=re.compile(regex))
         except re.error as exc:
-            raise InputError(f"tenant_attribute pattern {regex!r} is not a valid regular expression: {exc}") \
-                from exc
+            raise InputError(
+                f"tenant_attribute pattern {regex!r} is not a valid regular expression: {exc}"
+            ) from exc
 
     @property
     def configured(self) -> bool:
@@ -49,7 +53,7 @@ class Tenancy:
         for item in items:
             if not item or self.attribute not in item:
                 continue
-            (_, raw), = item[self.attribute].items()
+            ((_, raw),) = item[self.attribute].items()
             value = raw if isinstance(raw, str) else str(raw)
             if self.pattern is None:
                 return value

@@ -23,10 +23,12 @@ def parse_time(value: Any, name: str) -> dt.datetime:
                 f"{name} {value!r} is not an ISO 8601 time; write it like 2024-05-01T09:30:00+00:00."
             ) from exc
     else:
-        raise InputError(f"{name} is required: an ISO 8601 time with an offset, e.g. 2024-05-01T09:30:00+00:00.")
+        raise InputError(
+            f"{name} is required: an ISO 8601 time with an offset, e.g. 2024-05-01T09:30:00+00:00."
+        )
     if when.tzinfo is None or when.utcoffset() is None:
         raise InputError(
             f"{name} {str(value)!r} has no timezone offset: add one (e.g. {when.isoformat()}+00:00 for UTC); "
             "a time without an offset could mean any timezone."
         )
-    return when.astimezone(dt.timezone.utc)
+    return when.astimezone(dt.UTC)

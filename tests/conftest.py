@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -79,14 +80,19 @@ def create_table(
     kwargs: dict[str, Any] = {}
     if gsi:
         attrs[gsi[0]] = gsi[1]
-        kwargs["GlobalSecondaryIndexes"] = [{
-            "IndexName": f"by-{gsi[0]}",
-            "KeySchema": [{"AttributeName": gsi[0], "KeyType": "HASH"}],
-            "Projection": {"ProjectionType": "ALL"},
-        }]
+        kwargs["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": f"by-{gsi[0]}",
+                "KeySchema": [{"AttributeName": gsi[0], "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ]
     ddb.create_table(
-        TableName=name, KeySchema=schema, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": k, "AttributeType": t} for k, t in attrs.items()], **kwargs,
+        TableName=name,
+        KeySchema=schema,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": t} for k, t in attrs.items()],
+        **kwargs,
     )
     if pitr:
         ddb.update_continuous_backups(

@@ -28,8 +28,16 @@ REPO = Path(__file__).resolve().parents[1]
 RATES = {"throttle_rate": 0.1, "error_rate": 0.05, "drop_rate": 0.05}
 NO_FAULTS = {"throttle_rate": 0.0, "error_rate": 0.0, "drop_rate": 0.0, "fault_operations": []}
 #: The write paths containment probes (and lift probes again), as the sandbox names their calls.
-PROBE_OPS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement",
-             "GetItem", "Scan")
+PROBE_OPS = (
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "GetItem",
+    "Scan",
+)
 ITEM_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 
 
@@ -47,9 +55,11 @@ def early_fault_seed(base: int, draws: int = 2) -> int:
 
 def admin_aws(sandbox: Any) -> Aws:
     """Clients as the sandbox administrator (the test's own hands: staging, stray writes, checks)."""
-    session = boto3.session.Session(aws_access_key_id=sandbox.admin_access_key_id,
-                                    aws_secret_access_key=sandbox.admin_secret_access_key,
-                                    region_name=sandbox.region)
+    session = boto3.session.Session(
+        aws_access_key_id=sandbox.admin_access_key_id,
+        aws_secret_access_key=sandbox.admin_secret_access_key,
+        region_name=sandbox.region,
+    )
     return Aws(region=sandbox.region, endpoint_url=sandbox.endpoint_url, session=session)
 
 
@@ -73,8 +83,9 @@ class FaultLedger:
     phases: list[Phase] = field(default_factory=list)
 
     @contextlib.contextmanager
-    def phase(self, sandbox: Any, name: str, operations: Sequence[str], seed: int,
-              **rates: float) -> Iterator[Phase]:
+    def phase(
+        self, sandbox: Any, name: str, operations: Sequence[str], seed: int, **rates: float
+    ) -> Iterator[Phase]:
         """Inject faults into ``operations`` (reproducibly: ``seed``) for the duration of the block."""
         if seed == sandbox.settings.fault_seed:
             # the sandbox reseeds its fault generator only when the seed changes
@@ -88,8 +99,11 @@ class FaultLedger:
         finally:
             sandbox.configure(**NO_FAULTS)
             faults1, calls1 = sandbox.faults, sandbox.calls
-            phase.faults = {k: faults1.get(k, 0) - faults0.get(k, 0) for k in faults1
-                            if faults1.get(k, 0) != faults0.get(k, 0)}
+            phase.faults = {
+                k: faults1.get(k, 0) - faults0.get(k, 0)
+                for k in faults1
+                if faults1.get(k, 0) != faults0.get(k, 0)
+            }
             phase.calls = sum(calls1.get(op, 0) - calls0.get(op, 0) for op in operations)
             phase.seconds = time.monotonic() - started
             self.phases.append(phase)
@@ -115,10 +129,16 @@ class FaultLedger:
 def stage_demo(sandbox: Any, tmp_path: Path, prefix: str) -> tuple[Aws, demo.DemoIncident, dict[str, Any]]:
     """The demo incident (25 orders per tenant) under its own names, and its parameters for all six steps."""
     admin = admin_aws(sandbox)
-    incident = demo.stage(admin, tmp_path / "world", orders_per_tenant=25, names=demo.Names.for_prefix(prefix),
-                          clock=sandbox.clock.now)
-    params = demo.demo_parameters(incident, incident_id=prefix, endpoint_url=sandbox.endpoint_url,
-                                  runs_dir=str(tmp_path / "runs"))
+    incident = demo.stage(
+        admin,
+        tmp_path / "world",
+        orders_per_tenant=25,
+        names=demo.Names.for_prefix(prefix),
+        clock=sandbox.clock.now,
+    )
+    params = demo.demo_parameters(
+        incident, incident_id=prefix, endpoint_url=sandbox.endpoint_url, runs_dir=str(tmp_path / "runs")
+    )
     return admin, incident, params
 
 
@@ -163,7 +183,7 @@ class BigWorld:
     """The pre-incident items (in a "restored" table) and what the incident did to the live copy."""
 
     restored: str
-    base: dict[str, dict[str, Any]]          # key_id -> pre-incident item
+    base: dict[str, dict[str, Any]]  # key_id -> pre-incident item
     corrupted: dict[str, dict[str, Any] | None]  # key_id -> the live item after the incident (None: deleted)
     keys_file: Path
     untouched: list[str]
@@ -173,8 +193,16 @@ class BigWorld:
         return sorted(self.corrupted)
 
 
-def stage_big_world(ddb: Any, restored: str, directory: Path, *, items: int = 2100, updated: int = 1500,
-                    deleted: int = 300, created: int = 200) -> BigWorld:
+def stage_big_world(
+    ddb: Any,
+    restored: str,
+    directory: Path,
+    *,
+    items: int = 2100,
+    updated: int = 1500,
+    deleted: int = 300,
+    created: int = 200,
+) -> BigWorld:
     """The restored table with ``items`` items; the incident updates, deletes and creates 2,000 of them."""
     schema = BIG_SCHEMA
     base_items = [big_item(i) for i in range(items)]
@@ -184,12 +212,12 @@ def stage_big_world(ddb: Any, restored: str, directory: Path, *, items: int = 21
     corrupted: dict[str, dict[str, Any] | None] = {}
     for k in ids[:updated]:
         corrupted[k] = {**base[k], "state": {"S": "CORRUPTED"}, "balance": {"N": "0"}}
-    for k in ids[updated:updated + deleted]:
+    for k in ids[updated : updated + deleted]:
         corrupted[k] = None
     for j in range(created):
         junk = big_item(100_000 + j, state={"S": "junk"})
         corrupted[schema.key_id(schema.key_of(junk))] = junk
-    untouched = ids[updated + deleted:]
+    untouched = ids[updated + deleted :]
     keys_file = directory / "impacted-keys.jsonl"
     directory.mkdir(parents=True, exist_ok=True)
     with keys_file.open("w") as fh:
@@ -249,23 +277,46 @@ class LineCounter:
 
 @dataclass
 class Kill:
-    at: int                 # patched lines the test waited for
-    patched: int            # patched lines when the child was killed
-    in_flight: list[str]    # key_ids backed up by the killed run without an outcome (written or not: unknown)
+    at: int  # patched lines the test waited for
+    patched: int  # patched lines when the child was killed
+    in_flight: list[str]  # key_ids backed up by the killed run without an outcome (written or not: unknown)
 
 
-def run_child_until(sandbox: Any, run_dir: Path, incident_id: str, table: str, *, patched_at: int,
-                    write_mode: str | None, max_workers: int = 4, deadline_seconds: float = 60.0) -> Kill:
+def run_child_until(
+    sandbox: Any,
+    run_dir: Path,
+    incident_id: str,
+    table: str,
+    *,
+    patched_at: int,
+    write_mode: str | None,
+    max_workers: int = 4,
+    deadline_seconds: float = 60.0,
+) -> Kill:
     """Start the patch in a child process; SIGKILL it once ``patched_at`` keys are journaled as patched and
     some backed-up keys have no outcome yet (a write in flight). Fails if the child finishes first."""
-    journal = LineCounter(run_dir / incident_id / "journal.jsonl", lambda x: x.get("status") in
-                          ("patched", "unchanged", "conflict", "failed"))
+    journal = LineCounter(
+        run_dir / incident_id / "journal.jsonl",
+        lambda x: x.get("status") in ("patched", "unchanged", "conflict", "failed"),
+    )
     backups = LineCounter(run_dir / incident_id / "backup.jsonl", lambda x: x.get("source") == "read")
     journal.poll(), backups.poll()
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, incident_id, table, sandbox.endpoint_url, str(run_dir), str(max_workers),
-         write_mode or "-"],
-        cwd=REPO, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            incident_id,
+            table,
+            sandbox.endpoint_url,
+            str(run_dir),
+            str(max_workers),
+            write_mode or "-",
+        ],
+        cwd=REPO,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + deadline_seconds
     try:
@@ -283,7 +334,8 @@ def run_child_until(sandbox: Any, run_dir: Path, incident_id: str, table: str, *
     err = child.stderr.read().decode() if child.stderr else ""
     assert child.returncode == -signal.SIGKILL, (
         f"the child patch was to be killed after {patched_at} items, but it ended with {child.returncode} "
-        f"at {journal.count} journaled items: {err[-2000:]}")
+        f"at {journal.count} journaled items: {err[-2000:]}"
+    )
     # what the files hold after the kill (a torn last line is not complete, and is not counted)
     journal.poll()
     backups.poll()
@@ -292,8 +344,9 @@ def run_child_until(sandbox: Any, run_dir: Path, incident_id: str, table: str, *
 
 # -- the stream as a count of applied writes -----------------------------------------------------------------
 def enable_stream(ddb: Any, table: str) -> None:
-    ddb.update_table(TableName=table, StreamSpecification={"StreamEnabled": True,
-                                                            "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    ddb.update_table(
+        TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    )
 
 
 def stream_writes(aws: Aws, table: str, schema: KeySchema) -> Counter[str]:
@@ -302,8 +355,9 @@ def stream_writes(aws: Aws, table: str, schema: KeySchema) -> Counter[str]:
     streams = aws.client("dynamodbstreams")
     counts: Counter[str] = Counter()
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         while iterator:
             page = streams.get_records(ShardIterator=iterator, Limit=1000)
             if not page.get("Records"):

@@ -13,16 +13,31 @@ from recovery_helpers.tenancy import Tenancy
 
 
 def request(
-    aws: Aws, table: str, start: dt.datetime, end: dt.datetime, tmp_path: Path, *,
-    tenancy: str | None = None, tenants: list[str] | None = None, options: dict[str, Any] | None = None,
+    aws: Aws,
+    table: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    tmp_path: Path,
+    *,
+    tenancy: str | None = None,
+    tenants: list[str] | None = None,
+    options: dict[str, Any] | None = None,
     **fields: Any,
 ) -> SourceRequest:
     """A SourceRequest for ``table`` over ``[start, end)`` with source ``options``."""
     return SourceRequest(
-        aws=aws, table_name=table, key_schema=KeySchema.of_table(aws.dynamodb, table),
-        restored_table_name=fields.pop("restored_table_name", None), window_start=start, window_end=end,
-        tenancy=Tenancy.parse(tenancy), tenants=tenants or ["all"], scratch_dir=tmp_path,
-        stats=SourceStats(source="test"), options=options or {}, **fields,
+        aws=aws,
+        table_name=table,
+        key_schema=KeySchema.of_table(aws.dynamodb, table),
+        restored_table_name=fields.pop("restored_table_name", None),
+        window_start=start,
+        window_end=end,
+        tenancy=Tenancy.parse(tenancy),
+        tenants=tenants or ["all"],
+        scratch_dir=tmp_path,
+        stats=SourceStats(source="test"),
+        options=options or {},
+        **fields,
     )
 
 

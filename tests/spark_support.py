@@ -14,7 +14,9 @@ def spark_missing() -> str | None:
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        return "pyspark is not installed (pip install 'recovery-helpers[scale]'): the Spark engine is NOT tested"
+        return (
+            "pyspark is not installed (pip install 'recovery-helpers[scale]'): the Spark engine is NOT tested"
+        )
     if shutil.which("java") is None:
         return "no `java` on PATH (Spark needs Java 17): the Spark engine is NOT tested"
     return None

@@ -14,8 +14,9 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer
 from botocore.exceptions import ClientError

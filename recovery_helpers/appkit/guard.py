@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -99,5 +100,7 @@ class ReadOnlyGuard:
         known = sorted(self._tenants) if self._tenants is not None else None
         self.log.error(
             "could not read read-only parameter %r (%s); keeping the last known value %s",
-            self.parameter_name, exc, known if known is not None else "(none yet: nobody read-only)",
+            self.parameter_name,
+            exc,
+            known if known is not None else "(none yet: nobody read-only)",
         )

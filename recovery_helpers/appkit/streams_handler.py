@@ -31,7 +31,8 @@ import logging
 import os
 import random
 import time
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import boto3
 
@@ -59,12 +60,12 @@ _log = logging.getLogger(__name__)
 
 def iso_utc(when: dt.datetime) -> str:
     """Fixed-width ISO 8601 UTC text, so that text order is time order (audit sort keys rely on it)."""
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def hour_bucket(when: dt.datetime) -> str:
     """The ``hour`` attribute of a change at ``when``."""
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H")
 
 
 def record_time(value: Any) -> dt.datetime:
@@ -74,19 +75,19 @@ def record_time(value: Any) -> dt.datetime:
     any epoch-seconds value are read as milliseconds or microseconds.
     """
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     seconds = float(value)
     if seconds > 1e14:
         seconds /= 1e6
     elif seconds > 1e11:
         seconds /= 1e3
-    return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
 
 def table_of(record: Mapping[str, Any]) -> str | None:
@@ -127,7 +128,7 @@ class AuditWriter:
         self.sleep = sleep
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, dynamodb: Any = None) -> "AuditWriter":
+    def from_env(cls, environ: Mapping[str, str] | None = None, dynamodb: Any = None) -> AuditWriter:
         """Configured from AUDIT_TABLE, TENANT_ATTRIBUTE, AUDIT_TTL_DAYS, RECORD_TTL_DELETES, SOURCE_TABLE."""
         env = os.environ if environ is None else environ
         table = env.get("AUDIT_TABLE")
@@ -194,13 +195,13 @@ class AuditWriter:
         Raising makes Lambda retry the whole batch; safe, as a record always maps to the same audit items.
         """
         for start in range(0, len(items), _BATCH):
-            requests = [{"PutRequest": {"Item": item}} for item in items[start:start + _BATCH]]
+            requests = [{"PutRequest": {"Item": item}} for item in items[start : start + _BATCH]]
             for attempt in range(self.max_attempts):
                 response = self.dynamodb.batch_write_item(RequestItems={self.audit_table: requests})
                 requests = response.get("UnprocessedItems", {}).get(self.audit_table, [])
                 if not requests:
                     break
-                self.sleep(min(5.0, 0.05 * 2 ** attempt) * (0.5 + random.random() / 2))
+                self.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
             else:
                 raise RuntimeError(
                     f"{len(requests)} audit items stayed unprocessed after {self.max_attempts} attempts "

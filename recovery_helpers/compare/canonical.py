@@ -115,7 +115,9 @@ def comparable_value(value: Mapping[str, Any]) -> Any:
     try:
         ((tag, inner),) = value.items()
     except (AttributeError, ValueError) as exc:
-        raise MalformedItemError(f"{value!r} is not a DynamoDB attribute value (one type tag expected)") from exc
+        raise MalformedItemError(
+            f"{value!r} is not a DynamoDB attribute value (one type tag expected)"
+        ) from exc
     if tag == "N":
         return ("N", _decimal(inner))
     if tag == "M":

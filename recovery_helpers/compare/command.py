@@ -36,13 +36,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--key", metavar="pk[,sk]", help="the table's key attributes, partition key first")
     p.add_argument("--table", metavar="NAME", help="read the key from DescribeTable instead of --key")
     p.add_argument("--gzip", action="store_true", help="write .jsonl.gz instead of .jsonl")
-    p.add_argument("--memory-limit", default=None, metavar="SIZE",
-                   help="DuckDB memory limit before it spills to --temp-dir (default 256MB)")
+    p.add_argument(
+        "--memory-limit",
+        default=None,
+        metavar="SIZE",
+        help="DuckDB memory limit before it spills to --temp-dir (default 256MB)",
+    )
     p.add_argument("--temp-dir", default=None, metavar="DIR", help="DuckDB spill folder / S3 download folder")
     p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
     p.add_argument("--master", default=None, help="Spark master (default local[*]; none under spark-submit)")
-    p.add_argument("--no-download", action="store_true",
-                   help="Spark on a cluster: read s3:// data files directly (MD5s are not checked)")
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="Spark on a cluster: read s3:// data files directly (MD5s are not checked)",
+    )
     return p
 
 
@@ -64,10 +71,22 @@ def key_names(key: str | None, table: str | None) -> list[str]:
     )
 
 
-def run_compare(before: str | Path, after: str | Path, out: str | Path, names: Sequence[str], *,
-                engine: str = "duckdb", gzip_output: bool = False, s3: Any = None,
-                memory_limit: str | None = None, temp_dir: str | Path | None = None, threads: int | None = None,
-                master: str | None = None, spark: Any = None, download: bool = True) -> CompareSummary:
+def run_compare(
+    before: str | Path,
+    after: str | Path,
+    out: str | Path,
+    names: Sequence[str],
+    *,
+    engine: str = "duckdb",
+    gzip_output: bool = False,
+    s3: Any = None,
+    memory_limit: str | None = None,
+    temp_dir: str | Path | None = None,
+    threads: int | None = None,
+    master: str | None = None,
+    spark: Any = None,
+    download: bool = True,
+) -> CompareSummary:
     """Open both exports (MD5-checked), compare them on ``engine``, write ``out``; returns the counts."""
     if engine not in ENGINES:
         raise InputError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
@@ -90,36 +109,68 @@ def run_compare(before: str | Path, after: str | Path, out: str | Path, names: S
                 from ..aws import Aws
 
                 s3 = Aws().s3
-            sides.append(open_export(location, s3=s3, download_dir=Path(scratch) / name,
-                                     verify=download or engine != "spark"))
-        return compare_files(engine, sides[0], sides[1], names, out, gzip_output=gzip_output,
-                               memory_limit=memory_limit, temp_dir=temp_dir, threads=threads, master=master,
-                               spark=spark)
+            sides.append(
+                open_export(
+                    location, s3=s3, download_dir=Path(scratch) / name, verify=download or engine != "spark"
+                )
+            )
+        return compare_files(
+            engine,
+            sides[0],
+            sides[1],
+            names,
+            out,
+            gzip_output=gzip_output,
+            memory_limit=memory_limit,
+            temp_dir=temp_dir,
+            threads=threads,
+            master=master,
+            spark=spark,
+        )
 
 
-def compare_files(engine: str, before: ExportFiles, after: ExportFiles, names: Sequence[str], out: Any,
-                  **options: Any) -> CompareSummary:
+def compare_files(
+    engine: str, before: ExportFiles, after: ExportFiles, names: Sequence[str], out: Any, **options: Any
+) -> CompareSummary:
     """Compare two opened exports on ``engine`` (``duckdb``/``spark``) into ``out``."""
-    options = {"gzip_output": False, "threads": None, "memory_limit": None, "temp_dir": None, "master": None,
-               "spark": None, **options}
+    options = {
+        "gzip_output": False,
+        "threads": None,
+        "memory_limit": None,
+        "temp_dir": None,
+        "master": None,
+        "spark": None,
+        **options,
+    }
     try:
         if engine == "duckdb":
             try:
                 from . import duckdb_engine
             except ImportError as exc:  # pragma: no cover - depends on the environment
-                raise InputError("the duckdb engine needs duckdb: pip install 'recovery-helpers[scale]'") from exc
+                raise InputError(
+                    "the duckdb engine needs duckdb: pip install 'recovery-helpers[scale]'"
+                ) from exc
             kwargs = {k: options[k] for k in ("gzip_output", "threads")}
             if options["memory_limit"]:
                 kwargs["memory_limit"] = options["memory_limit"]
-            return duckdb_engine.compare(before, after, names, Path(out), temp_directory=options["temp_dir"],
-                                         **kwargs)
+            return duckdb_engine.compare(
+                before, after, names, Path(out), temp_directory=options["temp_dir"], **kwargs
+            )
         try:
             from . import spark_engine
         except ImportError as exc:  # pragma: no cover
-            raise InputError("the spark engine needs pyspark and Java 17: pip install "
-                             "'recovery-helpers[scale]'") from exc
-        return spark_engine.compare(before, after, names, out, gzip_output=options["gzip_output"],
-                                    master=options["master"], spark=options["spark"])
+            raise InputError(
+                "the spark engine needs pyspark and Java 17: pip install 'recovery-helpers[scale]'"
+            ) from exc
+        return spark_engine.compare(
+            before,
+            after,
+            names,
+            out,
+            gzip_output=options["gzip_output"],
+            master=options["master"],
+            spark=options["spark"],
+        )
     except MalformedItemError as exc:
         raise InputError(f"the exports cannot be compared: {exc}") from exc
 
@@ -127,10 +178,22 @@ def compare_files(engine: str, before: ExportFiles, after: ExportFiles, names: S
 def main(args: argparse.Namespace) -> int:
     """Run the subcommand; the last line printed is the summary."""
     names = key_names(args.key, args.table)
-    summary = run_compare(args.before, args.after, args.out, names, engine=args.engine, gzip_output=args.gzip,
-                          memory_limit=args.memory_limit, temp_dir=args.temp_dir, threads=args.threads,
-                          master=args.master, download=not args.no_download)
-    print(f"equal_but_rewritten={summary.equal_but_rewritten} engine={summary.engine} out={args.out}",
-          file=sys.stderr)
+    summary = run_compare(
+        args.before,
+        args.after,
+        args.out,
+        names,
+        engine=args.engine,
+        gzip_output=args.gzip,
+        memory_limit=args.memory_limit,
+        temp_dir=args.temp_dir,
+        threads=args.threads,
+        master=args.master,
+        download=not args.no_download,
+    )
+    print(
+        f"equal_but_rewritten={summary.equal_but_rewritten} engine={summary.engine} out={args.out}",
+        file=sys.stderr,
+    )
     print(summary.line())
     return 0

@@ -40,7 +40,9 @@ class CompareSummary:
 
     def line(self) -> str:
         """The last line compare-exports prints."""
-        return f"compared={self.compared} changed={self.changed} deleted={self.deleted} created={self.created}"
+        return (
+            f"compared={self.compared} changed={self.changed} deleted={self.deleted} created={self.created}"
+        )
 
     def add(self, classification: str) -> None:
         setattr(self, classification, getattr(self, classification) + 1)
@@ -57,14 +59,17 @@ def _item(line: str | None, side: str) -> dict[str, Any] | None:
     try:
         item = json.loads(line)["Item"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise MalformedItemError(f"a line of the {side} export is not {{\"Item\": ...}}: {line[:200]!r}") from exc
+        raise MalformedItemError(
+            f'a line of the {side} export is not {{"Item": ...}}: {line[:200]!r}'
+        ) from exc
     if not isinstance(item, dict):
-        raise MalformedItemError(f"a line of the {side} export is not {{\"Item\": ...}}: {line[:200]!r}")
+        raise MalformedItemError(f'a line of the {side} export is not {{"Item": ...}}: {line[:200]!r}')
     return item
 
 
-def decide(before_line: str | None, after_line: str | None,
-           key_names: Sequence[str]) -> tuple[str, str, str] | None:
+def decide(
+    before_line: str | None, after_line: str | None, key_names: Sequence[str]
+) -> tuple[str, str, str] | None:
     """``(key_text, classification, output_line)`` for a candidate pair, or None when the items are equal."""
     before, after = _item(before_line, "before"), _item(after_line, "after")
     if before is None and after is None:
@@ -90,7 +95,7 @@ def _item_text(line: str | None, item: dict[str, Any] | None) -> str:
         return "null"
     body = line.rstrip()
     if body.startswith(_PREFIX) and body.endswith("}"):
-        return body[len(_PREFIX):-1]
+        return body[len(_PREFIX) : -1]
     return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
 
 

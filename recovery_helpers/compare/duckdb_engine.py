@@ -36,7 +36,6 @@ MAX_LINE_BYTES = 4_000_000
 DELIM = "\x01"
 
 
-
 def _pointer(name: str) -> str:
     """A JSON Pointer to ``Item.<name>`` (RFC 6901 escapes), as an SQL string literal."""
     escaped = name.replace("~", "~0").replace("/", "~1")
@@ -65,8 +64,11 @@ def _side(paths: Sequence[str], key_names: Sequence[str]) -> str:
     )
 
 
-def connect(memory_limit: str = DEFAULT_MEMORY_LIMIT, temp_directory: str | Path | None = None,
-            threads: int | None = None):
+def connect(
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    temp_directory: str | Path | None = None,
+    threads: int | None = None,
+):
     """A DuckDB connection with a memory limit and a spill folder (created if missing)."""
     import duckdb
 
@@ -80,9 +82,17 @@ def connect(memory_limit: str = DEFAULT_MEMORY_LIMIT, temp_directory: str | Path
     return con
 
 
-def compare(before: ExportFiles, after: ExportFiles, key_names: Sequence[str], out_dir: Path, *,
-            gzip_output: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT,
-            temp_directory: str | Path | None = None, threads: int | None = None) -> CompareSummary:
+def compare(
+    before: ExportFiles,
+    after: ExportFiles,
+    key_names: Sequence[str],
+    out_dir: Path,
+    *,
+    gzip_output: bool = False,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    temp_directory: str | Path | None = None,
+    threads: int | None = None,
+) -> CompareSummary:
     """Write the differing items of ``before`` -> ``after`` into ``out_dir`` (one sorted part file)."""
 
     out_dir = Path(out_dir)

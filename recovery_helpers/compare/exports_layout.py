@@ -52,8 +52,9 @@ def is_s3(location: str) -> bool:
     return str(location).startswith("s3://")
 
 
-def open_export(location: str | Path, *, s3: Any = None, download_dir: Path | None = None,
-                verify: bool = True) -> ExportFiles:
+def open_export(
+    location: str | Path, *, s3: Any = None, download_dir: Path | None = None, verify: bool = True
+) -> ExportFiles:
     """The export at ``location`` (folder or ``s3://bucket/prefix``), its data files MD5-checked.
 
     ``s3`` is a boto3 S3 client (needed for ``s3://``); files are downloaded into ``download_dir``.
@@ -69,7 +70,9 @@ def open_export(location: str | Path, *, s3: Any = None, download_dir: Path | No
 # -- local folders ------------------------------------------------------------------------------------------
 def _find_local_root(path: Path) -> Path:
     if not path.is_dir():
-        raise InputError(f"{path} is not a folder: give the export's folder (the one with {SUMMARY}) or its prefix.")
+        raise InputError(
+            f"{path} is not a folder: give the export's folder (the one with {SUMMARY}) or its prefix."
+        )
     if (path / SUMMARY).is_file():
         return path
     candidates = sorted(p.parent for p in path.glob(f"AWSDynamoDB/*/{SUMMARY}"))
@@ -127,8 +130,12 @@ def _open_s3(uri: str, s3: Any, download_dir: Path | None, verify: bool) -> Expo
     summary_key = f"{prefix}/{SUMMARY}".lstrip("/")
     if not _exists(s3, bucket, summary_key):
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/".lstrip("/"))
-        found = [o["Key"] for page in pages for o in page.get("Contents", [])
-                 if o["Key"].endswith(f"/{SUMMARY}") and "/AWSDynamoDB/" in f"/{o['Key']}"]
+        found = [
+            o["Key"]
+            for page in pages
+            for o in page.get("Contents", [])
+            if o["Key"].endswith(f"/{SUMMARY}") and "/AWSDynamoDB/" in f"/{o['Key']}"
+        ]
         if len(found) != 1:
             raise InputError(
                 f"{uri} holds {len(found)} DynamoDB exports ({', '.join(found) or 'none'}): name the "
@@ -139,8 +146,12 @@ def _open_s3(uri: str, s3: Any, download_dir: Path | None, verify: bool) -> Expo
     files_key = summary.get("manifestFilesS3Key") or summary_key.rsplit("/", 1)[0] + "/manifest-files.json"
     entries = _entries(_get(s3, bucket, files_key).read().decode(), f"s3://{bucket}/{files_key}")
     if not verify:
-        return ExportFiles(f"s3://{bucket}/{summary_key.rsplit('/', 1)[0]}", summary, entries,
-                           [f"s3://{bucket}/{e['dataFileS3Key']}" for e in entries])
+        return ExportFiles(
+            f"s3://{bucket}/{summary_key.rsplit('/', 1)[0]}",
+            summary,
+            entries,
+            [f"s3://{bucket}/{e['dataFileS3Key']}" for e in entries],
+        )
     if download_dir is None:
         raise InputError(f"{uri}: a download folder is needed to read an S3 export on this machine.")
     target = Path(download_dir)
@@ -208,7 +219,9 @@ def _entries(text: str, where: str) -> list[dict[str, Any]]:
             entry = json.loads(line)
             entry["dataFileS3Key"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise VerificationError(f"{where} line {n} is not a manifest entry: the export is damaged.") from exc
+            raise VerificationError(
+                f"{where} line {n} is not a manifest entry: the export is damaged."
+            ) from exc
         entries.append(entry)
     return entries
 
@@ -216,7 +229,9 @@ def _entries(text: str, where: str) -> list[dict[str, Any]]:
 def _check_md5(entry: dict[str, Any], digest: Any, where: str) -> None:
     expected = entry.get("md5Checksum")
     if expected and base64.b64encode(digest.digest()).decode() != expected:
-        raise VerificationError(f"{where} does not match its manifest MD5: the copy is damaged; copy it again.")
+        raise VerificationError(
+            f"{where} does not match its manifest MD5: the copy is damaged; copy it again."
+        )
 
 
 def iter_lines(paths: list[str]) -> Iterator[str]:

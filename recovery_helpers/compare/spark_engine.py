@@ -28,8 +28,13 @@ BAD_KEY = "bad-key"
 EQUAL = "equal"
 
 
-def session(master: str | None = None, *, app_name: str = "recovery-compare-exports",
-            shuffle_partitions: int | None = None, config: dict[str, str] | None = None) -> Any:
+def session(
+    master: str | None = None,
+    *,
+    app_name: str = "recovery-compare-exports",
+    shuffle_partitions: int | None = None,
+    config: dict[str, str] | None = None,
+) -> Any:
     """A SparkSession (the active one if there is one; else a new one on ``master``, default local[*]).
 
     On spark-submit / Glue the master comes from the cluster: pass ``master=None`` there.
@@ -73,23 +78,33 @@ def join_key(value: str | None, key_names: Sequence[str]) -> str | None:
         return None
     try:
         item = json.loads(value)["Item"]
-        return json.dumps([canonical_value(item[n]) for n in key_names], separators=(",", ":"),
-                          ensure_ascii=False)
+        return json.dumps(
+            [canonical_value(item[n]) for n in key_names], separators=(",", ":"), ensure_ascii=False
+        )
     except (ValueError, KeyError, TypeError, MalformedItemError):
         return None
 
 
-def _decide_row(b_kj: str | None, b_line: str | None, a_kj: str | None, a_line: str | None,
-                key_names: Sequence[str]) -> tuple[str, str, str]:
+def _decide_row(
+    b_kj: str | None, b_line: str | None, a_kj: str | None, a_line: str | None, key_names: Sequence[str]
+) -> tuple[str, str, str]:
     if (b_line is not None and b_kj is None) or (a_line is not None and a_kj is None):
         return "", BAD_KEY, (b_line if b_kj is None and b_line is not None else a_line or "")[:200]
     found = decide(b_line, a_line, key_names)
     return found if found is not None else ("", EQUAL, "")
 
 
-def compare(before: ExportFiles, after: ExportFiles, key_names: Sequence[str], out_dir: str | Path, *,
-            gzip_output: bool = False, master: str | None = None, spark: Any = None,
-            shuffle_partitions: int | None = None) -> CompareSummary:
+def compare(
+    before: ExportFiles,
+    after: ExportFiles,
+    key_names: Sequence[str],
+    out_dir: str | Path,
+    *,
+    gzip_output: bool = False,
+    master: str | None = None,
+    spark: Any = None,
+    shuffle_partitions: int | None = None,
+) -> CompareSummary:
     """Write the differing items of ``before`` -> ``after`` into ``out_dir``; same lines as the DuckDB engine.
 
     A local ``out_dir`` gets one ``part-00000.jsonl[.gz]`` (the sorted Spark parts merged); an ``s3://`` or
@@ -101,8 +116,13 @@ def compare(before: ExportFiles, after: ExportFiles, key_names: Sequence[str], o
     spark = spark or session(master, shuffle_partitions=shuffle_partitions)
     names = list(key_names)
     key_udf = F.udf(lambda v: join_key(v, names), T.StringType())
-    schema = T.StructType([T.StructField("k", T.StringType()), T.StructField("classification", T.StringType()),
-                           T.StructField("text", T.StringType())])
+    schema = T.StructType(
+        [
+            T.StructField("k", T.StringType()),
+            T.StructField("classification", T.StringType()),
+            T.StructField("text", T.StringType()),
+        ]
+    )
     decide_udf = F.udf(lambda bk, bl, ak, al: _decide_row(bk, bl, ak, al, names), schema)
 
     def side(files: ExportFiles, alias: str) -> Any:
@@ -116,16 +136,24 @@ def compare(before: ExportFiles, after: ExportFiles, key_names: Sequence[str], o
     decided = joined.select(decide_udf("b.kj", "b.line", "a.kj", "a.line").alias("d")).select("d.*")
     decided = decided.persist()
     try:
-        counts = {row["classification"]: row["count"] for row in decided.groupBy("classification").count().collect()}
+        counts = {
+            row["classification"]: row["count"] for row in decided.groupBy("classification").count().collect()
+        }
         if counts.get(BAD_KEY):
             sample = decided.where(F.col("classification") == BAD_KEY).first()["text"]
             raise InputError(
                 f"{counts[BAD_KEY]} export lines have no key attribute {' / '.join(names)} (or one of another "
                 f"type): check --key (the table's key attributes, partition key first). Line: {sample!r}"
             )
-        summary = CompareSummary(compared=before.item_count, after_items=after.item_count, engine="spark",
-                                 changed=counts.get("changed", 0), deleted=counts.get("deleted", 0),
-                                 created=counts.get("created", 0), equal_but_rewritten=counts.get(EQUAL, 0))
+        summary = CompareSummary(
+            compared=before.item_count,
+            after_items=after.item_count,
+            engine="spark",
+            changed=counts.get("changed", 0),
+            deleted=counts.get("deleted", 0),
+            created=counts.get("created", 0),
+            equal_but_rewritten=counts.get(EQUAL, 0),
+        )
         differences = decided.where(~F.col("classification").isin(EQUAL, BAD_KEY)).orderBy("k").select("text")
         _write(differences, str(out_dir), gzip_output, summary)
     finally:

@@ -63,8 +63,13 @@ def _item(rng: random.Random, i: int, key: dict[str, Any]) -> dict[str, Any]:
     item["scores"] = {"NS": ["1.5", "2", "-3.25", str(i % 11 + 10)]}
     item["blobs"] = {"BS": [base64.b64encode(bytes([j, i % 251])).decode() for j in range(2)]}
     item["raw"] = {"B": base64.b64encode(i.to_bytes(4, "big")).decode()}
-    item["address"] = {"M": {"city": {"S": "Zurich"}, "zip": {"N": str(8000 + i % 100)},
-                             "geo": {"M": {"lat": {"N": "47.37"}, "lon": {"N": "8.54"}}}}}
+    item["address"] = {
+        "M": {
+            "city": {"S": "Zurich"},
+            "zip": {"N": str(8000 + i % 100)},
+            "geo": {"M": {"lat": {"N": "47.37"}, "lon": {"N": "8.54"}}},
+        }
+    }
     item["history"] = {"L": [{"N": "1"}, {"S": "x"}, {"M": {"a": {"SS": ["p", "q"]}}}, {"L": []}]}
     if i % 13 == 0:
         item[f"rare_{i % 3}"] = {"S": "only on a few items"}  # attributes a sample would miss
@@ -80,8 +85,13 @@ def _equal_rewrite(item: dict[str, Any]) -> dict[str, Any]:
     whole, frac = item["amount"]["N"].split(".")
     out["amount"] = {"N": f"{whole}{frac}E-{len(frac)}" if int(whole) else f"0.{frac}0"}
     address = item["address"]["M"]
-    out["address"] = {"M": {"geo": {"M": {"lon": {"N": "8.540"}, "lat": {"N": "4737E-2"}}},
-                            "zip": address["zip"], "city": address["city"]}}
+    out["address"] = {
+        "M": {
+            "geo": {"M": {"lon": {"N": "8.540"}, "lat": {"N": "4737E-2"}}},
+            "zip": address["zip"],
+            "city": address["city"],
+        }
+    }
     out["big"] = {"N": item["big"]["N"] + ".000"}
     return out
 
@@ -102,9 +112,15 @@ def _real_change(rng: random.Random, item: dict[str, Any], n: int) -> dict[str, 
     return out
 
 
-def pair_items(items: int, *, differing: float = 0.02, traps: float = 0.02, seed: int = 7,
-               key_kind: str = "string", with_range: bool = True,
-               ) -> Iterator[tuple[str, dict[str, Any] | None, dict[str, Any] | None, str | None, bool]]:
+def pair_items(
+    items: int,
+    *,
+    differing: float = 0.02,
+    traps: float = 0.02,
+    seed: int = 7,
+    key_kind: str = "string",
+    with_range: bool = True,
+) -> Iterator[tuple[str, dict[str, Any] | None, dict[str, Any] | None, str | None, bool]]:
     """``(key_text, before, after, classification, is_trap)`` for every key of a generated pair."""
     from .canonical import key_text
 
@@ -133,8 +149,15 @@ def pair_items(items: int, *, differing: float = 0.02, traps: float = 0.02, seed
 class ExportWriter:
     """Writes one FULL export in AWS's layout under ``root`` (local folder), spread over several data files."""
 
-    def __init__(self, root: Path, export_id: str, *, items_per_file: int = 50_000, prefix: str = "exports",
-                 reverse: bool = False):
+    def __init__(
+        self,
+        root: Path,
+        export_id: str,
+        *,
+        items_per_file: int = 50_000,
+        prefix: str = "exports",
+        reverse: bool = False,
+    ):
         self.root = Path(root)
         self.export_id = export_id
         self.base = f"{prefix}/AWSDynamoDB/{export_id}"
@@ -159,8 +182,14 @@ class ExportWriter:
         data = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
         (self.dir / "data" / name).write_bytes(data)
         md5 = hashlib.md5(data)
-        self.manifest.append({"itemCount": len(self.lines), "md5Checksum": base64.b64encode(md5.digest()).decode(),
-                              "etag": md5.hexdigest(), "dataFileS3Key": f"{self.base}/data/{name}"})
+        self.manifest.append(
+            {
+                "itemCount": len(self.lines),
+                "md5Checksum": base64.b64encode(md5.digest()).decode(),
+                "etag": md5.hexdigest(),
+                "dataFileS3Key": f"{self.base}/data/{name}",
+            }
+        )
         self.total += len(self.lines)
         self.lines = []
 
@@ -168,9 +197,15 @@ class ExportWriter:
         self._flush()
         files_key = f"{self.base}/manifest-files.json"
         (self.dir / "manifest-files.json").write_text("".join(json.dumps(m) + "\n" for m in self.manifest))
-        summary = {"version": "2020-06-30", "exportArn": f"arn:aws:dynamodb:us-east-1:000000000000:table/t/export/"
-                   f"{self.export_id}", "exportTime": export_time, "manifestFilesS3Key": files_key,
-                   "itemCount": self.total, "outputFormat": "DYNAMODB_JSON", "exportType": "FULL_EXPORT"}
+        summary = {
+            "version": "2020-06-30",
+            "exportArn": f"arn:aws:dynamodb:us-east-1:000000000000:table/t/export/{self.export_id}",
+            "exportTime": export_time,
+            "manifestFilesS3Key": files_key,
+            "itemCount": self.total,
+            "outputFormat": "DYNAMODB_JSON",
+            "exportType": "FULL_EXPORT",
+        }
         (self.dir / "manifest-summary.json").write_text(json.dumps(summary, indent=2))
         return self.dir
 

@@ -21,7 +21,9 @@ class CheckResult:
 
     def lines(self) -> list[str]:
         if self.ok:
-            return ["table matches the ground truth: every corrupted item recovered, no legitimate write lost"]
+            return [
+                "table matches the ground truth: every corrupted item recovered, no legitimate write lost"
+            ]
         out = []
         for name in ("corrupted_left", "missing", "unexpected", "different"):
             values = getattr(self, name)
@@ -37,7 +39,9 @@ def check(admin: Aws, incident: DemoIncident) -> CheckResult:
         item = from_json_safe(json.loads(line))
         expected[KEY.key_id(KEY.key_of(item))] = canonical_json(item)
     live = {}
-    for page in admin.dynamodb.get_paginator("scan").paginate(TableName=incident.table_name, ConsistentRead=True):
+    for page in admin.dynamodb.get_paginator("scan").paginate(
+        TableName=incident.table_name, ConsistentRead=True
+    ):
         for item in page["Items"]:
             live[KEY.key_id(KEY.key_of(item))] = canonical_json(item)
     truth = {json.loads(line)["key_id"] for line in Path(incident.ground_truth_file).read_text().splitlines()}
@@ -45,4 +49,6 @@ def check(admin: Aws, incident: DemoIncident) -> CheckResult:
     unexpected = sorted(set(live) - set(expected))
     different = sorted(k for k in set(live) & set(expected) if live[k] != expected[k])
     corrupted_left = sorted(truth & set(missing + unexpected + different))
-    return CheckResult(not (missing or unexpected or different), missing, unexpected, different, corrupted_left)
+    return CheckResult(
+        not (missing or unexpected or different), missing, unexpected, different, corrupted_left
+    )

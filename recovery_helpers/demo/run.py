@@ -16,12 +16,21 @@ from .check import check
 from .stage import CORRUPTED_ATTRIBUTES, TENANT_ATTRIBUTE, DemoIncident, stage
 
 
-def demo_parameters(incident: DemoIncident, *, incident_id: str, endpoint_url: str | None, runs_dir: str,
-                    region: str = "us-east-1") -> dict[str, Any]:
+def demo_parameters(
+    incident: DemoIncident,
+    *,
+    incident_id: str,
+    endpoint_url: str | None,
+    runs_dir: str,
+    region: str = "us-east-1",
+) -> dict[str, Any]:
     """The one parameters mapping for all six notebooks (what a parameters YAML file would hold)."""
     return {
-        "incident_id": incident_id, "table_name": incident.table_name, "region": region,
-        "endpoint_url": endpoint_url, "runs_dir": runs_dir,
+        "incident_id": incident_id,
+        "table_name": incident.table_name,
+        "region": region,
+        "endpoint_url": endpoint_url,
+        "runs_dir": runs_dir,
         "app_role_name": incident.resources.app_role,
         "read_only_parameter": incident.resources.read_only_parameter,
         "deny_policy_name": incident.resources.deny_policy,
@@ -29,11 +38,18 @@ def demo_parameters(incident: DemoIncident, *, incident_id: str, endpoint_url: s
         # the change log 01_prepare checks (the demo app ships it to CloudWatch Logs): a good run is all green
         "log_group": incident.resources.log_group,
         "tenants": incident.affected_tenants,
-        "restore_time": incident.restore_time, "source": "pitr", "restore_indexes": False,
-        "impacted_source": "log_file", "log_file": incident.log_file,
-        "incident_start": incident.incident_start, "incident_end": incident.incident_end,
-        "tenant_attribute": TENANT_ATTRIBUTE, "approve": True,
-        "dry_run": False, "max_workers": 8, "attributes": CORRUPTED_ATTRIBUTES,
+        "restore_time": incident.restore_time,
+        "source": "pitr",
+        "restore_indexes": False,
+        "impacted_source": "log_file",
+        "log_file": incident.log_file,
+        "incident_start": incident.incident_start,
+        "incident_end": incident.incident_end,
+        "tenant_attribute": TENANT_ATTRIBUTE,
+        "approve": True,
+        "dry_run": False,
+        "max_workers": 8,
+        "attributes": CORRUPTED_ATTRIBUTES,
         "delete_restored_table": True,
     }
 
@@ -46,24 +62,30 @@ def _plan_counts(run_dir: Path) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="recovery demo", description="Rehearse a partial recovery end to end.")
+    parser = argparse.ArgumentParser(
+        prog="recovery demo", description="Rehearse a partial recovery end to end."
+    )
     parser.add_argument("--incident-id", "--incident", dest="incident_id", default="demo")
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--orders-per-tenant", type=int, default=400)
     parser.add_argument("--keep-sandbox", action="store_true", help="keep serving the sandbox after the run")
     parser.add_argument("--steps", default=None, help="comma-separated subset of steps (default: all six)")
     parser.add_argument(
-        "--stage-only", action="store_true",
+        "--stage-only",
+        action="store_true",
         help="stage the incident, write a parameters file, print the export lines, serve until Ctrl-C: "
         "the engineer runs the six steps by hand (recovery open STEP -f PARAMS.yaml)",
     )
-    parser.add_argument("--port", type=int, default=0, help="sandbox port with --stage-only (default: any free)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="sandbox port with --stage-only (default: any free)"
+    )
     args = parser.parse_args(argv)
     if args.stage_only:
         from ..rehearsal import stage_only
 
-        return stage_only(args.incident_id, port=args.port, runs_dir=args.runs_dir,
-                          orders_per_tenant=args.orders_per_tenant)
+        return stage_only(
+            args.incident_id, port=args.port, runs_dir=args.runs_dir, orders_per_tenant=args.orders_per_tenant
+        )
 
     from ..incident import validate_incident_id
     from ..runner import run_steps
@@ -72,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     validate_incident_id(args.incident_id)
     run_dir = Path(args.runs_dir) / args.incident_id
     if run_dir.exists() and any(run_dir.iterdir()):
-        print(f"error: {run_dir} already holds a run; pass another --incident-id or remove it", file=sys.stderr)
+        print(
+            f"error: {run_dir} already holds a run; pass another --incident-id or remove it", file=sys.stderr
+        )
         return 2
     started = time.time()
     with Sandbox(export_min_window_seconds=1) as sb:
@@ -81,12 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(sb.env())
         admin = Aws(region=sb.region, endpoint_url=sb.endpoint_url)
         print(f"sandbox: {sb.endpoint_url}")
-        incident = stage(admin, run_dir / "demo", orders_per_tenant=args.orders_per_tenant, clock=sb.clock.now)
-        print(f"incident staged: {incident.items} orders, deploy v2.3.1 corrupted {sum(incident.corrupted.values())} "
-              f"({incident.corrupted}) for {', '.join(incident.affected_tenants)}; "
-              f"{incident.legitimate_writes} legitimate writes meanwhile")
-        params = demo_parameters(incident, incident_id=args.incident_id, endpoint_url=sb.endpoint_url,
-                                 runs_dir=args.runs_dir)
+        incident = stage(
+            admin, run_dir / "demo", orders_per_tenant=args.orders_per_tenant, clock=sb.clock.now
+        )
+        print(
+            f"incident staged: {incident.items} orders, deploy v2.3.1 corrupted {sum(incident.corrupted.values())} "
+            f"({incident.corrupted}) for {', '.join(incident.affected_tenants)}; "
+            f"{incident.legitimate_writes} legitimate writes meanwhile"
+        )
+        params = demo_parameters(
+            incident, incident_id=args.incident_id, endpoint_url=sb.endpoint_url, runs_dir=args.runs_dir
+        )
         (run_dir / "demo" / "parameters.yaml").write_text(_yaml(params))
         steps = args.steps.split(",") if args.steps else None
         result = run_steps(params, steps)
@@ -97,14 +126,18 @@ def main(argv: list[str] | None = None) -> int:
         plan, journal = _plan_counts(run_dir), status_counts(run_dir / "journal.jsonl")
         print()
         print("== recovery demo summary ==")
-        print(f"corrupted items (ground truth): {sum(incident.corrupted.values())} "
-              f"(updated {incident.corrupted['update']}, deleted {incident.corrupted['delete']}, "
-              f"created {incident.corrupted['create']})")
+        print(
+            f"corrupted items (ground truth): {sum(incident.corrupted.values())} "
+            f"(updated {incident.corrupted['update']}, deleted {incident.corrupted['delete']}, "
+            f"created {incident.corrupted['create']})"
+        )
         print(f"plan: {plan}")
         print(f"patch results: {journal}")
-        print(f"restored (put back or reverted): {plan.get('changed', 0) + plan.get('deleted', 0)}, "
-              f"deleted: {plan.get('created', 0)}, left alone: {plan.get('unchanged', 0)}, "
-              f"conflicts: {journal.get('conflict', 0)}")
+        print(
+            f"restored (put back or reverted): {plan.get('changed', 0) + plan.get('deleted', 0)}, "
+            f"deleted: {plan.get('created', 0)}, left alone: {plan.get('unchanged', 0)}, "
+            f"conflicts: {journal.get('conflict', 0)}"
+        )
         for line in outcome.lines():
             print(line)
         print(f"archive: {run_dir.resolve()}")

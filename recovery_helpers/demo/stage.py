@@ -48,8 +48,14 @@ class Names:
     def for_prefix(cls, prefix: str = "demo") -> Names:
         if prefix == "demo":
             return cls()
-        return cls(f"{prefix}-orders", f"{prefix}-app", f"{prefix}-read-only-customers", f"{prefix}-DenyWrite",
-                   f"/{prefix}/orders-app", f"{prefix}-orders-audit")
+        return cls(
+            f"{prefix}-orders",
+            f"{prefix}-app",
+            f"{prefix}-read-only-customers",
+            f"{prefix}-DenyWrite",
+            f"/{prefix}/orders-app",
+            f"{prefix}-orders-audit",
+        )
 
 
 DEFAULT = Names()
@@ -90,8 +96,15 @@ class DemoIncident:
 class DemoApp:
     """The orders service: writes as the app role, logs every change, refuses writes for read-only tenants."""
 
-    def __init__(self, app: Aws, log_file: Path, *, names: Names = DEFAULT, cloudwatch: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        app: Aws,
+        log_file: Path,
+        *,
+        names: Names = DEFAULT,
+        cloudwatch: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         from ..appkit.change_logger import ChangeLogger
         from ..appkit.guard import ReadOnlyGuard
 
@@ -104,9 +117,13 @@ class DemoApp:
         self.file_log.setLevel(logging.INFO)
         self.file_log.addHandler(handler)
         self.changes = ChangeLogger(self.file_log, clock)
-        self.cloudwatch = ChangeLogger(
-            None, clock, logs_client=app.logs, log_group=names.log_group, log_stream="orders-app"
-        ) if cloudwatch else None
+        self.cloudwatch = (
+            ChangeLogger(
+                None, clock, logs_client=app.logs, log_group=names.log_group, log_stream="orders-app"
+            )
+            if cloudwatch
+            else None
+        )
         self.guard = ReadOnlyGuard(names.read_only_parameter, ssm_client=app.ssm, ttl_seconds=1)
         self.refused = 0
 
@@ -133,8 +150,13 @@ class DemoApp:
         self._log(KEY.key_of(item), action)
         return True
 
-    def update(self, key: dict[str, Any], expression: str, values: dict[str, Any] | None = None,
-               names: dict[str, str] | None = None) -> bool:
+    def update(
+        self,
+        key: dict[str, Any],
+        expression: str,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> bool:
         if self.guard.is_read_only(key["pk"]["S"]):
             self.refused += 1
             return False
@@ -166,15 +188,25 @@ def _order(rng: random.Random, tenant: str, n: int, when: str) -> dict[str, Any]
         "status": {"S": rng.choice(["open", "paid", "shipped", "closed"])},
         "total": {"N": str(total)},
         "currency": {"S": rng.choice(["EUR", "USD", "GBP"])},
-        "shipping": {"M": {
-            "method": {"S": rng.choice(["post", "courier"])},
-            "weightKg": {"N": str(Decimal(rng.randrange(1, 5000)) / 100)},
-            "address": {"M": {"street": {"S": f"{rng.randrange(1, 300)} Main St"},
-                              "zip": {"S": f"{rng.randrange(10000, 99999)}"},
-                              "city": {"S": rng.choice(["Lyon", "Porto", "Graz", "Turku"])}}},
-        }},
-        "lines": {"L": [{"M": {"sku": {"S": f"SKU-{rng.randrange(1000)}"}, "qty": {"N": str(rng.randrange(1, 9))}}}
-                        for _ in range(rng.randrange(1, 4))]},
+        "shipping": {
+            "M": {
+                "method": {"S": rng.choice(["post", "courier"])},
+                "weightKg": {"N": str(Decimal(rng.randrange(1, 5000)) / 100)},
+                "address": {
+                    "M": {
+                        "street": {"S": f"{rng.randrange(1, 300)} Main St"},
+                        "zip": {"S": f"{rng.randrange(10000, 99999)}"},
+                        "city": {"S": rng.choice(["Lyon", "Porto", "Graz", "Turku"])},
+                    }
+                },
+            }
+        },
+        "lines": {
+            "L": [
+                {"M": {"sku": {"S": f"SKU-{rng.randrange(1000)}"}, "qty": {"N": str(rng.randrange(1, 9))}}}
+                for _ in range(rng.randrange(1, 4))
+            ]
+        },
         "labels": {"SS": rng.sample(["gift", "priority", "fragile", "b2b", "promo"], k=2)},
         "scores": {"NS": [str(rng.randrange(1, 50)), str(Decimal(rng.randrange(1, 500)) / 10)]},
         "thumb": {"B": bytes(rng.randrange(256) for _ in range(12))},
@@ -208,14 +240,21 @@ def _ensure_world(admin: Aws, names: Names) -> Aws:
     account = admin.account_id
     ddb = admin.dynamodb
     ddb.create_table(
-        TableName=names.table, BillingMode="PAY_PER_REQUEST",
+        TableName=names.table,
+        BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "status")],
-        GlobalSecondaryIndexes=[{"IndexName": "by-status", "KeySchema": [
-            {"AttributeName": "status", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-status",
+                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     )
-    ddb.update_continuous_backups(TableName=names.table, PointInTimeRecoverySpecification={
-        "PointInTimeRecoveryEnabled": True})
+    ddb.update_continuous_backups(
+        TableName=names.table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
     admin.ssm.put_parameter(Name=names.read_only_parameter, Type="StringList", Value="none", Overwrite=True)
     admin.logs.create_log_group(logGroupName=names.log_group)
     admin.logs.put_retention_policy(logGroupName=names.log_group, retentionInDays=365)
@@ -224,23 +263,53 @@ def _ensure_world(admin: Aws, names: Names) -> Aws:
     ensure_audit_table(admin, names.audit_table)
     enable_stream(admin, names.table)
     arn = f"arn:aws:dynamodb:{admin.region}:{account}:table/{names.table}"
-    admin.iam.create_role(RoleName=names.app_role, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                       "Action": "sts:AssumeRole"}]}))
-    admin.iam.put_role_policy(RoleName=names.app_role, PolicyName="orders-app", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": [arn, f"{arn}/index/*"]},
-            {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": "*"},
-            {"Effect": "Allow", "Action": ["logs:PutLogEvents", "logs:CreateLogStream"], "Resource": "*"},
-        ]}))
+    admin.iam.create_role(
+        RoleName=names.app_role,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    admin.iam.put_role_policy(
+        RoleName=names.app_role,
+        PolicyName="orders-app",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": [arn, f"{arn}/index/*"]},
+                    {"Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": "*"},
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:PutLogEvents", "logs:CreateLogStream"],
+                        "Resource": "*",
+                    },
+                ],
+            }
+        ),
+    )
     return admin.assume_role(f"arn:aws:iam::{account}:role/{names.app_role}", "orders-app")
 
 
-def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int = 400, seed: int = 7,
-          affected: tuple[str, ...] = ("tenant-2", "tenant-4"), names: Names = DEFAULT,
-          clock: Clock = time.time) -> DemoIncident:
+def stage(
+    admin: Aws,
+    out_dir: Path,
+    *,
+    tenants: int = 6,
+    orders_per_tenant: int = 400,
+    seed: int = 7,
+    affected: tuple[str, ...] = ("tenant-2", "tenant-4"),
+    names: Names = DEFAULT,
+    clock: Clock = time.time,
+) -> DemoIncident:
     """Build the world and run the incident; write the change log, ground truth and expected table to out_dir.
 
     ``clock`` is the time AWS keeps (the sandbox's clock, which tests may have advanced): the application's
@@ -270,11 +339,22 @@ def stage(admin: Aws, out_dir: Path, *, tenants: int = 6, orders_per_tenant: int
 
     truth_file, expected_file = _write_truth(out_dir, *sim.outcome(pre_bug))
     incident = DemoIncident(
-        table_name=names.table, names=asdict(names), affected_tenants=list(affected), restore_time=restore_at.isoformat(),
-        incident_start=restore_at.isoformat(), incident_end=incident_end.isoformat(), log_file=str(log_file),
-        ground_truth_file=str(truth_file), expected_file=str(expected_file),
-        corrupted={"update": len(sim.bug_updated), "delete": len(sim.bug_deleted), "create": len(sim.bug_created)},
-        items=sum(1 for v in sim.model.values() if v is not None), legitimate_writes=sim.legit,
+        table_name=names.table,
+        names=asdict(names),
+        affected_tenants=list(affected),
+        restore_time=restore_at.isoformat(),
+        incident_start=restore_at.isoformat(),
+        incident_end=incident_end.isoformat(),
+        log_file=str(log_file),
+        ground_truth_file=str(truth_file),
+        expected_file=str(expected_file),
+        corrupted={
+            "update": len(sim.bug_updated),
+            "delete": len(sim.bug_deleted),
+            "create": len(sim.bug_created),
+        },
+        items=sum(1 for v in sim.model.values() if v is not None),
+        legitimate_writes=sim.legit,
     )
     incident.save(out_dir / "incident-facts.json")
     return incident
@@ -307,7 +387,7 @@ class _Simulation:
                 step += 1
                 if step % 3 == 0:
                     self.legit_other(rng.choice(others), step)
-            for k in pool[updates:updates + deletes]:
+            for k in pool[updates : updates + deletes]:
                 self.app.delete(KEY.key_from_id(k))
                 self.model[k] = None
                 self.bug_deleted.add(k)
@@ -320,7 +400,7 @@ class _Simulation:
                 k = KEY.key_id(KEY.key_of(dup))
                 self.model[k] = dup
                 self.bug_created.add(k)
-            for k in pool[:min(6, updates // 2)]:  # customers edit orders the bug already corrupted
+            for k in pool[: min(6, updates // 2)]:  # customers edit orders the bug already corrupted
                 self.legit_update(k)
 
     def bug_update(self, k: str) -> None:
@@ -329,8 +409,12 @@ class _Simulation:
         assert item is not None
         total = Decimal(item["total"]["N"]) * 100
         stamp = {"S": self.now_iso()}
-        self.app.update(key, "SET #t = :t, currency = :c, updatedAt = :u REMOVE shipping.address",
-                        {":t": {"N": str(total)}, ":c": {"S": "XXX"}, ":u": stamp}, {"#t": "total"})
+        self.app.update(
+            key,
+            "SET #t = :t, currency = :c, updatedAt = :u REMOVE shipping.address",
+            {":t": {"N": str(total)}, ":c": {"S": "XXX"}, ":u": stamp},
+            {"#t": "total"},
+        )
         new = json.loads(json.dumps(to_json_safe(item)))
         new = from_json_safe(new)
         new["total"] = {"N": str(total)}
@@ -357,8 +441,12 @@ class _Simulation:
             k = rng.choice(existing)
             status = {"S": rng.choice(["paid", "shipped", "closed"])}
             stamp = {"S": self.now_iso()}
-            self.app.update(KEY.key_from_id(k), "SET #s = :s, updatedAt = :u",
-                            {":s": status, ":u": stamp}, {"#s": "status"})
+            self.app.update(
+                KEY.key_from_id(k),
+                "SET #s = :s, updatedAt = :u",
+                {":s": status, ":u": stamp},
+                {"#s": "status"},
+            )
             item = dict(model[k] or {})
             item["status"] = status
             item["updatedAt"] = stamp
@@ -373,7 +461,9 @@ class _Simulation:
             model[k] = None
         self.legit += 1
 
-    def outcome(self, pre_bug: dict[str, Any]) -> tuple[dict[str, dict[str, Any] | None], list[dict[str, Any]]]:
+    def outcome(
+        self, pre_bug: dict[str, Any]
+    ) -> tuple[dict[str, dict[str, Any] | None], list[dict[str, Any]]]:
         """The table a correct recovery leaves, and the ground truth (one line per corrupted item)."""
         expected: dict[str, dict[str, Any] | None] = dict(self.model)
         truth = []
@@ -390,13 +480,20 @@ class _Simulation:
                     else:
                         item.pop(name, None)
                 expected[k], kind = item, "update"
-            truth.append({"key": KEY.key_to_plain(KEY.key_from_id(k)), "key_id": k, "kind": kind,
-                          "expected": to_json_safe(expected[k])})
+            truth.append(
+                {
+                    "key": KEY.key_to_plain(KEY.key_from_id(k)),
+                    "key_id": k,
+                    "kind": kind,
+                    "expected": to_json_safe(expected[k]),
+                }
+            )
         return expected, truth
 
 
-def _write_truth(out_dir: Path, expected: dict[str, dict[str, Any] | None],
-                 truth: list[dict[str, Any]]) -> tuple[Path, Path]:
+def _write_truth(
+    out_dir: Path, expected: dict[str, dict[str, Any] | None], truth: list[dict[str, Any]]
+) -> tuple[Path, Path]:
     """ground-truth.jsonl and expected-table.jsonl (what `demo.check` compares the live table with)."""
     truth_file = out_dir / "ground-truth.jsonl"
     truth_file.write_text("".join(json.dumps(t) + "\n" for t in truth))
@@ -417,12 +514,17 @@ def _drain_stream_into_audit_table(admin: Aws, names: Names) -> int:
     if not stream_arn:
         return 0
     streams = admin.client("dynamodbstreams")
-    writer = AuditWriter(names.audit_table, tenancy=Tenancy.parse(TENANT_ATTRIBUTE), dynamodb=admin.dynamodb,
-                         default_table=names.table)
+    writer = AuditWriter(
+        names.audit_table,
+        tenancy=Tenancy.parse(TENANT_ATTRIBUTE),
+        dynamodb=admin.dynamodb,
+        default_table=names.table,
+    )
     count = 0
     for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         while iterator:
             page = streams.get_records(ShardIterator=iterator, Limit=1000)
             records = page.get("Records", [])

@@ -255,7 +255,9 @@ def _dry_run(
                 "condition": condition_summary(change),
             }
         )
-    report.writes = pd.DataFrame(rows, columns=[*schema.names, "action", "classification", "tenant", "condition"])
+    report.writes = pd.DataFrame(
+        rows, columns=[*schema.names, "action", "classification", "tenant", "condition"]
+    )
     ctx.record(
         "patch dry run",
         plan_digest=report.plan_digest,
@@ -280,7 +282,12 @@ class _ChangeFeed:
         run_fields: dict[str, Any],
     ) -> None:
         self.ctx, self.approvals, self.attrs, self.seg, self.run, self.stamp = (
-            ctx, approvals, attrs, seg, run, stamp,
+            ctx,
+            approvals,
+            attrs,
+            seg,
+            run,
+            stamp,
         )
         self.run_fields = run_fields
         self.skipped: list[dict[str, Any]] = []

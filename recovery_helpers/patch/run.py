@@ -68,9 +68,7 @@ def run_engine(
     bar = progress_bar(total=spec.total, desc=spec.kind, unit="item", disable=not spec.progress, done=done)
     with contextlib.ExitStack() as files:
         journal = files.enter_context(JsonlFile(spec.journal_path))
-        backup = (
-            files.enter_context(JsonlFile(spec.backup_path, durable=True)) if spec.backup_path else None
-        )
+        backup = files.enter_context(JsonlFile(spec.backup_path, durable=True)) if spec.backup_path else None
         engine = Engine(
             ctx,
             schema,

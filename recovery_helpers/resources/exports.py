@@ -146,10 +146,15 @@ def start_incremental_export(
 ) -> dict[str, Any]:
     """Start an INCREMENTAL_EXPORT of ``window`` into ``s3://bucket/prefix`` (returns ExportDescription)."""
     kwargs = {
-        "TableArn": table_arn, "S3Bucket": bucket, "S3Prefix": prefix, "ExportFormat": "DYNAMODB_JSON",
+        "TableArn": table_arn,
+        "S3Bucket": bucket,
+        "S3Prefix": prefix,
+        "ExportFormat": "DYNAMODB_JSON",
         "ExportType": "INCREMENTAL_EXPORT",
         "IncrementalExportSpecification": {
-            "ExportFromTime": window.start, "ExportToTime": window.end, "ExportViewType": view_type,
+            "ExportFromTime": window.start,
+            "ExportToTime": window.end,
+            "ExportViewType": view_type,
         },
         "ClientToken": client_token(table_arn, window.start, window.end, bucket, prefix, view_type),
     }
@@ -161,7 +166,10 @@ def start_full_export(
 ) -> dict[str, Any]:
     """Start a FULL_EXPORT (a snapshot at ``export_time``, default now) into ``s3://bucket/prefix``."""
     kwargs: dict[str, Any] = {
-        "TableArn": table_arn, "S3Bucket": bucket, "S3Prefix": prefix, "ExportFormat": "DYNAMODB_JSON",
+        "TableArn": table_arn,
+        "S3Bucket": bucket,
+        "S3Prefix": prefix,
+        "ExportFormat": "DYNAMODB_JSON",
         "ExportType": "FULL_EXPORT",
     }
     if export_time is not None:
@@ -177,7 +185,8 @@ def _start(aws: Aws, kwargs: dict[str, Any]) -> dict[str, Any]:
         if code == "PointInTimeRecoveryUnavailableException":
             raise NotReadyError(
                 f"cannot export {kwargs['TableArn']}: point-in-time recovery is not enabled on it "
-                "(exports read PITR history). Use another impacted_source.", cause=exc
+                "(exports read PITR history). Use another impacted_source.",
+                cause=exc,
             ) from exc
         raise explain(exc, "dynamodb:ExportTableToPointInTime", kwargs["TableArn"]) from exc
 

@@ -23,8 +23,10 @@ from .settings import SandboxSettings
 __all__ = ["Sandbox", "SandboxSettings"]
 
 ADMIN_USER = "sandbox-admin"
-ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-_running: "Sandbox | None" = None
+ADMIN_POLICY = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
+_running: Sandbox | None = None
 _running_lock = threading.Lock()
 
 
@@ -57,7 +59,7 @@ class Sandbox:
         self.admin_secret_access_key = "sandbox"
 
     # -- lifecycle ---------------------------------------------------------------------------------------
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         global _running
         with _running_lock:
             if _running is not None:
@@ -78,7 +80,9 @@ class Sandbox:
             try:
                 self._server = serve(self._middleware, self.host, self.port)
             except SystemExit as exc:  # werkzeug exits the process when the port is taken
-                raise OSError(f"port {self.port} on {self.host} is in use: pick another (or 0 for any)") from exc
+                raise OSError(
+                    f"port {self.port} on {self.host} is in use: pick another (or 0 for any)"
+                ) from exc
             self.port = self._server.server_address[1]
             self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
             self._thread.start()
@@ -105,7 +109,7 @@ class Sandbox:
             if _running is self:
                 _running = None
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -130,7 +134,9 @@ class Sandbox:
             return
         iam = self._raw_client("iam", "sandbox", "sandbox")
         iam.create_user(UserName=ADMIN_USER)
-        iam.put_user_policy(UserName=ADMIN_USER, PolicyName="AdministratorAccess", PolicyDocument=ADMIN_POLICY)
+        iam.put_user_policy(
+            UserName=ADMIN_USER, PolicyName="AdministratorAccess", PolicyDocument=ADMIN_POLICY
+        )
         key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
         self.admin_access_key_id = key["AccessKeyId"]
         self.admin_secret_access_key = key["SecretAccessKey"]
@@ -169,14 +175,17 @@ class Sandbox:
         import boto3
 
         return boto3.client(
-            service, endpoint_url=self.endpoint_url, region_name=self.region,
-            aws_access_key_id=key, aws_secret_access_key=secret,
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
         )
 
     # -- time and knobs -----------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
         """The sandbox's current time (UTC, aware). PITR history and restore windows are on this clock."""
-        return dt.datetime.fromtimestamp(self.clock.now(), tz=dt.timezone.utc)
+        return dt.datetime.fromtimestamp(self.clock.now(), tz=dt.UTC)
 
     def advance(self, seconds: float) -> None:
         """Move the sandbox clock forward without sleeping (finishes CREATING periods, opens export windows)."""

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import patches, restores
-
 from .history import HISTORIES
 
-EXPORTS: dict[str, "Export"] = {}
+EXPORTS: dict[str, Export] = {}
 
 
 def to_json_safe(value: Any) -> Any:
@@ -37,6 +36,7 @@ def to_json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple, set)):
         return [to_json_safe(v) for v in value]
     return value
+
 
 MAX_WINDOW = 24 * 3600.0
 
@@ -70,9 +70,15 @@ class Export:
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "ExportArn": self.arn, "ExportStatus": self.status, "StartTime": self.start_time,
-            "TableArn": self.table_arn, "TableId": self.table_id, "ExportTime": self.export_time,
-            "S3Bucket": self.bucket, "S3SseAlgorithm": "AES256", "ExportFormat": self.export_format,
+            "ExportArn": self.arn,
+            "ExportStatus": self.status,
+            "StartTime": self.start_time,
+            "TableArn": self.table_arn,
+            "TableId": self.table_id,
+            "ExportTime": self.export_time,
+            "S3Bucket": self.bucket,
+            "S3SseAlgorithm": "AES256",
+            "ExportFormat": self.export_format,
             "ExportType": self.export_type,
         }
         if self.prefix:
@@ -82,8 +88,12 @@ class Export:
         if self.incremental:
             out["IncrementalExportSpecification"] = self.incremental
         if self.status == "COMPLETED":
-            out.update(EndTime=self.ready_at, ExportManifest=self.manifest_key, ItemCount=self.item_count,
-                       BilledSizeBytes=self.billed_bytes)
+            out.update(
+                EndTime=self.ready_at,
+                ExportManifest=self.manifest_key,
+                ItemCount=self.item_count,
+                BilledSizeBytes=self.billed_bytes,
+            )
         if self.failure:
             out.update(FailureCode=self.failure[0], FailureMessage=self.failure[1], EndTime=self.start_time)
         return out
@@ -114,17 +124,27 @@ def handle_export(self: Any) -> Any:
         raise restores._validation("The sandbox writes DYNAMODB_JSON exports only (ION is not emulated)")
     export_id = f"{int(now * 1000):013d}-{uuid.uuid4().hex[:8]}"
     export = Export(
-        arn=f"{table.table_arn}/export/{export_id}", export_id=export_id, table_arn=table.table_arn,
-        table_id=str(uuid.uuid5(uuid.NAMESPACE_URL, table.table_arn)), bucket=body["S3Bucket"],
-        prefix=body.get("S3Prefix"), export_type=export_type, export_format=export_format,
-        export_time=now, start_time=now, ready_at=now + patches.settings().export_seconds, client_token=token,
+        arn=f"{table.table_arn}/export/{export_id}",
+        export_id=export_id,
+        table_arn=table.table_arn,
+        table_id=str(uuid.uuid5(uuid.NAMESPACE_URL, table.table_arn)),
+        bucket=body["S3Bucket"],
+        prefix=body.get("S3Prefix"),
+        export_type=export_type,
+        export_format=export_format,
+        export_time=now,
+        start_time=now,
+        ready_at=now + patches.settings().export_seconds,
+        client_token=token,
     )
     hist = HISTORIES[table.table_arn]
     if export_type == "FULL_EXPORT":
         when = restores._epoch(body["ExportTime"]) if body.get("ExportTime") else now
         if not earliest <= when <= max(latest, now):
-            raise _invalid_time(f"ExportTime {restores._iso(when)} is outside the restorable period "
-                                f"[{restores._iso(earliest)}, {restores._iso(latest)}]")
+            raise _invalid_time(
+                f"ExportTime {restores._iso(when)} is outside the restorable period "
+                f"[{restores._iso(earliest)}, {restores._iso(latest)}]"
+            )
         export.export_time = when
         lines = ({"Item": item} for item in hist.items_at(when))
     else:
@@ -136,12 +156,15 @@ def handle_export(self: Any) -> Any:
         if end - start < minimum:
             raise restores._validation(
                 f"The incremental export period must be at least {minimum:g} seconds "
-                f"(ExportFromTime {restores._iso(start)}, ExportToTime {restores._iso(end)})")
+                f"(ExportFromTime {restores._iso(start)}, ExportToTime {restores._iso(end)})"
+            )
         if end - start > MAX_WINDOW:
             raise restores._validation("The incremental export period must be at most 24 hours")
         if start < earliest or end > latest:
-            raise _invalid_time(f"The export period [{restores._iso(start)}, {restores._iso(end)}) is outside "
-                                f"the restorable period [{restores._iso(earliest)}, {restores._iso(latest)}]")
+            raise _invalid_time(
+                f"The export period [{restores._iso(start)}, {restores._iso(end)}) is outside "
+                f"the restorable period [{restores._iso(earliest)}, {restores._iso(latest)}]"
+            )
         export.export_time = end
         export.incremental = {"ExportFromTime": start, "ExportToTime": end, "ExportViewType": view}
         lines = (_incremental_line(hist, last, old, new, view) for last, old, new in hist.changes(start, end))
@@ -159,7 +182,10 @@ def _incremental_line(hist: Any, last: float, old: Any, new: Any, view: str) -> 
     keys = {hist.hash_attr: image[hist.hash_attr]}
     if hist.range_attr:
         keys[hist.range_attr] = image[hist.range_attr]
-    line: dict[str, Any] = {"Metadata": {"WriteTimestampMicros": {"N": str(int(last * 1_000_000))}}, "Keys": keys}
+    line: dict[str, Any] = {
+        "Metadata": {"WriteTimestampMicros": {"N": str(int(last * 1_000_000))}},
+        "Keys": keys,
+    }
     if new is not None:
         line["NewImage"] = new
     if old is not None and view == "NEW_AND_OLD_IMAGES":
@@ -184,8 +210,14 @@ def _write(s3: Any, export: Export, lines: Any) -> None:
         key = f"{root}/data/{uuid.uuid4().hex[:26]}.json.gz"
         s3.put_object(export.bucket, key, data)
         md5 = hashlib.md5(data)
-        manifest_lines.append({"itemCount": len(chunk), "md5Checksum": base64.b64encode(md5.digest()).decode(),
-                               "etag": md5.hexdigest(), "dataFileS3Key": key})
+        manifest_lines.append(
+            {
+                "itemCount": len(chunk),
+                "md5Checksum": base64.b64encode(md5.digest()).decode(),
+                "etag": md5.hexdigest(),
+                "dataFileS3Key": key,
+            }
+        )
         size += len(data)
         chunk.clear()
 
@@ -199,17 +231,29 @@ def _write(s3: Any, export: Export, lines: Any) -> None:
     s3.put_object(export.bucket, files_key, "".join(json.dumps(m) + "\n" for m in manifest_lines).encode())
     iso = restores._iso
     summary = {
-        "version": "2023-08-01" if export.incremental else "2020-06-30", "exportArn": export.arn,
-        "startTime": iso(export.start_time), "endTime": iso(export.ready_at), "tableId": export.table_id,
-        "tableArn": export.table_arn, "exportTime": iso(export.export_time), "s3Bucket": export.bucket,
-        "s3Prefix": export.prefix, "s3SseAlgorithm": "AES256", "s3SseKmsKeyId": None,
-        "manifestFilesS3Key": files_key, "billedSizeBytes": size, "itemCount": total,
-        "outputFormat": export.export_format, "exportType": export.export_type,
+        "version": "2023-08-01" if export.incremental else "2020-06-30",
+        "exportArn": export.arn,
+        "startTime": iso(export.start_time),
+        "endTime": iso(export.ready_at),
+        "tableId": export.table_id,
+        "tableArn": export.table_arn,
+        "exportTime": iso(export.export_time),
+        "s3Bucket": export.bucket,
+        "s3Prefix": export.prefix,
+        "s3SseAlgorithm": "AES256",
+        "s3SseKmsKeyId": None,
+        "manifestFilesS3Key": files_key,
+        "billedSizeBytes": size,
+        "itemCount": total,
+        "outputFormat": export.export_format,
+        "exportType": export.export_type,
     }
     if export.incremental:
-        summary.update(exportFromTime=iso(export.incremental["ExportFromTime"]),
-                       exportToTime=iso(export.incremental["ExportToTime"]),
-                       outputView=export.incremental["ExportViewType"])
+        summary.update(
+            exportFromTime=iso(export.incremental["ExportFromTime"]),
+            exportToTime=iso(export.incremental["ExportToTime"]),
+            outputView=export.incremental["ExportViewType"],
+        )
     export.manifest_key = f"{root}/manifest-summary.json"
     s3.put_object(export.bucket, export.manifest_key, json.dumps(summary, indent=2).encode())
     export.item_count, export.billed_bytes = total, size
@@ -240,8 +284,7 @@ def handle_list_exports(self: Any) -> Any:
     table_arn = self.body.get("TableArn")
     summaries = [
         {"ExportArn": e.arn, "ExportStatus": e.status, "ExportType": e.export_type}
-        for e in EXPORTS.values() if table_arn in (None, e.table_arn)
+        for e in EXPORTS.values()
+        if table_arn in (None, e.table_arn)
     ]
     return ActionResult({"ExportSummaries": summaries})
-
-

@@ -17,8 +17,9 @@ import bisect
 import copy
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 Snapshot = dict[str, Any] | None
 KeyTuple = tuple[str, str]
@@ -35,7 +36,9 @@ class TableHistory:
     def key_of(self, attrs: dict[str, Any]) -> KeyTuple:
         return (
             json.dumps(attrs[self.hash_attr], sort_keys=True, default=_bytes_text),
-            json.dumps(attrs[self.range_attr], sort_keys=True, default=_bytes_text) if self.range_attr else "",
+            json.dumps(attrs[self.range_attr], sort_keys=True, default=_bytes_text)
+            if self.range_attr
+            else "",
         )
 
     def record(self, when: float, key: KeyTuple, snapshot: Snapshot) -> None:
@@ -74,8 +77,11 @@ class TableHistory:
             lo, hi = bisect.bisect_left(times, start), bisect.bisect_left(times, end)
             if lo == hi:
                 continue
-            yield versions[hi - 1][0], self._state(versions, start, inclusive=False), \
-                self._state(versions, end, inclusive=False)
+            yield (
+                versions[hi - 1][0],
+                self._state(versions, start, inclusive=False),
+                self._state(versions, end, inclusive=False),
+            )
 
 
 HISTORIES: dict[str, TableHistory] = {}

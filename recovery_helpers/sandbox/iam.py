@@ -12,16 +12,34 @@ It also refuses data-plane calls on a restored table that is still CREATING, as 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from . import restores
 
-_PARTIQL_TABLE = re.compile(r'(?:\bFROM|\bINTO|^\s*UPDATE)\s+"?([A-Za-z0-9_.\-]+?)"?(?:\.|\s|$)', re.I)
-_RESTORE_TARGET_ACTIONS = ("BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem")
+_PARTIQL_TABLE = re.compile(
+    r'(?:\bFROM|\bINTO|^\s*UPDATE)\s+"?([A-Za-z0-9_.\-]+?)"?(?:\.|\s|$)', re.IGNORECASE
+)
+_RESTORE_TARGET_ACTIONS = (
+    "BatchWriteItem",
+    "DeleteItem",
+    "GetItem",
+    "PutItem",
+    "Query",
+    "Scan",
+    "UpdateItem",
+)
 _DATA_PLANE_SINGLE = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"}
-_BLOCKED_WHILE_CREATING = {"UpdateTable", "TagResource", "UntagResource", "UpdateTimeToLive",
-                           "UpdateContinuousBackups", "CreateBackup", "ExportTableToPointInTime"}
+_BLOCKED_WHILE_CREATING = {
+    "UpdateTable",
+    "TagResource",
+    "UntagResource",
+    "UpdateTimeToLive",
+    "UpdateContinuousBackups",
+    "CreateBackup",
+    "ExportTableToPointInTime",
+}
 
 
 def authorize_dynamodb(self: Any, resource: str = "*") -> None:
@@ -36,11 +54,14 @@ def authorize_dynamodb(self: Any, resource: str = "*") -> None:
         try:
             _check_permissions(self, op)
         except InvalidClientTokenIdError as exc:  # DynamoDB speaks JSON errors, not IAM's XML
-            raise restores._error("UnrecognizedClientException",
-                                  "The security token included in the request is invalid.") from exc
+            raise restores._error(
+                "UnrecognizedClientException", "The security token included in the request is invalid."
+            ) from exc
         except SignatureDoesNotMatchError as exc:
-            raise restores._error("InvalidSignatureException", "The request signature we calculated does not "
-                                  "match the signature you provided.") from exc
+            raise restores._error(
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided.",
+            ) from exc
     else:
         ActionAuthenticatorMixin.request_count += 1
     _check_table_ready(self, op)
@@ -52,8 +73,13 @@ def _check_permissions(handler: Any, op: str) -> None:
     parsed_url = urlparse(handler.uri)
     path = handler.raw_path + ("?" + parsed_url.query if parsed_url.query else "")
     request = IAMRequest(
-        account_id=handler.current_account, method=handler.method, path=path, data=handler.data,
-        body=handler.raw_body, headers=handler.headers, action=op,
+        account_id=handler.current_account,
+        method=handler.method,
+        path=path,
+        data=handler.data,
+        body=handler.raw_body,
+        headers=handler.headers,
+        action=op,
     )
     request.check_signature()
     policies = [IAMPolicy(p) for p in request._access_key.collect_policies()]
@@ -85,8 +111,12 @@ def iam_actions(op: str, body: dict[str, Any]) -> Iterator[tuple[str, str | None
         for table in body.get("RequestItems") or {}:
             yield op, table
     elif op == "TransactWriteItems":
-        names = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck":
-                 "ConditionCheckItem"}
+        names = {
+            "Put": "PutItem",
+            "Update": "UpdateItem",
+            "Delete": "DeleteItem",
+            "ConditionCheck": "ConditionCheckItem",
+        }
         for element in body.get("TransactItems") or []:
             for kind, request in element.items():
                 yield names.get(kind, kind), request.get("TableName")
@@ -112,14 +142,23 @@ def iam_actions(op: str, body: dict[str, Any]) -> Iterator[tuple[str, str | None
     elif op == "ListTables":
         yield op, None
     else:
-        arn = body.get("TableArn") or body.get("ResourceArn") or body.get("ExportArn") or body.get("BackupArn")
-        yield op, body.get("TableName") or _table_from_arn(arn)  # e.g. table/t/export/<id>, table/t/backup/<id>
+        arn = (
+            body.get("TableArn") or body.get("ResourceArn") or body.get("ExportArn") or body.get("BackupArn")
+        )
+        yield (
+            op,
+            body.get("TableName") or _table_from_arn(arn),
+        )  # e.g. table/t/export/<id>, table/t/backup/<id>
 
 
 def _partiql_action(statement: str) -> tuple[str, str | None]:
     verb = statement.strip().split(None, 1)[0].upper() if statement.strip() else "SELECT"
-    action = {"SELECT": "PartiQLSelect", "INSERT": "PartiQLInsert", "UPDATE": "PartiQLUpdate",
-              "DELETE": "PartiQLDelete"}.get(verb, "PartiQLSelect")
+    action = {
+        "SELECT": "PartiQLSelect",
+        "INSERT": "PartiQLInsert",
+        "UPDATE": "PartiQLUpdate",
+        "DELETE": "PartiQLDelete",
+    }.get(verb, "PartiQLSelect")
     match = _PARTIQL_TABLE.search(statement)
     return action, match.group(1) if match else None
 
@@ -151,8 +190,13 @@ def _check_table_ready(handler: Any, op: str) -> None:
             continue
         if op in _BLOCKED_WHILE_CREATING:
             raise ResourceInUseException(f"Table is being created: {name}")
-        if op not in ("DescribeTable", "DescribeContinuousBackups", "ListTagsOfResource", "DeleteTable",
-                      "DescribeTimeToLive"):
+        if op not in (
+            "DescribeTable",
+            "DescribeContinuousBackups",
+            "ListTagsOfResource",
+            "DeleteTable",
+            "DescribeTimeToLive",
+        ):
             raise ResourceNotFoundException(table_name=name)
 
 
@@ -164,7 +208,7 @@ def allow_account_principals() -> None:
     original = IAMPolicyStatement._check_principal
 
     def _check_principal(self: Any, principal: str) -> bool:
-        expected = (self._statement.get("Principal") or {})
+        expected = self._statement.get("Principal") or {}
         aws = expected.get("AWS") if isinstance(expected, dict) else None
         if expected and aws is None:
             return False  # a Service/Federated principal: no IAM user or role of ours matches (moto crashed here)
@@ -219,7 +263,8 @@ def scope_other_services() -> None:
     IamResponse._determine_resource = iam_resource
     for handler in (SimpleSystemManagerResponse, LogsResponse):
         handler._authenticate_and_authorize_normal_action = _json_denials(
-            handler._authenticate_and_authorize_normal_action)
+            handler._authenticate_and_authorize_normal_action
+        )
 
 
 def _json_denials(check: Any) -> Any:
@@ -237,8 +282,11 @@ def _json_denials(check: Any) -> Any:
 
 def _param(handler: Any, name: str) -> str | None:
     """A request parameter from a JSON body or a query-protocol form, whichever the handler parsed."""
-    for source in (getattr(handler, "params", None), getattr(handler, "data", None),
-                   getattr(handler, "querystring", None)):
+    for source in (
+        getattr(handler, "params", None),
+        getattr(handler, "data", None),
+        getattr(handler, "querystring", None),
+    ):
         if isinstance(source, dict) and name in source:
             value = source[name]
             value = value[0] if isinstance(value, list) and value else value

@@ -43,7 +43,9 @@ def forget() -> None:
 
 
 def _fingerprint(body: dict[str, Any]) -> str:
-    return json.dumps({k: v for k, v in body.items() if k != "ClientRequestToken"}, sort_keys=True, default=repr)
+    return json.dumps(
+        {k: v for k, v in body.items() if k != "ClientRequestToken"}, sort_keys=True, default=repr
+    )
 
 
 def _idempotent(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,8 +122,9 @@ def _sizes(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str
     return out
 
 
-def _capacity(before: list[tuple[str, int]], after: list[tuple[str, int]], mode: str, *,
-              repeat: bool = False) -> list[dict[str, Any]]:
+def _capacity(
+    before: list[tuple[str, int]], after: list[tuple[str, int]], mode: str, *, repeat: bool = False
+) -> list[dict[str, Any]]:
     """Per table: twice 1 write unit per started KB of the larger item (a repeat: twice 1 read unit per 4 KB)."""
     totals: dict[str, float] = {}
     for (table, old), (_, new) in zip(before, after, strict=False):

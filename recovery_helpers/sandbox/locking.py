@@ -23,15 +23,29 @@ ITEM_LOCK = threading.RLock()
 
 #: DynamoHandler methods (moto's request handlers) that read or write items.
 ITEM_HANDLERS = (
-    "put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items",
-    "execute_statement", "execute_transaction", "batch_execute_statement",
-    "get_item", "batch_get_item", "transact_get_items", "query", "scan",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "batch_write_item",
+    "transact_write_items",
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
+    "get_item",
+    "batch_get_item",
+    "transact_get_items",
+    "query",
+    "scan",
 )
 #: DynamoHandler methods that copy, create or drop a table's items: moto's CreateBackup deep-copies the live
 #: table and answered HTTP 500 ("dictionary changed size during iteration") under concurrent writes.
 TABLE_HANDLERS = (
-    "create_table", "delete_table", "update_table", "create_backup",
-    "restore_table_to_point_in_time", "restore_table_from_backup",
+    "create_table",
+    "delete_table",
+    "update_table",
+    "create_backup",
+    "restore_table_to_point_in_time",
+    "restore_table_from_backup",
 )
 
 

@@ -60,7 +60,11 @@ class _Reader:
         self.toks, self.i = toks, 0
 
     def keyword(self, word: str) -> bool:
-        if self.i < len(self.toks) and self.toks[self.i][0] == "word" and self.toks[self.i][1].upper() == word:
+        if (
+            self.i < len(self.toks)
+            and self.toks[self.i][0] == "word"
+            and self.toks[self.i][1].upper() == word
+        ):
             self.i += 1
             return True
         return False
@@ -160,7 +164,9 @@ def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     DynamoDBBackend.execute_transaction = wrap_execute_transaction(DynamoDBBackend.execute_transaction)
-    DynamoDBBackend.batch_execute_statement = wrap_batch_execute_statement(DynamoDBBackend.batch_execute_statement)
+    DynamoDBBackend.batch_execute_statement = wrap_batch_execute_statement(
+        DynamoDBBackend.batch_execute_statement
+    )
 
 
 def wrap_batch_execute_statement(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -177,13 +183,24 @@ def wrap_batch_execute_statement(fn: Callable[..., Any]) -> Callable[..., Any]:
                 _try(self, statement["Statement"], statement.get("Parameters") or [])
                 responses.append({"TableName": table})
             except ConditionalCheckFailed:
-                responses.append({"TableName": table, "Error": {
-                    "Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}})
+                responses.append(
+                    {
+                        "TableName": table,
+                        "Error": {
+                            "Code": "ConditionalCheckFailed",
+                            "Message": "The conditional request failed",
+                        },
+                    }
+                )
             except Exception as exc:  # noqa: BLE001 - answered per statement, as AWS does
                 code = getattr(exc, "error_type", type(exc).__name__).rsplit("#", 1)[-1]
                 code = code.removesuffix("Exception")
-                responses.append({"TableName": table, "Error": {"Code": code, "Message": str(getattr(
-                    exc, "message", exc))}})
+                responses.append(
+                    {
+                        "TableName": table,
+                        "Error": {"Code": code, "Message": str(getattr(exc, "message", exc))},
+                    }
+                )
         return responses
 
     wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
@@ -207,7 +224,9 @@ def wrap_execute_transaction(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _element(backend: Any, statement: str, parameters: list[dict[str, Any]]) -> tuple[dict[str, Any], str] | None:
+def _element(
+    backend: Any, statement: str, parameters: list[dict[str, Any]]
+) -> tuple[dict[str, Any], str] | None:
     """The TransactWriteItems element doing what one DELETE/UPDATE/INSERT statement does, and its verb."""
     delete, update, insert = parse_delete(statement), parse_update(statement), parse_insert(statement)
     if delete:
@@ -219,12 +238,19 @@ def _element(backend: Any, statement: str, parameters: list[dict[str, Any]]) -> 
         key = table and len(parameters) == len(update[2]) + 1 and _key(table, update[2], parameters[1:])
         if not key:
             return None
-        return ({"Update": {
-            "TableName": table.name, "Key": key, "UpdateExpression": "SET #a = :v",
-            "ConditionExpression": "attribute_exists(#h)",
-            "ExpressionAttributeNames": {"#a": update[1], "#h": table.hash_key_attr},
-            "ExpressionAttributeValues": {":v": parameters[0]},
-        }}, "UPDATE")
+        return (
+            {
+                "Update": {
+                    "TableName": table.name,
+                    "Key": key,
+                    "UpdateExpression": "SET #a = :v",
+                    "ConditionExpression": "attribute_exists(#h)",
+                    "ExpressionAttributeNames": {"#a": update[1], "#h": table.hash_key_attr},
+                    "ExpressionAttributeValues": {":v": parameters[0]},
+                }
+            },
+            "UPDATE",
+        )
     if insert:
         table = backend.tables.get(insert[0])
         if table is None or len(insert[1]) != len(parameters):
@@ -232,8 +258,17 @@ def _element(backend: Any, statement: str, parameters: list[dict[str, Any]]) -> 
         item = dict(zip(insert[1], parameters, strict=True))
         if any(k not in item for k in table.table_key_attrs):
             return None
-        return ({"Put": {"TableName": table.name, "Item": item, "ConditionExpression": "attribute_not_exists(#h)",
-                         "ExpressionAttributeNames": {"#h": table.hash_key_attr}}}, "INSERT")
+        return (
+            {
+                "Put": {
+                    "TableName": table.name,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(#h)",
+                    "ExpressionAttributeNames": {"#h": table.hash_key_attr},
+                }
+            },
+            "INSERT",
+        )
     return None
 
 
@@ -294,9 +329,13 @@ def _try(backend: Any, statement: str, parameters: list[dict[str, Any]]) -> list
             return None
         if backend.get_item(table.name, key) is None:
             raise ConditionalCheckFailed
-        backend.update_item(table.name, key, update_expression="SET #a = :v",
-                            expression_attribute_names={"#a": update[1]},
-                            expression_attribute_values={":v": parameters[0]})
+        backend.update_item(
+            table.name,
+            key,
+            update_expression="SET #a = :v",
+            expression_attribute_names={"#a": update[1]},
+            expression_attribute_values={":v": parameters[0]},
+        )
         return []
     insert = parse_insert(statement)
     if insert:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .clock import Clock
 from .settings import SandboxSettings
@@ -34,16 +35,24 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     dynamo_fixes.install()  # DynamoDB's number rules (its own, not the runbook's), projections, error types...
     DynamoDBBackend.execute_statement = partiql.wrap_execute_statement(DynamoDBBackend.execute_statement)
     DynamoDBBackend.transact_write_items = transactions.transact_write_items
-    for name in ("put_item", "delete_item", "transact_write_items", "execute_statement",
-                 "execute_transaction", "batch_execute_statement"):
+    for name in (
+        "put_item",
+        "delete_item",
+        "transact_write_items",
+        "execute_statement",
+        "execute_transaction",
+        "batch_execute_statement",
+    ):
         setattr(DynamoDBBackend, name, _outer(getattr(DynamoDBBackend, name)))
     DynamoDBBackend.update_item = _outer(_touching_update(DynamoDBBackend.update_item))
     Table.put_item = _touching(Table.put_item, from_result=True)
     Table.delete_item = _touching(Table.delete_item, from_result=True)
     DynamoDBBackend.update_continuous_backups = restores.wrap_update_continuous_backups(
-        DynamoDBBackend.update_continuous_backups)
+        DynamoDBBackend.update_continuous_backups
+    )
     DynamoDBBackend.describe_continuous_backups = restores.wrap_describe_continuous_backups(
-        DynamoDBBackend.describe_continuous_backups)
+        DynamoDBBackend.describe_continuous_backups
+    )
     DynamoDBBackend.create_table = restores.wrap_forget_history(DynamoDBBackend.create_table)
     DynamoDBBackend.delete_table = restores.wrap_forget_history(DynamoDBBackend.delete_table)
     Table.describe = restores.wrap_describe(Table.describe)
@@ -109,8 +118,19 @@ def _speed_up_dispatch() -> None:
 
 # -- speed: data-plane answers are already DynamoDB JSON ------------------------------------------------------
 _FAST_OPERATIONS = {
-    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem", "Query", "Scan",
-    "TransactGetItems", "TransactWriteItems", "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "Query",
+    "Scan",
+    "TransactGetItems",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
 }
 
 
@@ -179,8 +199,15 @@ def _cache_condition_parsing() -> None:
 
     def cached_parse(self: Any) -> Any:
         try:
-            key = json.dumps([self.condition_expression, self.expression_attribute_names,
-                              self.expression_attribute_values], sort_keys=True, default=repr)
+            key = json.dumps(
+                [
+                    self.condition_expression,
+                    self.expression_attribute_names,
+                    self.expression_attribute_values,
+                ],
+                sort_keys=True,
+                default=repr,
+            )
         except (TypeError, ValueError):
             return parse(self)
         with lock:
@@ -214,7 +241,7 @@ def _stream_records_on_sandbox_clock() -> None:
         original(self, *args, **kwargs)
         record = getattr(self, "record", None)
         if isinstance(record, dict) and "dynamodb" in record:
-            record["dynamodb"]["ApproximateCreationDateTime"] = dt.datetime.fromtimestamp(now(), dt.timezone.utc)
+            record["dynamodb"]["ApproximateCreationDateTime"] = dt.datetime.fromtimestamp(now(), dt.UTC)
 
     StreamRecord.__init__ = __init__
 
@@ -335,7 +362,7 @@ def _flush(touched: dict[Any, tuple[Any, Any, Any]]) -> None:
             continue
         try:
             current = table.get_item(hash_key, range_key)
-        except Exception:
+        except Exception:  # noqa: BLE001
             continue
         snap = snapshot_of(current)
         key_attrs = {hist.hash_attr: {hash_key.type: hash_key.value}}

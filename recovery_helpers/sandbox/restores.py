@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import patches
 from .history import HISTORIES, TableHistory, snapshot_of
@@ -16,7 +17,7 @@ SECONDS_PER_DAY = 86400.0
 def _epoch(value: Any) -> float:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return value.timestamp()
     return float(value)
 
@@ -43,7 +44,9 @@ def wrap_update_continuous_backups(fn: Callable[..., Any]) -> Callable[..., Any]
         enabled = result["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
         if enabled and table.table_arn not in HISTORIES:
             start = patches.now()
-            hist = TableHistory(enabled_at=start, hash_attr=table.hash_key_attr, range_attr=table.range_key_attr)
+            hist = TableHistory(
+                enabled_at=start, hash_attr=table.hash_key_attr, range_attr=table.range_key_attr
+            )
             for item in table.all_items():
                 snap = snapshot_of(item)
                 hist.record(start - 1e-6, hist.key_of(snap), snap)
@@ -119,7 +122,9 @@ def wrap_describe(fn: Callable[..., Any]) -> Callable[..., Any]:
 # -- handlers -----------------------------------------------------------------------------------------------
 def handle_restore_to_point_in_time(self: Any) -> Any:
     from moto.dynamodb.exceptions import (
-        PointInTimeRecoveryUnavailable, SourceTableNotFoundException, TableAlreadyExistsException,
+        PointInTimeRecoveryUnavailable,
+        SourceTableNotFoundException,
+        TableAlreadyExistsException,
     )
     from moto.dynamodb.responses import DynamoResult
 
@@ -151,7 +156,8 @@ def handle_restore_to_point_in_time(self: Any) -> Any:
     items = HISTORIES[source.table_arn].items_at(when)
     table = _build_restored(backend, source, target, body, items)
     table._sandbox_restore_summary = {
-        "SourceTableArn": source.table_arn, "RestoreDateTime": when,
+        "SourceTableArn": source.table_arn,
+        "RestoreDateTime": when,
     }
     return DynamoResult(table.describe(base_key="TableDescription"))
 
@@ -169,15 +175,18 @@ def handle_restore_from_backup(self: Any) -> Any:
     items = (snapshot_of(item) for item in backup.table.all_items())
     table = _build_restored(backend, backup.table, target, body, items)
     table._sandbox_restore_summary = {
-        "SourceBackupArn": backup.arn, "SourceTableArn": backup.table.table_arn,
+        "SourceBackupArn": backup.arn,
+        "SourceTableArn": backup.table.table_arn,
         "RestoreDateTime": backup.creation_date_time.timestamp()
-        if hasattr(backup.creation_date_time, "timestamp") else patches.now(),
+        if hasattr(backup.creation_date_time, "timestamp")
+        else patches.now(),
     }
     return DynamoResult(table.describe(base_key="TableDescription"))
 
 
-def _build_restored(backend: Any, source: Any, target: str, body: dict[str, Any],
-                    items: Iterable[dict[str, Any]]) -> Any:
+def _build_restored(
+    backend: Any, source: Any, target: str, body: dict[str, Any], items: Iterable[dict[str, Any]]
+) -> Any:
     """A new table with the source's key schema, the chosen indexes and billing mode, and these items."""
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
@@ -185,11 +194,17 @@ def _build_restored(backend: Any, source: Any, target: str, body: dict[str, Any]
     billing = body.get("BillingModeOverride") or source.billing_mode
     throughput = body.get("ProvisionedThroughputOverride") or copy.deepcopy(source.throughput)
     table = Table(
-        target, account_id=backend.account_id, region=backend.region_name,
-        schema=copy.deepcopy(source.schema), attr=copy.deepcopy(source.attr),
-        throughput=None if billing == "PAY_PER_REQUEST" else throughput, billing_mode=billing,
+        target,
+        account_id=backend.account_id,
+        region=backend.region_name,
+        schema=copy.deepcopy(source.schema),
+        attr=copy.deepcopy(source.attr),
+        throughput=None if billing == "PAY_PER_REQUEST" else throughput,
+        billing_mode=billing,
     )
-    table.global_indexes = _pick_indexes(source.global_indexes, body.get("GlobalSecondaryIndexOverride"), "global")
+    table.global_indexes = _pick_indexes(
+        source.global_indexes, body.get("GlobalSecondaryIndexOverride"), "global"
+    )
     table.indexes = _pick_indexes(source.indexes, body.get("LocalSecondaryIndexOverride"), "local")
     hash_attr, range_attr = table.hash_key_attr, table.range_key_attr
     for attrs in items:
@@ -212,17 +227,19 @@ def _pick_indexes(indexes: list[Any], override: list[dict[str, Any]] | None, kin
     by_name = {index.name: index for index in indexes}
     unknown = [o["IndexName"] for o in override if o["IndexName"] not in by_name]
     if unknown:
-        raise _validation(f"The {kind} secondary index override names indexes the source does not have: {unknown}")
+        raise _validation(
+            f"The {kind} secondary index override names indexes the source does not have: {unknown}"
+        )
     return [copy.deepcopy(by_name[o["IndexName"]]) for o in override]
 
 
 def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).isoformat()
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).isoformat()
 
 
 def _error(code: str, message: str) -> Exception:
-    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX
     from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX
 
     return JsonRESTError(ERROR_TYPE_PREFIX + code, message)
 

@@ -9,7 +9,8 @@ import socket
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import LimitedStream
@@ -20,8 +21,19 @@ from .settings import SandboxSettings
 
 #: DynamoDB operations that read or write items: the ones AWS throttles.
 DATA_PLANE = {
-    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem", "Query", "Scan",
-    "TransactGetItems", "TransactWriteItems", "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "Query",
+    "Scan",
+    "TransactGetItems",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
 }
 
 StartResponse = Callable[..., Any]
@@ -78,13 +90,15 @@ class SandboxMiddleware:
     def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_sandbox/"):
-            return self._serve_control(path[len("/_sandbox/"):], environ, start_response)
+            return self._serve_control(path[len("/_sandbox/") :], environ, start_response)
         prefix, op = _target(environ)
         s3 = "/s3/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
         query = not op and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
         if query:
             op = _query_action(environ)  # IAM, STS...: the Action of the form body
-        label = op or (f"S3:{environ.get('REQUEST_METHOD', '?')}" if s3 else environ.get("REQUEST_METHOD", "?"))
+        label = op or (
+            f"S3:{environ.get('REQUEST_METHOD', '?')}" if s3 else environ.get("REQUEST_METHOD", "?")
+        )
         with self._lock:
             self.calls[label] += 1
         s = self.settings
@@ -99,8 +113,15 @@ class SandboxMiddleware:
             if fault:
                 with self._lock:
                     self.faults[fault] += 1
-                kind = ("s3" if s3 else "query" if query
-                        else "data" if prefix.startswith("DynamoDB") and op in DATA_PLANE else "json")
+                kind = (
+                    "s3"
+                    if s3
+                    else "query"
+                    if query
+                    else "data"
+                    if prefix.startswith("DynamoDB") and op in DATA_PLANE
+                    else "json"
+                )
                 return self._inject(fault, kind, environ, start_response)
         if prefix == "DynamoDB_20120810":
             refused = screen_request(environ, op)  # what DynamoDB refuses never reaches moto
@@ -121,22 +142,34 @@ class SandboxMiddleware:
             return "drop"
         return None
 
-    def _inject(self, fault: str, kind: str, environ: dict[str, Any],
-                start_response: StartResponse) -> Iterable[bytes]:
+    def _inject(
+        self, fault: str, kind: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
         """Answer as AWS does when it throttles or fails: DynamoDB item calls with
         ProvisionedThroughputExceededException, other JSON calls with ThrottlingException, S3 with 503 SlowDown."""
         _drain(environ)  # a clean answer rather than a reset mid-upload
         if kind == "query" and fault in ("throttle", "error"):
-            code, status = ("Throttling", "400 Bad Request") if fault == "throttle" else (
-                "InternalFailure", "500 Internal Server Error")
-            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>sandbox fault</Message>"
-                    "</Error><RequestId>sandbox</RequestId></ErrorResponse>").encode()
+            code, status = (
+                ("Throttling", "400 Bad Request")
+                if fault == "throttle"
+                else ("InternalFailure", "500 Internal Server Error")
+            )
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>sandbox fault</Message>"
+                "</Error><RequestId>sandbox</RequestId></ErrorResponse>"
+            ).encode()
             start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
             return [body]
         if kind == "s3" and fault in ("throttle", "error"):
-            code, status = ("SlowDown", "503 Slow Down") if fault == "throttle" else ("InternalError", "500 Internal Server Error")
-            body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
-                    f"<Message>sandbox fault</Message></Error>").encode()
+            code, status = (
+                ("SlowDown", "503 Slow Down")
+                if fault == "throttle"
+                else ("InternalError", "500 Internal Server Error")
+            )
+            body = (
+                f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+                f"<Message>sandbox fault</Message></Error>"
+            ).encode()
             start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
             return [body]
         if fault == "throttle" and kind == "data":
@@ -150,7 +183,10 @@ class SandboxMiddleware:
             body = {"__type": "ThrottlingException", "message": "Rate exceeded"}
             return _json(start_response, "400 Bad Request", body)
         if fault == "error":
-            body = {"__type": "com.amazon.coral.availability#InternalServerError", "message": "Internal error"}
+            body = {
+                "__type": "com.amazon.coral.availability#InternalServerError",
+                "message": "Internal error",
+            }
             return _json(start_response, "500 Internal Server Error", body)
         sock = environ.get("werkzeug.socket")
         if sock is not None:
@@ -197,7 +233,9 @@ class _DropConnection(ConnectionError):
 
 def _json(start_response: StartResponse, status: str, body: Any) -> list[bytes]:
     data = json.dumps(body, default=str).encode()
-    start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))])
+    start_response(
+        status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))]
+    )
     return [data]
 
 
@@ -232,7 +270,7 @@ class _Handler(WSGIRequestHandler):
         except ConnectionError:
             self.close_connection = True
             return
-        except Exception:  # a bug in moto: answer 500 as AWS would, keep serving
+        except Exception:  # a bug in moto: answer 500 as AWS would, keep serving  # noqa: BLE001
             import traceback
 
             traceback.print_exc()
@@ -252,14 +290,16 @@ class _Handler(WSGIRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         self._headers_buffer.append(b"\r\n")
         if not is_head and body:
-            self._headers_buffer.append(body)  # one write: no Nagle/delayed-ACK stall between headers and body
+            self._headers_buffer.append(
+                body
+            )  # one write: no Nagle/delayed-ACK stall between headers and body
         self.flush_headers()
 
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_request(self, *args: Any, **kwargs: Any) -> None:  # noqa: D102 - silence per-request logs
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
 
 

@@ -69,7 +69,9 @@ def _deliver_to_lambda(shard: Any) -> None:
 
     for arn, esm in shard.table.lambda_event_source_mappings.items():
         region = arn.split(":")[3]
-        result = get_backend(shard.account_id, region).send_dynamodb_items(arn, shard.items, esm.event_source_arn)
+        result = get_backend(shard.account_id, region).send_dynamodb_items(
+            arn, shard.items, esm.event_source_arn
+        )
     if result:
         shard.items = []
 

@@ -23,11 +23,15 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-    from moto.dynamodb.exceptions import (
-        ConditionalCheckFailed, MockValidationException, MultipleTransactionsException,
-        TooManyTransactionsException, TransactionCanceledException, TransactWriteSingleOpException,
-    )
     from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     if len(transact_items) > 100:
@@ -47,7 +51,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
         try:
             current = table.get_item(hash_value, range_value)
-        except Exception:
+        except Exception:  # noqa: BLE001
             continue
         saved.append((table, hash_value, range_value, copy.deepcopy(current)))
 
@@ -90,21 +94,35 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
                 raise MultipleTransactionsException()
             seen.add(marker)
             current = self.get_item(table_name, key)
-            if condition is not None:
-                if not get_filter_expression(condition, names, values).expr(current):
-                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                        original_item = current.to_json()["Attributes"]
-                    raise ConditionalCheckFailed(item=original_item)
+            if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                    original_item = current.to_json()["Attributes"]
+                raise ConditionalCheckFailed(item=original_item)
             if op_type == "Put":
-                self.put_item(table_name, op["Item"], condition_expression=condition,
-                              expression_attribute_names=names, expression_attribute_values=values)
+                self.put_item(
+                    table_name,
+                    op["Item"],
+                    condition_expression=condition,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             elif op_type == "Delete":
-                self.delete_item(table_name, key, condition_expression=condition,
-                                 expression_attribute_names=names, expression_attribute_values=values)
+                self.delete_item(
+                    table_name,
+                    key,
+                    condition_expression=condition,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             elif op_type == "Update":
-                self.update_item(table_name, key, update_expression=op["UpdateExpression"],
-                                 condition_expression=condition, expression_attribute_names=names,
-                                 expression_attribute_values=values)
+                self.update_item(
+                    table_name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=condition,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             errors.append((None, None, None))
         except (MultipleTransactionsException, MockValidationException):
             roll_back()

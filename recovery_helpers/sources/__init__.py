@@ -15,9 +15,10 @@ import json
 import pkgutil
 import shutil
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from ..aws import Aws
 from ..errors import InputError
@@ -330,7 +331,7 @@ def _merge(key_schema: KeySchema, lines: Iterable[dict[str, Any]]) -> list[Impac
 
 
 def _iso(when: dt.datetime | None) -> str | None:
-    return when.astimezone(dt.timezone.utc).isoformat() if when is not None else None
+    return when.astimezone(dt.UTC).isoformat() if when is not None else None
 
 
 def _parse_iso(text: str | None) -> dt.datetime | None:

@@ -13,8 +13,9 @@ key impacted on their own: expiry is not damage, and restoring such an item woul
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -62,15 +63,19 @@ def audit_table_definition(name: str) -> dict[str, Any]:
             {"AttributeName": HOUR, "AttributeType": "S"},
         ],
         "KeySchema": [
-            {"AttributeName": TENANT, "KeyType": "HASH"}, {"AttributeName": SORT, "KeyType": "RANGE"},
+            {"AttributeName": TENANT, "KeyType": "HASH"},
+            {"AttributeName": SORT, "KeyType": "RANGE"},
         ],
-        "GlobalSecondaryIndexes": [{
-            "IndexName": HOUR_INDEX,
-            "KeySchema": [
-                {"AttributeName": HOUR, "KeyType": "HASH"}, {"AttributeName": SORT, "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": HOUR_INDEX,
+                "KeySchema": [
+                    {"AttributeName": HOUR, "KeyType": "HASH"},
+                    {"AttributeName": SORT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     }
 
 
@@ -148,7 +153,7 @@ def enable_stream(aws: Aws, table_name: str) -> SetupResult:
 
 def _hours(start: dt.datetime, end: dt.datetime) -> list[str]:
     """The ``hour`` buckets that overlap ``[start, end)``."""
-    hour = start.astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    hour = start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     out = []
     while hour < end:
         out.append(hour.strftime("%Y-%m-%dT%H"))
@@ -172,7 +177,8 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
         "FilterExpression": "attribute_not_exists(#t) OR #t = :t",
         "ExpressionAttributeNames": {"#s": SORT, "#t": TABLE},
         "ExpressionAttributeValues": {
-            ":a": {"S": iso_utc(request.window_start)}, ":b": {"S": iso_utc(request.window_end)},
+            ":a": {"S": iso_utc(request.window_start)},
+            ":b": {"S": iso_utc(request.window_end)},
             ":t": {"S": request.table_name},
         },
     }
@@ -184,7 +190,8 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
     def query(i: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         attribute, value = partitions[i]
         kwargs = {
-            **base, "TableName": name,
+            **base,
+            "TableName": name,
             "ExpressionAttributeNames": {**base["ExpressionAttributeNames"], "#h": attribute},
             "ExpressionAttributeValues": {**base["ExpressionAttributeValues"], ":h": {"S": value}},
         }

@@ -15,7 +15,8 @@ Malformed events are counted and the first few reported in the source's stats; t
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 

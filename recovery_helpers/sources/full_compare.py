@@ -18,7 +18,8 @@ consistent reads suffice).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -43,7 +44,7 @@ DEFAULT_PAGE_SIZE = 1000
 
 def _chunks(items: list[Item], size: int = BATCH_GET_MAX) -> Iterator[list[Item]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def find(request: SourceRequest) -> Iterator[ImpactedKey]:
@@ -110,5 +111,12 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
             continue
         action = "create" if before is None else "delete" if after is None else "update"
         key = schema.key_of(before if before is not None else after)
-        yield ImpactedKey(key=key, action=action, first_change=None, source=NAME, before=before, after=after,
-                          has_images=True)
+        yield ImpactedKey(
+            key=key,
+            action=action,
+            first_change=None,
+            source=NAME,
+            before=before,
+            after=after,
+            has_images=True,
+        )

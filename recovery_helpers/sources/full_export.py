@@ -39,7 +39,9 @@ ACTION_OF = {"changed": "update", "deleted": "delete", "created": "create"}
 def _time(value: Any, name: str) -> dt.datetime:
     when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     if not isinstance(when, dt.datetime) or when.tzinfo is None:
-        raise InputError(f"{name} {value!r} must be an ISO 8601 time WITH an offset, e.g. 2025-01-31T09:55:00+00:00")
+        raise InputError(
+            f"{name} {value!r} must be an ISO 8601 time WITH an offset, e.g. 2025-01-31T09:55:00+00:00"
+        )
     return when.astimezone(dt.UTC)
 
 
@@ -50,8 +52,9 @@ def _describe(request: SourceRequest, arn: str) -> dict[str, Any]:
         raise explain(exc, "dynamodb:DescribeExport", arn) from exc
 
 
-def _given_exports(request: SourceRequest, arns: list[str], table_arn: str,
-                   before_time: dt.datetime) -> tuple[str | None, str | None]:
+def _given_exports(
+    request: SourceRequest, arns: list[str], table_arn: str, before_time: dt.datetime
+) -> tuple[str | None, str | None]:
     """(before ARN, after ARN) among the exports named in ``export_arns`` (checked: FULL, this table)."""
     if len(arns) > 2:
         raise InputError(f"export_arns names {len(arns)} exports: give at most two (before and after).")
@@ -59,14 +62,18 @@ def _given_exports(request: SourceRequest, arns: list[str], table_arn: str,
     for arn in arns:
         desc = _describe(request, arn)
         if desc.get("ExportType", "FULL_EXPORT") != "FULL_EXPORT":
-            raise InputError(f"export {arn} is an {desc['ExportType']}: full_export needs FULL exports "
-                             "(an incremental export goes with impacted_source='incremental_export').")
+            raise InputError(
+                f"export {arn} is an {desc['ExportType']}: full_export needs FULL exports "
+                "(an incremental export goes with impacted_source='incremental_export')."
+            )
         if desc.get("TableArn") != table_arn:
             raise InputError(f"export {arn} is of {desc.get('TableArn')}, not of {table_arn}.")
         when = desc.get("ExportTime")
         if when is not None and when <= before_time:
             if before is not None:
-                raise InputError("export_arns names two exports before the incident: give one before, one after.")
+                raise InputError(
+                    "export_arns names two exports before the incident: give one before, one after."
+                )
             before = arn
         else:
             if after is not None:
@@ -78,18 +85,28 @@ def _given_exports(request: SourceRequest, arns: list[str], table_arn: str,
     return before, after
 
 
-def _start(request: SourceRequest, table_arn: str, bucket: str, prefix: str,
-           when: dt.datetime | None) -> str:
-    kwargs: dict[str, Any] = {"TableArn": table_arn, "S3Bucket": bucket, "S3Prefix": prefix,
-                              "ExportFormat": "DYNAMODB_JSON", "ExportType": "FULL_EXPORT"}
+def _start(request: SourceRequest, table_arn: str, bucket: str, prefix: str, when: dt.datetime | None) -> str:
+    kwargs: dict[str, Any] = {
+        "TableArn": table_arn,
+        "S3Bucket": bucket,
+        "S3Prefix": prefix,
+        "ExportFormat": "DYNAMODB_JSON",
+        "ExportType": "FULL_EXPORT",
+    }
     if when is not None:  # the "before": the same request on a re-run reuses the same export
         kwargs["ExportTime"] = when
         kwargs["ClientToken"] = exports.client_token(table_arn, "FULL_EXPORT", when, bucket, prefix)
     desc = exports._start(request.aws, kwargs)
     record = request.options.get("record")
     if record is not None:
-        record("start full export", "ok", export_arn=desc["ExportArn"], bucket=bucket, prefix=prefix,
-               export_time=when.isoformat() if when else "now")
+        record(
+            "start full export",
+            "ok",
+            export_arn=desc["ExportArn"],
+            bucket=bucket,
+            prefix=prefix,
+            export_time=when.isoformat() if when else "now",
+        )
     return desc["ExportArn"]
 
 
@@ -149,11 +166,20 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
     work = Path(request.scratch_dir) / "full-export-work"
     shutil.rmtree(work, ignore_errors=True)
     try:
-        sides = [open_export(_location(descriptions[arn]), s3=request.aws.s3, download_dir=work / side)
-                 for side, arn in (("before", before_arn), ("after", after_arn))]
-        summary = compare_files(engine, sides[0], sides[1], request.key_schema.names, work / "differences",
-                                temp_dir=work, memory_limit=options.get("memory_limit"),
-                                master=options.get("spark_master"))
+        sides = [
+            open_export(_location(descriptions[arn]), s3=request.aws.s3, download_dir=work / side)
+            for side, arn in (("before", before_arn), ("after", after_arn))
+        ]
+        summary = compare_files(
+            engine,
+            sides[0],
+            sides[1],
+            request.key_schema.names,
+            work / "differences",
+            temp_dir=work,
+            memory_limit=options.get("memory_limit"),
+            master=options.get("spark_master"),
+        )
         request.stats.read += summary.compared
         request.stats.add("equal_but_rewritten", summary.equal_but_rewritten)
         for line in read_differences(work / "differences"):
@@ -171,5 +197,12 @@ def _finding(request: SourceRequest, line: dict[str, Any]) -> ImpactedKey | None
     if request.tenancy.configured and not selects(request.tenants, tenant):
         request.stats.add("filtered_tenant")
         return None
-    return ImpactedKey(key=key, action=ACTION_OF[line["classification"]], first_change=None, source=NAME,
-                       before=before, after=after, has_images=True)
+    return ImpactedKey(
+        key=key,
+        action=ACTION_OF[line["classification"]],
+        first_change=None,
+        source=NAME,
+        before=before,
+        after=after,
+        has_images=True,
+    )

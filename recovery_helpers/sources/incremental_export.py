@@ -19,15 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..resources import exports
 from ..aws import explain
 from ..errors import InputError
 from ..items import from_json_safe, to_json_safe
+from ..resources import exports
 from ..tenancy import selects_any
 from . import ImpactedKey, SourceRequest
 
@@ -86,8 +87,15 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
         desc = exports.start_incremental_export(request.aws, table_arn, window, bucket, prefix)
         arns.append(desc["ExportArn"])
         if record is not None:
-            record("start incremental export", "ok", export_arn=desc["ExportArn"], bucket=bucket,
-                   prefix=prefix, export_from=window.start.isoformat(), export_to=window.end.isoformat())
+            record(
+                "start incremental export",
+                "ok",
+                export_arn=desc["ExportArn"],
+                bucket=bucket,
+                prefix=prefix,
+                export_from=window.start.isoformat(),
+                export_to=window.end.isoformat(),
+            )
     stats.add("exports", len(arns))
     descriptions = exports.wait_for_exports(request.aws, arns, timeout_seconds=timeout)
     manifests = [exports.read_manifest(request.aws, descriptions[arn]) for arn in arns]
@@ -97,14 +105,22 @@ def find(request: SourceRequest) -> Iterator[ImpactedKey]:
         yield from _chained(request, manifests)
 
 
-def _finding(request: SourceRequest, change: exports.ExportChange, before: Any, after: Any,
-             when: dt.datetime | None) -> ImpactedKey | None:
+def _finding(
+    request: SourceRequest, change: exports.ExportChange, before: Any, after: Any, when: dt.datetime | None
+) -> ImpactedKey | None:
     key = request.key_schema.key_of(change.keys)
     if not selects_any(request.tenancy, request.tenants, before, after, key):  # old or new tenant
         request.stats.add("filtered_tenant")
         return None
-    return ImpactedKey(key=key, action=_action(before, after), first_change=when, source=NAME,
-                       before=before, after=after, has_images=True)
+    return ImpactedKey(
+        key=key,
+        action=_action(before, after),
+        first_change=when,
+        source=NAME,
+        before=before,
+        after=after,
+        has_images=True,
+    )
 
 
 def _single(request: SourceRequest, manifest: exports.Manifest) -> Iterator[ImpactedKey]:

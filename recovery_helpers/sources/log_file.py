@@ -6,7 +6,7 @@ time and action of that change (find_impacted keeps, per key, the first change a
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..changelog import iter_change_log
 from . import ImpactedKey, SourceRequest

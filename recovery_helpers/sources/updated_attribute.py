@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -42,19 +43,19 @@ MS_THRESHOLD = 1e11
 
 def parse_updated(value: dict[str, Any]) -> dt.datetime:
     """An attribute value (DynamoDB JSON) as an aware UTC datetime; ValueError when it is not a time."""
-    (tag, inner), = value.items()
+    ((tag, inner),) = value.items()
     if tag == "N" or (tag == "S" and inner.strip().isdigit()):
         try:
             number = Decimal(inner.strip())
         except InvalidOperation as exc:
             raise ValueError(f"{inner!r} is not a number") from exc
         seconds = float(number) / 1000 if number >= MS_THRESHOLD else float(number)
-        return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+        return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
     if tag == "S":
         when = dt.datetime.fromisoformat(inner.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        return when.astimezone(dt.timezone.utc)
+            when = when.replace(tzinfo=dt.UTC)
+        return when.astimezone(dt.UTC)
     raise ValueError(f"type {tag} is neither a number nor ISO 8601 text")
 
 
@@ -88,8 +89,11 @@ def _tenant_index(table: dict[str, Any], tenant_attribute: str, attribute: str) 
     """A GSI keyed (tenant attribute HASH, updated attribute RANGE) with the key attributes projected."""
     for index in table.get("GlobalSecondaryIndexes", []):
         keys = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
-        if keys.get("HASH") == tenant_attribute and keys.get("RANGE") == attribute \
-                and index.get("IndexStatus", "ACTIVE") == "ACTIVE":
+        if (
+            keys.get("HASH") == tenant_attribute
+            and keys.get("RANGE") == attribute
+            and index.get("IndexStatus", "ACTIVE") == "ACTIVE"
+        ):
             return index
     return None
 
@@ -162,7 +166,8 @@ def _query(
     lo, hi = bounds
     tenant_value = {types[tenant_attr]: request.tenants[i]}
     kwargs = {
-        "TableName": request.table_name, "IndexName": index["IndexName"],
+        "TableName": request.table_name,
+        "IndexName": index["IndexName"],
         "KeyConditionExpression": "#t = :t AND #u BETWEEN :lo AND :hi",
         "ExpressionAttributeNames": {"#t": tenant_attr, "#u": attribute},
         "ExpressionAttributeValues": {":t": tenant_value, ":lo": lo, ":hi": hi},
@@ -177,8 +182,11 @@ def _query(
 def _looks_ms(request: SourceRequest, index: dict[str, Any]) -> bool:
     """Does the numeric attribute hold milliseconds? Decided from one item of the index."""
     response = request.aws.dynamodb.scan(
-        TableName=request.table_name, IndexName=index["IndexName"], Limit=1,
-        ProjectionExpression="#u", ExpressionAttributeNames={"#u": request.updated_attribute},
+        TableName=request.table_name,
+        IndexName=index["IndexName"],
+        Limit=1,
+        ProjectionExpression="#u",
+        ExpressionAttributeNames={"#u": request.updated_attribute},
     )
     items = response.get("Items", [])
     return bool(items) and Decimal(items[0][request.updated_attribute]["N"]) >= MS_THRESHOLD

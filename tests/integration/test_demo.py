@@ -12,15 +12,20 @@ from recovery_helpers.items import KeySchema
 
 @pytest.fixture(scope="module")
 def staged(sandbox, tmp_path_factory):
-    from recovery_helpers.aws import Aws
     import boto3
 
-    session = boto3.session.Session(aws_access_key_id=sandbox.admin_access_key_id,
-                                    aws_secret_access_key=sandbox.admin_secret_access_key, region_name=sandbox.region)
+    from recovery_helpers.aws import Aws
+
+    session = boto3.session.Session(
+        aws_access_key_id=sandbox.admin_access_key_id,
+        aws_secret_access_key=sandbox.admin_secret_access_key,
+        region_name=sandbox.region,
+    )
     admin = Aws(region=sandbox.region, endpoint_url=sandbox.endpoint_url, session=session)
     out = tmp_path_factory.mktemp("demo")
-    return admin, demo.stage(admin, out, orders_per_tenant=40, names=demo.Names.for_prefix("demotest"),
-                                    clock=sandbox.clock.now)
+    return admin, demo.stage(
+        admin, out, orders_per_tenant=40, names=demo.Names.for_prefix("demotest"), clock=sandbox.clock.now
+    )
 
 
 def test_before_recovery_the_table_differs_exactly_on_the_ground_truth(staged):
@@ -41,8 +46,9 @@ def test_change_log_covers_every_corrupted_key_inside_the_window(staged):
     key = KeySchema("pk", "S", "sk", "S")
     start = incident.incident_start
     seen = set()
-    from recovery_helpers.incident import utc_now  # noqa: F401 - same ISO conventions
     import datetime as dt
+
+    from recovery_helpers.incident import utc_now  # noqa: F401 - same ISO conventions
 
     lo = dt.datetime.fromisoformat(start).timestamp() * 1000
     hi = dt.datetime.fromisoformat(incident.incident_end).timestamp() * 1000

@@ -14,17 +14,26 @@ from tests.conftest import table_names
 
 
 def _admin(sandbox) -> Aws:
-    session = boto3.session.Session(aws_access_key_id=sandbox.admin_access_key_id,
-                                    aws_secret_access_key=sandbox.admin_secret_access_key, region_name=sandbox.region)
+    session = boto3.session.Session(
+        aws_access_key_id=sandbox.admin_access_key_id,
+        aws_secret_access_key=sandbox.admin_secret_access_key,
+        region_name=sandbox.region,
+    )
     return Aws(region=sandbox.region, endpoint_url=sandbox.endpoint_url, session=session)
 
 
 def _stage(sandbox, tmp_path: Path, prefix: str):
     admin = _admin(sandbox)
-    incident = demo.stage(admin, tmp_path / "world", orders_per_tenant=25, names=demo.Names.for_prefix(prefix),
-                          clock=sandbox.clock.now)
-    params = demo.demo_parameters(incident, incident_id=prefix, endpoint_url=sandbox.endpoint_url,
-                                  runs_dir=str(tmp_path / "runs"))
+    incident = demo.stage(
+        admin,
+        tmp_path / "world",
+        orders_per_tenant=25,
+        names=demo.Names.for_prefix(prefix),
+        clock=sandbox.clock.now,
+    )
+    params = demo.demo_parameters(
+        incident, incident_id=prefix, endpoint_url=sandbox.endpoint_url, runs_dir=str(tmp_path / "runs")
+    )
     return admin, incident, params
 
 
@@ -53,7 +62,9 @@ def test_full_run_recovers_every_corrupted_item_and_keeps_every_legitimate_write
     backed_up = {json.loads(x)["key_id"] for x in (run_dir / "backup.jsonl").read_text().splitlines() if x}
     assert touched <= backed_up
     # lift put things back: the app can write, the parameter is what it was, the restored table is gone
-    assert admin.ssm.get_parameter(Name=incident.resources.read_only_parameter)["Parameter"]["Value"] == "none"
+    assert (
+        admin.ssm.get_parameter(Name=incident.resources.read_only_parameter)["Parameter"]["Value"] == "none"
+    )
     attached = admin.iam.list_attached_role_policies(RoleName=incident.resources.app_role)["AttachedPolicies"]
     assert not any(p["PolicyName"] == incident.resources.deny_policy for p in attached)
     assert not [t for t in table_names(admin.dynamodb) if t.startswith(f"{incident.table_name}-restored")]
@@ -66,8 +77,12 @@ def test_a_write_made_after_review_is_a_conflict_and_survives(sandbox, tmp_path)
     victim = next(t for t in truth if t["kind"] == "update")
     key = demo.KEY.key_from_plain(victim["key"])
     # a support engineer (not the contained app) fixes one order by hand between review and patch
-    admin.dynamodb.update_item(TableName=incident.table_name, Key=key, UpdateExpression="SET currency = :c",
-                               ExpressionAttributeValues={":c": {"S": "CHF"}})
+    admin.dynamodb.update_item(
+        TableName=incident.table_name,
+        Key=key,
+        UpdateExpression="SET currency = :c",
+        ExpressionAttributeValues={":c": {"S": "CHF"}},
+    )
     assert run_steps(params, ["patch", "lift"]).ok
     statuses = {e["key_id"]: e["status"] for e in _journal(tmp_path / "runs" / "e2econflict")}
     assert statuses[victim["key_id"]] == "conflict"

@@ -8,18 +8,19 @@ import gzip
 import pytest
 from boto3.dynamodb.types import Binary
 
-from recovery_helpers.resources import exports
 from recovery_helpers.errors import InputError, NotReadyError, RecoveryError, VerificationError
 from recovery_helpers.items import canonical_json, from_python, iter_chunks
+from recovery_helpers.resources import exports
 from tests.conftest import create_table
 
-T0 = dt.datetime(2024, 5, 1, 10, 0, 0, 250000, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 5, 1, 10, 0, 0, 250000, tzinfo=dt.UTC)
 
 
 def test_windows_are_whole_seconds_covering_the_request():
     plan = exports.plan_windows(T0, T0 + dt.timedelta(hours=1, microseconds=1))
     assert [(w.start, w.end) for w in plan.windows] == [
-        (T0.replace(microsecond=0), T0.replace(microsecond=0) + dt.timedelta(hours=1, seconds=1))]
+        (T0.replace(microsecond=0), T0.replace(microsecond=0) + dt.timedelta(hours=1, seconds=1))
+    ]
     assert plan.notes == []
 
 
@@ -67,8 +68,19 @@ def exported(aws, sandbox, unique_name):
     table = create_table(ddb, unique_name, hash_key=("id", "N"), range_key=("b", "B"))
     bucket = unique_name.lower()[:50]
     aws.s3.create_bucket(Bucket=bucket)
-    items = [from_python({"id": i, "b": Binary(bytes([i % 256, 1])), "s": f"x{i}", "ss": {"a", "b"},
-                          "m": {"l": [1, None, True]}, "bs": {Binary(b"\x00")}}) for i in range(2300)]
+    items = [
+        from_python(
+            {
+                "id": i,
+                "b": Binary(bytes([i % 256, 1])),
+                "s": f"x{i}",
+                "ss": {"a", "b"},
+                "m": {"l": [1, None, True]},
+                "bs": {Binary(b"\x00")},
+            }
+        )
+        for i in range(2300)
+    ]
     for chunk in iter_chunks(items, 25):
         ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": i}} for i in chunk]})
     sandbox.advance(2)
@@ -84,8 +96,10 @@ def test_full_export_streams_every_item(aws, exported):
     assert len(manifest.files) >= 2
     got = sorted(canonical_json(i) for i in exports.iter_items(aws, manifest))
     assert got == sorted(canonical_json(i) for i in exported["items"])
-    assert exports.manifest_summary_key({**exported["desc"], "ExportManifest": None}) == \
-        exported["desc"]["ExportManifest"], "the manifest location is derivable from the ARN too"
+    assert (
+        exports.manifest_summary_key({**exported["desc"], "ExportManifest": None})
+        == exported["desc"]["ExportManifest"]
+    ), "the manifest location is derivable from the ARN too"
 
 
 def test_a_tampered_data_file_is_detected(aws, exported):
@@ -96,8 +110,9 @@ def test_a_tampered_data_file_is_detected(aws, exported):
     aws.s3.put_object(Bucket=exported["bucket"], Key=key, Body=gzip.compress(b"".join(lines[:-1])))
     with pytest.raises(VerificationError, match="MD5"):
         list(exports.iter_items(aws, manifest))
-    unchecked = exports.Manifest(manifest.bucket, manifest.summary,
-                                 [{**manifest.files[0], "md5Checksum": None}])
+    unchecked = exports.Manifest(
+        manifest.bucket, manifest.summary, [{**manifest.files[0], "md5Checksum": None}]
+    )
     with pytest.raises(VerificationError, match="manifest says"):
         list(exports.iter_items(aws, unchecked))
     aws.s3.delete_object(Bucket=exported["bucket"], Key=key)
@@ -108,7 +123,7 @@ def test_a_tampered_data_file_is_detected(aws, exported):
 def test_waiting_backs_off_until_completed_and_respects_the_timeout(aws, sandbox, exported):
     sandbox.configure(export_seconds=100)
     desc = exports.start_full_export(aws, exported["arn"], exported["bucket"], "slow")
-    clock = lambda: sandbox.now().timestamp()  # noqa: E731 - the sandbox's clock drives the export
+    clock = lambda: sandbox.now().timestamp()
     sleeps: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -116,12 +131,14 @@ def test_waiting_backs_off_until_completed_and_respects_the_timeout(aws, sandbox
         sandbox.advance(seconds)
 
     with pytest.raises(NotReadyError, match="Run the step again"):
-        exports.wait_for_exports(aws, [desc["ExportArn"]], timeout_seconds=20, clock=clock, sleep=sleep,
-                                 max_interval=8)
+        exports.wait_for_exports(
+            aws, [desc["ExportArn"]], timeout_seconds=20, clock=clock, sleep=sleep, max_interval=8
+        )
     assert sum(sleeps) <= 20 + 1e-6
     sleeps.clear()
-    done = exports.wait_for_exports(aws, [desc["ExportArn"]], timeout_seconds=600, clock=clock, sleep=sleep,
-                                    max_interval=8)
+    done = exports.wait_for_exports(
+        aws, [desc["ExportArn"]], timeout_seconds=600, clock=clock, sleep=sleep, max_interval=8
+    )
     assert done[desc["ExportArn"]]["ExportStatus"] == "COMPLETED"
     assert sleeps[0] < sleeps[2] and max(sleeps) <= 8 * 1.25
 

@@ -55,11 +55,22 @@ from tests.faults_support import (
 
 #: The calls each step makes that faults are injected into (IAM and STS excepted: see the module docstring).
 STEP_CALLS: dict[str, tuple[str, ...]] = {
-    "prepare": ("DescribeTable", "DescribeContinuousBackups", "UpdateContinuousBackups", "GetParameter", "Scan",
-                "DescribeLogGroups"),
+    "prepare": (
+        "DescribeTable",
+        "DescribeContinuousBackups",
+        "UpdateContinuousBackups",
+        "GetParameter",
+        "Scan",
+        "DescribeLogGroups",
+    ),
     "contain": ("DescribeTable", "GetParameter", "PutParameter", *PROBE_OPS),
-    "restore": ("DescribeTable", "DescribeContinuousBackups", "RestoreTableToPointInTime",
-                "ListTagsOfResource", "TagResource"),
+    "restore": (
+        "DescribeTable",
+        "DescribeContinuousBackups",
+        "RestoreTableToPointInTime",
+        "ListTagsOfResource",
+        "TagResource",
+    ),
     "diff": ("DescribeTable", "BatchGetItem"),
     "patch": ("DescribeTable", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"),
     "lift": ("DescribeTable", "GetParameter", "PutParameter", "DeleteParameter", "DeleteTable", *PROBE_OPS),
@@ -71,8 +82,14 @@ WRITE_MODES = (
 )
 
 
-def _run_step(sandbox: Any, ledger: FaultLedger, params: dict[str, Any], step: str, seed: int,
-              operations: tuple[str, ...] | None = None) -> None:
+def _run_step(
+    sandbox: Any,
+    ledger: FaultLedger,
+    params: dict[str, Any],
+    step: str,
+    seed: int,
+    operations: tuple[str, ...] | None = None,
+) -> None:
     """Run one step's notebook under faults; if it stops, its message must say what to do, and running the step
     again (still under faults) must finish it."""
     operations = operations or STEP_CALLS[step]
@@ -101,7 +118,9 @@ def test_every_step_under_faults_ends_with_the_ground_truth(sandbox, tmp_path):
     names = incident.resources
     checks = {"log_group": names.log_group, "audit_table_name": names.audit_table}
     for n, step in enumerate(STEPS):
-        _run_step(sandbox, ledger, {**params, **checks} if step == "prepare" else params, step, seed=6100 + 10 * n)
+        _run_step(
+            sandbox, ledger, {**params, **checks} if step == "prepare" else params, step, seed=6100 + 10 * n
+        )
     print("\n" + ledger.report())
 
     outcome = demo.check(admin, incident)
@@ -130,16 +149,34 @@ def test_incremental_export_and_transactional_patch_under_faults(sandbox, tmp_pa
     admin, incident, params = stage_demo(sandbox, tmp_path, "faultexport")
     bucket = "faultexport-exports"
     admin.s3.create_bucket(Bucket=bucket)
-    params = {**params, "impacted_source": "incremental_export", "export_bucket": bucket,
-              "source_options": {"export_min_window_seconds": 1}}
+    params = {
+        **params,
+        "impacted_source": "incremental_export",
+        "export_bucket": bucket,
+        "source_options": {"export_min_window_seconds": 1},
+    }
     params.pop("log_file")
     sandbox.configure(export_seconds=1.0)
-    assert run_steps(params, ["prepare", "contain"], log=None).ok  # no restored table: the export has both images
+    assert run_steps(
+        params, ["prepare", "contain"], log=None
+    ).ok  # no restored table: the export has both images
     polls = sandbox.calls.get("DescribeExport", 0)
     ledger = FaultLedger("incremental export + transactions")
-    _run_step(sandbox, ledger, params, "diff", seed=6210,
-              operations=("DescribeTable", "DescribeContinuousBackups", "ExportTableToPointInTime",
-                          "DescribeExport", "S3:GET", "BatchGetItem"))
+    _run_step(
+        sandbox,
+        ledger,
+        params,
+        "diff",
+        seed=6210,
+        operations=(
+            "DescribeTable",
+            "DescribeContinuousBackups",
+            "ExportTableToPointInTime",
+            "DescribeExport",
+            "S3:GET",
+            "BatchGetItem",
+        ),
+    )
     _run_step(sandbox, ledger, params, "patch", seed=6220)
     _run_step(sandbox, ledger, params, "lift", seed=6230)
     print("\n" + ledger.report())
@@ -183,7 +220,9 @@ class Interleaver:
         return [self.schema.key_id(params.get("Key") or self.schema.key_of(params["Item"]))]
 
     def hook(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        if context.setdefault("interleaved", False):  # registered on the session and the client: once per call
+        if context.setdefault(
+            "interleaved", False
+        ):  # registered on the session and the client: once per call
             return
         context["interleaved"] = True
         op = model.name
@@ -219,14 +258,34 @@ def test_concurrent_writers_during_the_patch(sandbox, tmp_path, write_mode):
     names = incident.resources
     ddb = admin.dynamodb
     # 02-04 in-process (the notebooks call these same functions; test 1 runs them as notebooks)
-    ctx = open_context(prefix, incident.table_name, sandbox.region, sandbox.endpoint_url, str(tmp_path / "runs"))
-    contain(ctx, tenants=incident.affected_tenants, app_role_name=names.app_role,
-            read_only_parameter=names.read_only_parameter, deny_policy_name=names.deny_policy)
-    restore_table(ctx, restore_time=incident.restore_time, restore_indexes=False,
-                  incident_start=incident.incident_start, poll_seconds=0.1, progress=False)
-    diff.build_plan(ctx, impacted_source="log_file", log_file=incident.log_file,
-                    incident_start=incident.incident_start, incident_end=incident.incident_end,
-                    tenant_attribute="pk", tenants=incident.affected_tenants, progress=False)
+    ctx = open_context(
+        prefix, incident.table_name, sandbox.region, sandbox.endpoint_url, str(tmp_path / "runs")
+    )
+    contain(
+        ctx,
+        tenants=incident.affected_tenants,
+        app_role_name=names.app_role,
+        read_only_parameter=names.read_only_parameter,
+        deny_policy_name=names.deny_policy,
+    )
+    restore_table(
+        ctx,
+        restore_time=incident.restore_time,
+        restore_indexes=False,
+        incident_start=incident.incident_start,
+        poll_seconds=0.1,
+        progress=False,
+    )
+    diff.build_plan(
+        ctx,
+        impacted_source="log_file",
+        log_file=incident.log_file,
+        incident_start=incident.incident_start,
+        incident_end=incident.incident_end,
+        tenant_attribute="pk",
+        tenants=incident.affected_tenants,
+        progress=False,
+    )
     diff.approve(ctx, approve=True)
     # The other tenants must keep working: the on-call detaches the role-wide Deny; the contained tenants stay
     # read-only through the parameter the application checks (its guard).
@@ -243,22 +302,31 @@ def test_concurrent_writers_during_the_patch(sandbox, tmp_path, write_mode):
     def get(k: str) -> dict[str, Any] | None:
         return ddb.get_item(TableName=table, Key=key(k), ConsistentRead=True).get("Item")
 
-    before_patch = {demo.KEY.key_id(demo.KEY.key_of(i)): i
-                    for p in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
-                    for i in p["Items"]}
+    before_patch = {
+        demo.KEY.key_id(demo.KEY.key_of(i)): i
+        for p in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+        for i in p["Items"]
+    }
     stray: dict[str, dict[str, Any] | None] = {}  # key_id -> the item right after the stray write
 
     def stray_update(k: str, attribute: str, value: dict[str, Any]) -> Any:
         def run() -> None:
-            ddb.update_item(TableName=table, Key=key(k), UpdateExpression="SET #a = :v",
-                            ExpressionAttributeNames={"#a": attribute}, ExpressionAttributeValues={":v": value})
+            ddb.update_item(
+                TableName=table,
+                Key=key(k),
+                UpdateExpression="SET #a = :v",
+                ExpressionAttributeNames={"#a": attribute},
+                ExpressionAttributeValues={":v": value},
+            )
             stray[k] = get(k)
+
         return run
 
     def stray_put(k: str, item: dict[str, Any]) -> Any:
         def run() -> None:
             ddb.put_item(TableName=table, Item=item)
             stray[k] = get(k)
+
         return run
 
     changed, deleted, created = by_class["changed"], by_class["deleted"], by_class["created"]
@@ -276,8 +344,9 @@ def test_concurrent_writers_during_the_patch(sandbox, tmp_path, write_mode):
 
     # the application: writes for tenants that are not contained, one before each of the patch's calls
     app_aws = admin.assume_role(f"arn:aws:iam::{admin.account_id}:role/{names.app_role}", "orders-app")
-    app = demo.DemoApp(app_aws, tmp_path / "app-changes.jsonl", names=names, cloudwatch=False,
-                       clock=sandbox.clock.now)
+    app = demo.DemoApp(
+        app_aws, tmp_path / "app-changes.jsonl", names=names, cloudwatch=False, clock=sandbox.clock.now
+    )
     app_state: dict[str, dict[str, Any] | None] = {}
     free = sorted(k for k, item in before_patch.items() if item["pk"]["S"] not in incident.affected_tenants)
 
@@ -290,13 +359,19 @@ def test_concurrent_writers_during_the_patch(sandbox, tmp_path, write_mode):
                 assert app.update(key(k), "SET #s = :s", {":s": {"S": f"shipped-{n}"}}, {"#s": "status"})
                 app_state[k] = get(k)
             elif n % 3 == 1:
-                new = {"pk": {"S": tenant}, "sk": {"S": f"order#7{n:04d}"}, "status": {"S": "open"},
-                       "total": {"N": f"{n}.5"}, "currency": {"S": "EUR"}}
+                new = {
+                    "pk": {"S": tenant},
+                    "sk": {"S": f"order#7{n:04d}"},
+                    "status": {"S": "open"},
+                    "total": {"N": f"{n}.5"},
+                    "currency": {"S": "EUR"},
+                }
                 assert app.put(new, "create")
                 app_state[demo.KEY.key_id(demo.KEY.key_of(new))] = get(demo.KEY.key_id(demo.KEY.key_of(new)))
             else:
                 assert app.delete(key(k))
                 app_state[k] = None
+
         return run
 
     hooks.app_writes = [app_write(n) for n in range(30)]
@@ -307,21 +382,27 @@ def test_concurrent_writers_during_the_patch(sandbox, tmp_path, write_mode):
     kwargs = {"write_mode": write_mode} if write_mode else {}
     hooks.attach(ctx.aws)
     try:
-        report = patch.apply_plan(ctx, dry_run=False, max_workers=4, attributes=attrs, progress=False, **kwargs)
+        report = patch.apply_plan(
+            ctx, dry_run=False, max_workers=4, attributes=attrs, progress=False, **kwargs
+        )
     finally:
         hooks.detach(ctx.aws)
     assert sorted(hooks.fired) == sorted(collisions | {merged}), "every stray write happened inside the patch"
     assert hooks.app_done >= 5, "the application wrote while the patch ran"
-    print(f"\n[race] {write_mode}: {hooks.app_done} application writes and {len(hooks.fired)} stray writes "
-          f"during the patch; report: patched {report.patched}, conflicts {report.conflicts}")
+    print(
+        f"\n[race] {write_mode}: {hooks.app_done} application writes and {len(hooks.fired)} stray writes "
+        f"during the patch; report: patched {report.patched}, conflicts {report.conflicts}"
+    )
 
     # every legitimate write survives, as its writer left it
     for k, item in app_state.items():
         assert items_equal(get(k), item), ("application write lost", k)
     for k in collisions:
         assert items_equal(get(k), stray[k]), ("stray write overwritten", k)
-    merged_expected = {**stray[merged], **{a: entries[merged].restored[a] for a in attrs
-                                           if a in entries[merged].restored}}
+    merged_expected = {
+        **stray[merged],
+        **{a: entries[merged].restored[a] for a in attrs if a in entries[merged].restored},
+    }
     assert items_equal(get(merged), merged_expected)  # the note kept, the corrupted attributes reverted
     # each collision is one conflict in the journal, with the reviewed and the found version
     journal = jsonl(ctx.incident.path / patch.JOURNAL_FILE)
@@ -348,8 +429,9 @@ def test_concurrent_writers_during_the_patch(sandbox, tmp_path, write_mode):
 def big_world(sandbox, tmp_path_factory):
     """2,100 pre-incident items in a "restored" table (shared, never written by the tests), and the incident."""
     aws = admin_aws(sandbox)
-    restored = create_table(aws.dynamodb, "faults-big-restored", hash_key=("account", "S"),
-                            range_key=("seq", "N"), pitr=False)
+    restored = create_table(
+        aws.dynamodb, "faults-big-restored", hash_key=("account", "S"), range_key=("seq", "N"), pitr=False
+    )
     return stage_big_world(aws.dynamodb, restored, tmp_path_factory.mktemp("big"))
 
 
@@ -363,14 +445,24 @@ def test_a_patch_killed_at_10_50_90_percent_ends_correct(sandbox, tmp_path, big_
     run again: each approved change applied exactly once, a backup of every touched item, verify() clean."""
     aws = admin_aws(sandbox)
     ddb = aws.dynamodb
-    table = create_table(ddb, f"faults-big-live-{write_mode or 'default'}", hash_key=("account", "S"),
-                         range_key=("seq", "N"), pitr=False)
+    table = create_table(
+        ddb,
+        f"faults-big-live-{write_mode or 'default'}",
+        hash_key=("account", "S"),
+        range_key=("seq", "N"),
+        pitr=False,
+    )
     batch_put(ddb, table, live_items(big_world))
     runs = tmp_path / "runs"
     ctx = open_context("killed", table, sandbox.region, sandbox.endpoint_url, str(runs), aws=aws)
     ctx.incident.update(restored_table_name=big_world.restored)
-    diff.build_plan(ctx, impacted_source="keys_file", keys_file=str(big_world.keys_file),
-                    incident_start="2020-01-01T00:00:00+00:00", progress=False)
+    diff.build_plan(
+        ctx,
+        impacted_source="keys_file",
+        keys_file=str(big_world.keys_file),
+        incident_start="2020-01-01T00:00:00+00:00",
+        progress=False,
+    )
     diff.approve(ctx, approve=True)
     approved = big_world.approved
     assert len(approved) == 2000
@@ -379,15 +471,29 @@ def test_a_patch_killed_at_10_50_90_percent_ends_correct(sandbox, tmp_path, big_
 
     kills = []
     for fraction in KILL_POINTS:
-        kills.append(run_child_until(sandbox, runs, "killed", table, patched_at=int(fraction * len(approved)),
-                                     write_mode=write_mode, max_workers=WORKERS))
-    report = patch.apply_plan(ctx, dry_run=False, progress=False,
-                              **({"write_mode": write_mode} if write_mode else {}))
-    writes = {op: sandbox.calls.get(op, 0) - calls.get(op, 0)
-              for op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")}
-    print(f"\n[kill] {write_mode}: killed at {[k.patched for k in kills]} journaled items, "
-          f"{[len(k.in_flight) for k in kills]} writes in flight; the last run patched {report.patched} "
-          f"(already done {report.already_done}); write calls {writes}")
+        kills.append(
+            run_child_until(
+                sandbox,
+                runs,
+                "killed",
+                table,
+                patched_at=int(fraction * len(approved)),
+                write_mode=write_mode,
+                max_workers=WORKERS,
+            )
+        )
+    report = patch.apply_plan(
+        ctx, dry_run=False, progress=False, **({"write_mode": write_mode} if write_mode else {})
+    )
+    writes = {
+        op: sandbox.calls.get(op, 0) - calls.get(op, 0)
+        for op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+    }
+    print(
+        f"\n[kill] {write_mode}: killed at {[k.patched for k in kills]} journaled items, "
+        f"{[len(k.in_flight) for k in kills]} writes in flight; the last run patched {report.patched} "
+        f"(already done {report.already_done}); write calls {writes}"
+    )
 
     assert [k.patched for k in kills] == sorted(k.patched for k in kills)
     assert all(k.at <= k.patched < len(approved) for k in kills)
@@ -401,12 +507,17 @@ def test_a_patch_killed_at_10_50_90_percent_ends_correct(sandbox, tmp_path, big_
     if write_mode != "single":
         assert not ambiguous, sorted(ambiguous)[:5]
     assert set(ambiguous) <= in_flight
-    live = {BIG_SCHEMA.key_id(BIG_SCHEMA.key_of(i)): i
-            for p in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True) for i in p["Items"]}
+    live = {
+        BIG_SCHEMA.key_id(BIG_SCHEMA.key_of(i)): i
+        for p in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+        for i in p["Items"]
+    }
     for k, line in ambiguous.items():
         assert items_equal(from_json_safe(line["found"]), live.get(k))
         assert items_equal(from_json_safe(line["before"]), big_world.corrupted[k])
-        assert items_equal(live.get(k), big_world.corrupted[k]) or items_equal(live.get(k), big_world.base.get(k))
+        assert items_equal(live.get(k), big_world.corrupted[k]) or items_equal(
+            live.get(k), big_world.base.get(k)
+        )
     # each approved change applied at most once (one stream record per applied write), none elsewhere; only
     # an ambiguous key may be unwritten (its write never landed)
     applied = stream_writes(aws, table, BIG_SCHEMA)
@@ -438,7 +549,6 @@ def test_a_patch_killed_at_10_50_90_percent_ends_correct(sandbox, tmp_path, big_
     assert in_flight and in_flight <= set(approved)
 
 
-
 # -- 4. the restore request's answer lost, or the kernel dying right after it ---------------------------------
 def _restore_world(aws, sandbox, tmp_path, name):
     """A table with PITR whose only item was good before ``t`` and broken after it."""
@@ -454,8 +564,9 @@ def _restore_world(aws, sandbox, tmp_path, name):
 
 
 def _restored_status(aws, result) -> dict[str, Any]:
-    return aws.dynamodb.get_item(TableName=result.restored_table_name,
-                                 Key={"pk": {"S": "t1"}, "sk": {"S": "a"}})["Item"]["status"]
+    return aws.dynamodb.get_item(
+        TableName=result.restored_table_name, Key={"pk": {"S": "t1"}, "sk": {"S": "a"}}
+    )["Item"]["status"]
 
 
 def test_a_lost_answer_to_the_restore_request_does_not_stop_the_restore(sandbox, tmp_path, unique_name):
@@ -471,12 +582,15 @@ def test_a_lost_answer_to_the_restore_request_does_not_stop_the_restore(sandbox,
             return 0.0  # as if the answer never arrived: botocore sends the request again
         return None
 
-    ctx.aws.dynamodb.meta.events.register_first("needs-retry.dynamodb.RestoreTableToPointInTime",
-                                                lose_first_answer)
+    ctx.aws.dynamodb.meta.events.register_first(
+        "needs-retry.dynamodb.RestoreTableToPointInTime", lose_first_answer
+    )
     calls = sandbox.calls
     sandbox.configure(restore_seconds=0.5)
     result = restore_table(ctx, restore_time=t.isoformat(), poll_seconds=0.1, progress=False)
-    assert resent and sandbox.calls["RestoreTableToPointInTime"] - calls.get("RestoreTableToPointInTime", 0) == 2
+    assert (
+        resent and sandbox.calls["RestoreTableToPointInTime"] - calls.get("RestoreTableToPointInTime", 0) == 2
+    )
     assert result.status == "ACTIVE" and _restored_status(aws, result) == {"S": "good"}
     assert ctx.incident.get("restored_table_name") == result.restored_table_name
     assert ctx.incident.get("restore_status") == "ACTIVE"
@@ -501,7 +615,9 @@ def test_a_kernel_dying_right_after_the_restore_request_resumes_on_rerun(sandbox
     with pytest.raises(_Crash):
         restore_table(ctx, restore_time=t.isoformat(), poll_seconds=0.1, progress=False)
     ctx.aws.dynamodb.meta.events.unregister("after-call.dynamodb.RestoreTableToPointInTime", die)
-    again = open_context("restore-faults", table, aws.region, aws.endpoint_url, str(tmp_path / "runs"), aws=aws)
+    again = open_context(
+        "restore-faults", table, aws.region, aws.endpoint_url, str(tmp_path / "runs"), aws=aws
+    )
     result = restore_table(again, restore_time=t.isoformat(), poll_seconds=0.1, progress=False)
     assert result.resumed and result.status == "ACTIVE" and _restored_status(aws, result) == {"S": "good"}
     assert sandbox.calls["RestoreTableToPointInTime"] - calls.get("RestoreTableToPointInTime", 0) == 1
@@ -538,11 +654,17 @@ def test_a_throttled_probe_before_containment_is_probed_again(sandbox, tmp_path,
     # the first 3 BatchWriteItem calls (the baseline probe and its 2 SDK retries) are throttled, the 4th is not,
     # then 30% of them
     seed = _seed_for("FFF.", 0.3, 6400)
-    with ledger.phase(sandbox, "contain", ("BatchWriteItem",), seed, throttle_rate=0.3, error_rate=0.0,
-                      drop_rate=0.0):
-        report = contain(ctx, app_role_name=role, read_only_parameter=f"ro-{unique_name}",
-                         deny_policy_name=f"deny-{unique_name}"[:120], verify_timeout_seconds=20,
-                         poll_initial_seconds=0.05)
+    with ledger.phase(
+        sandbox, "contain", ("BatchWriteItem",), seed, throttle_rate=0.3, error_rate=0.0, drop_rate=0.0
+    ):
+        report = contain(
+            ctx,
+            app_role_name=role,
+            read_only_parameter=f"ro-{unique_name}",
+            deny_policy_name=f"deny-{unique_name}"[:120],
+            verify_timeout_seconds=20,
+            poll_initial_seconds=0.05,
+        )
     print("\n" + ledger.report())
     assert ledger.total()["throttle"] >= 3
     assert report.verification is not None and report.verification.ok

@@ -47,8 +47,18 @@ def test_no_credential_is_written_to_the_run_folder(masked_run, sandbox):
     files = _files(world)
     names = {p.name for p in files}
     # the scan covers the whole archive: notebooks, HTML copies, record, calls, plan, approvals, backup, journal
-    assert {"01_prepare.ipynb", "04_diff.html", "06_lift.html", "incident.json", "aws-calls.jsonl", "plan.jsonl",
-            "plan.json", "approvals.json", "backup.jsonl", "journal.jsonl"} <= names
+    assert {
+        "01_prepare.ipynb",
+        "04_diff.html",
+        "06_lift.html",
+        "incident.json",
+        "aws-calls.jsonl",
+        "plan.jsonl",
+        "plan.json",
+        "approvals.json",
+        "backup.jsonl",
+        "journal.jsonl",
+    } <= names
     secrets = {
         "administrator access key id": sandbox.admin_access_key_id,
         "administrator secret": sandbox.admin_secret_access_key,
@@ -61,7 +71,9 @@ def test_no_credential_is_written_to_the_run_folder(masked_run, sandbox):
         raw = path.read_bytes().decode("utf-8", errors="replace")
         for text in {raw, html.unescape(raw)}:
             found += [f"{what} in {path.name}" for what, value in secrets.items() if value in text]
-            found += [f"{m.group(0)[:24]}... in {path.name}" for p in CREDENTIAL_PATTERNS for m in p.finditer(text)]
+            found += [
+                f"{m.group(0)[:24]}... in {path.name}" for p in CREDENTIAL_PATTERNS for m in p.finditer(text)
+            ]
     assert not found, sorted(set(found))
 
 
@@ -82,13 +94,16 @@ def test_masked_attributes_stay_masked_in_the_review_and_are_still_restored(mask
             shown |= _forms_of_number(str(Decimal(before) * 100))
         shown |= _forms_of_binary(expected["thumb"]["B"])
         leaked = sorted(v for v in shown if v in text)
-        assert not leaked, f"masked values of {entry['key']} ({entry['kind']}) appear in {review.name}: {leaked}"
+        assert not leaked, (
+            f"masked values of {entry['key']} ({entry['kind']}) appear in {review.name}: {leaked}"
+        )
 
     # ...while the patch put the real values back.
     victim = next(e for e in truth if e["kind"] == "update")
     expected = from_json_safe(victim["expected"])
-    live = world.admin.dynamodb.get_item(TableName=world.incident.table_name, ConsistentRead=True,
-                                         Key=demo.KEY.key_from_plain(victim["key"]))["Item"]
+    live = world.admin.dynamodb.get_item(
+        TableName=world.incident.table_name, ConsistentRead=True, Key=demo.KEY.key_from_plain(victim["key"])
+    )["Item"]
     assert Decimal(live["total"]["N"]) == Decimal(expected["total"]["N"])
     assert bytes(live["thumb"]["B"]) == bytes(expected["thumb"]["B"])
     outcome = demo.check(world.admin, world.incident)

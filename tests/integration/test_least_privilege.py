@@ -16,8 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from recovery_helpers import demo
-from recovery_helpers.resources import policies
 from recovery_helpers.prepare import RECOVERY_POLICY_NAME
+from recovery_helpers.resources import policies
 from recovery_helpers.runner import NOTEBOOKS, STEPS
 from tests import least_privilege_support as lp
 from tests.conftest import table_names
@@ -61,8 +61,10 @@ def _printed_policy(notebook: Path) -> dict:
     cells = json.loads(notebook.read_text())["cells"]
     cell = next(c for c in cells if "recovery_role_policy_json" in "".join(c["source"]))
     # printed (stdout), or shown folded (archive.steps.show_policy: the JSON is the output's text/plain)
-    texts = [o["text"] if o.get("name") == "stdout" else o.get("data", {}).get("text/plain", "")
-             for o in cell["outputs"]]
+    texts = [
+        o["text"] if o.get("name") == "stdout" else o.get("data", {}).get("text/plain", "")
+        for o in cell["outputs"]
+    ]
     return json.loads("".join(t if isinstance(t, str) else "".join(t) for t in texts))
 
 
@@ -72,7 +74,9 @@ def test_every_granted_action_is_used_or_documented(full_run):
     account, region = world.admin.account_id, world.admin.region
     used = [p for call in lp.calls(world.run_dir) for p in policies.call_permissions(call, account, region)]
     # The policy with every option (exports too): whatever this run did not need must have a documented reason.
-    everything = lp.recovery_policy(world.admin, world.incident, export_bucket=f"{world.params['incident_id']}-x")
+    everything = lp.recovery_policy(
+        world.admin, world.incident, export_bucket=f"{world.params['incident_id']}-x"
+    )
     unused = policies.unused_grants(everything, used)
     undocumented = [(sid, a) for sid, a in unused if a not in policies.GRANTED_FOR_OTHER_PATHS.get(sid, {})]
     assert not undocumented, f"granted, never used, no reason given: {undocumented}"
@@ -109,7 +113,7 @@ def test_without_one_action_the_run_stops_at_the_step_that_needs_it(sandbox, tmp
     assert action in (result.failed.error or ""), result.failed.error
     ran = [s.step for s in result.steps]
     assert ran == list(STEPS[: STEPS.index(step) + 1])
-    for later in STEPS[STEPS.index(step) + 1:]:
+    for later in STEPS[STEPS.index(step) + 1 :]:
         assert not (world.run_dir / NOTEBOOKS[later]).exists()
     if step == "restore":
         tables = table_names(world.admin.dynamodb)
@@ -117,8 +121,11 @@ def test_without_one_action_the_run_stops_at_the_step_that_needs_it(sandbox, tmp
 
 
 # -- sandbox gaps: these flip to failures (strict) when the sandbox evaluates them as AWS does -----------------
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="sandbox gap: the Condition of an Allow (iam:PolicyARN) is not evaluated")
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="sandbox gap: the Condition of an Allow (iam:PolicyARN) is not evaluated",
+)
 def test_the_recovery_role_may_attach_only_the_deny_policy(sandbox, aws, unique_name):
     account = aws.account_id
     app, deny, other = f"app-{unique_name}"[:60], f"deny-{unique_name}"[:60], f"other-{unique_name}"[:60]
@@ -126,8 +133,11 @@ def test_the_recovery_role_may_attach_only_the_deny_policy(sandbox, aws, unique_
     aws.iam.create_role(RoleName=app, AssumeRolePolicyDocument=trust)
     for name in (deny, other):
         aws.iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(policies.deny_write_policy()))
-    recovery = _role(aws, f"rec-{unique_name}"[:60], policies.recovery_role_policy(
-        "t", account, aws.region, app_role_name=app, deny_policy_name=deny))
+    recovery = _role(
+        aws,
+        f"rec-{unique_name}"[:60],
+        policies.recovery_role_policy("t", account, aws.region, app_role_name=app, deny_policy_name=deny),
+    )
     recovery.iam.attach_role_policy(RoleName=app, PolicyArn=policies.policy_arn(deny, account))
     with pytest.raises(ClientError) as refused:
         recovery.iam.attach_role_policy(RoleName=app, PolicyArn=policies.policy_arn(other, account))
@@ -140,11 +150,15 @@ def test_the_recovery_role_can_follow_its_export(sandbox, aws, unique_name):
     table = create_table(aws.dynamodb, unique_name)
     bucket = f"exp-{unique_name}".lower()[:60]
     aws.s3.create_bucket(Bucket=bucket)
-    recovery = _role(aws, f"rec-{unique_name}"[:60], policies.recovery_role_policy(
-        table, aws.account_id, aws.region, export_bucket=bucket))
+    recovery = _role(
+        aws,
+        f"rec-{unique_name}"[:60],
+        policies.recovery_role_policy(table, aws.account_id, aws.region, export_bucket=bucket),
+    )
     arn = aws.dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
     export = recovery.dynamodb.export_table_to_point_in_time(
-        TableArn=arn, S3Bucket=bucket, S3Prefix="x", ExportFormat="DYNAMODB_JSON")["ExportDescription"]
+        TableArn=arn, S3Bucket=bucket, S3Prefix="x", ExportFormat="DYNAMODB_JSON"
+    )["ExportDescription"]
     assert recovery.dynamodb.describe_export(ExportArn=export["ExportArn"])["ExportDescription"]["ExportArn"]
 
 
@@ -153,14 +167,16 @@ def test_the_recovery_role_can_check_a_backup_before_restoring_it(sandbox, aws, 
 
     table = create_table(aws.dynamodb, unique_name)
     backup = aws.dynamodb.create_backup(TableName=table, BackupName="before-incident")["BackupDetails"]
-    recovery = _role(aws, f"rec-{unique_name}"[:60], policies.recovery_role_policy(
-        table, aws.account_id, aws.region))
+    recovery = _role(
+        aws, f"rec-{unique_name}"[:60], policies.recovery_role_policy(table, aws.account_id, aws.region)
+    )
     described = recovery.dynamodb.describe_backup(BackupArn=backup["BackupArn"])["BackupDescription"]
     assert described["BackupDetails"]["BackupArn"] == backup["BackupArn"]
 
 
 def _role(aws, name: str, doc: dict):
-    aws.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policies.account_trust_policy(
-        aws.account_id)))
+    aws.iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps(policies.account_trust_policy(aws.account_id))
+    )
     aws.iam.put_role_policy(RoleName=name, PolicyName=RECOVERY_POLICY_NAME, PolicyDocument=json.dumps(doc))
     return aws.assume_role(policies.role_arn(name, aws.account_id), "on-call")

@@ -18,9 +18,14 @@ def test_contain_and_lift_probe_partiql_on_a_key_named_tenant_id(aws, unique_nam
     role = f"app-{unique_name}"[:64]
     make_app_role(aws, role, table)
     ctx = context(aws, tmp_path, table)
-    report = contain(ctx, app_role_name=role, read_only_parameter=f"ro-{unique_name}",
-                     deny_policy_name=f"deny-{unique_name}"[:120], verify_timeout_seconds=5,
-                     poll_initial_seconds=0.05)
+    report = contain(
+        ctx,
+        app_role_name=role,
+        read_only_parameter=f"ro-{unique_name}",
+        deny_policy_name=f"deny-{unique_name}"[:120],
+        verify_timeout_seconds=5,
+        poll_initial_seconds=0.05,
+    )
     before = {r.path: r.outcome for r in report.baseline}
     assert before["PartiQL DELETE"] == "allowed" and before["PartiQL UPDATE"] == "allowed"
     assert before == {p: "allowed" for p in WRITE_PATHS if p != "PartiQL INSERT"}

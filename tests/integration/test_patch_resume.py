@@ -103,7 +103,9 @@ def test_a_killed_patch_run_again_ends_correct_without_duplicate_writes(
 
 
 @pytest.mark.parametrize("write_mode", MODES)
-def test_a_write_in_flight_is_replayed_or_reported_never_guessed(sandbox, aws, tmp_path, unique_name, write_mode):
+def test_a_write_in_flight_is_replayed_or_reported_never_guessed(
+    sandbox, aws, tmp_path, unique_name, write_mode
+):
     """A crash after the backup and the write but before the journal lines; then the item is left as the
     write left it, put back as it was by the app, or changed by the app. A transaction is replayed with its
     ClientRequestToken (DynamoDB says it ran: nothing is written again); a single write is reported as

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from recovery_helpers.resources.policies import WRITE_ACTIONS, covers_all_writes, recovery_role_policy
 from recovery_helpers.prepare import RECOVERY_POLICY_NAME, check_readiness
+from recovery_helpers.resources.policies import WRITE_ACTIONS, covers_all_writes, recovery_role_policy
 from tests.conftest import create_table
 from tests.containment_support import context, make_app_role
 

@@ -30,9 +30,7 @@ def setup(aws, unique_name, tmp_path):
     ("previous", "kept"),
     [('["tenant-a", "tenant-c"]', ["tenant-a", "tenant-c"]), ("-", []), ("tenant-a, none", ["tenant-a"])],
 )
-def test_contain_keeps_the_tenants_the_application_already_treats_as_read_only(
-    aws, setup, previous, kept
-):
+def test_contain_keeps_the_tenants_the_application_already_treats_as_read_only(aws, setup, previous, kept):
     """A value the application reads as a list of tenants (a JSON list, "-" for nobody) is merged as such:
     every tenant read-only before containment stays read-only for the application, none is garbled."""
     s = setup

@@ -225,7 +225,7 @@ def test_wait_loop_reports_creating_then_active(aws, live, sandbox):
                 timeout_seconds=30,
                 on_status=lambda status, _: status == "CREATING" and creating.set(),
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             box["error"] = exc
             creating.set()
 

@@ -80,36 +80,116 @@ def _tx(ddb: Any, element: dict[str, Any]) -> None:
 
 
 RACER_LIST = [
-    Racer("PutItem if v=0", lambda d, t, k, me: d.put_item(TableName=t, Item=_item(k, me), **_V0), _is_v0, _replaced),
-    Racer("PutItem if absent", lambda d, t, k, me: d.put_item(TableName=t, Item=_item(k, me), **_ABSENT),
-          _absent, _replaced),
-    Racer("UpdateItem if v=0", lambda d, t, k, me: d.update_item(
-        TableName=t, Key=_k(k), UpdateExpression=_SET, ConditionExpression="v = :zero",
-        **_vals(me, **{":zero": {"N": "0"}})), _is_v0, _replaced),
-    Racer("UpdateItem if absent", lambda d, t, k, me: d.update_item(
-        TableName=t, Key=_k(k), UpdateExpression=_SET, **_ABSENT, **_vals(me)), _absent, _replaced),
-    Racer("DeleteItem if v=0", lambda d, t, k, me: d.delete_item(TableName=t, Key=_k(k), **_V0), _is_v0, _deleted),
-    Racer("Transact Put if v=0", lambda d, t, k, me: _tx(d, {"Put": {"TableName": t, "Item": _item(k, me), **_V0}}),
-          _is_v0, _replaced),
-    Racer("Transact Put if absent", lambda d, t, k, me: _tx(
-        d, {"Put": {"TableName": t, "Item": _item(k, me), **_ABSENT}}), _absent, _replaced),
-    Racer("Transact Update if v=0", lambda d, t, k, me: _tx(d, {"Update": {
-        "TableName": t, "Key": _k(k), "UpdateExpression": _SET, "ConditionExpression": "v = :zero",
-        **_vals(me, **{":zero": {"N": "0"}})}}), _is_v0, _replaced),
-    Racer("Transact Delete if v=0", lambda d, t, k, me: _tx(d, {"Delete": {"TableName": t, "Key": _k(k), **_V0}}),
-          _is_v0, _deleted),
-    Racer("BatchWriteItem put", lambda d, t, k, me: d.batch_write_item(
-        RequestItems={t: [{"PutRequest": {"Item": _item(k, me)}}]}), _always, _replaced),
-    Racer("BatchWriteItem delete", lambda d, t, k, me: d.batch_write_item(
-        RequestItems={t: [{"DeleteRequest": {"Key": _k(k)}}]}), _always, _deleted),
-    Racer("PartiQL INSERT", lambda d, t, k, me: d.execute_statement(
-        Statement=f"INSERT INTO \"{t}\" VALUE {{'pk': ?, 'v': ?, 'w': ?}}",
-        Parameters=[{"S": k}, {"N": "1"}, {"S": me}]), _absent, _replaced),
-    Racer("PartiQL UPDATE", lambda d, t, k, me: d.execute_statement(
-        Statement=f'UPDATE "{t}" SET "w" = ? WHERE "pk" = ?', Parameters=[{"S": me}, {"S": k}]),
-        lambda s: s is not None, lambda s, me: {**s, "w": me}),  # type: ignore[dict-item]
-    Racer("PartiQL DELETE", lambda d, t, k, me: d.execute_statement(
-        Statement=f'DELETE FROM "{t}" WHERE "pk" = ?', Parameters=[{"S": k}]), _always, _deleted),
+    Racer(
+        "PutItem if v=0",
+        lambda d, t, k, me: d.put_item(TableName=t, Item=_item(k, me), **_V0),
+        _is_v0,
+        _replaced,
+    ),
+    Racer(
+        "PutItem if absent",
+        lambda d, t, k, me: d.put_item(TableName=t, Item=_item(k, me), **_ABSENT),
+        _absent,
+        _replaced,
+    ),
+    Racer(
+        "UpdateItem if v=0",
+        lambda d, t, k, me: d.update_item(
+            TableName=t,
+            Key=_k(k),
+            UpdateExpression=_SET,
+            ConditionExpression="v = :zero",
+            **_vals(me, **{":zero": {"N": "0"}}),
+        ),
+        _is_v0,
+        _replaced,
+    ),
+    Racer(
+        "UpdateItem if absent",
+        lambda d, t, k, me: d.update_item(
+            TableName=t, Key=_k(k), UpdateExpression=_SET, **_ABSENT, **_vals(me)
+        ),
+        _absent,
+        _replaced,
+    ),
+    Racer(
+        "DeleteItem if v=0",
+        lambda d, t, k, me: d.delete_item(TableName=t, Key=_k(k), **_V0),
+        _is_v0,
+        _deleted,
+    ),
+    Racer(
+        "Transact Put if v=0",
+        lambda d, t, k, me: _tx(d, {"Put": {"TableName": t, "Item": _item(k, me), **_V0}}),
+        _is_v0,
+        _replaced,
+    ),
+    Racer(
+        "Transact Put if absent",
+        lambda d, t, k, me: _tx(d, {"Put": {"TableName": t, "Item": _item(k, me), **_ABSENT}}),
+        _absent,
+        _replaced,
+    ),
+    Racer(
+        "Transact Update if v=0",
+        lambda d, t, k, me: _tx(
+            d,
+            {
+                "Update": {
+                    "TableName": t,
+                    "Key": _k(k),
+                    "UpdateExpression": _SET,
+                    "ConditionExpression": "v = :zero",
+                    **_vals(me, **{":zero": {"N": "0"}}),
+                }
+            },
+        ),
+        _is_v0,
+        _replaced,
+    ),
+    Racer(
+        "Transact Delete if v=0",
+        lambda d, t, k, me: _tx(d, {"Delete": {"TableName": t, "Key": _k(k), **_V0}}),
+        _is_v0,
+        _deleted,
+    ),
+    Racer(
+        "BatchWriteItem put",
+        lambda d, t, k, me: d.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": _item(k, me)}}]}),
+        _always,
+        _replaced,
+    ),
+    Racer(
+        "BatchWriteItem delete",
+        lambda d, t, k, me: d.batch_write_item(RequestItems={t: [{"DeleteRequest": {"Key": _k(k)}}]}),
+        _always,
+        _deleted,
+    ),
+    Racer(
+        "PartiQL INSERT",
+        lambda d, t, k, me: d.execute_statement(
+            Statement=f"INSERT INTO \"{t}\" VALUE {{'pk': ?, 'v': ?, 'w': ?}}",
+            Parameters=[{"S": k}, {"N": "1"}, {"S": me}],
+        ),
+        _absent,
+        _replaced,
+    ),
+    Racer(
+        "PartiQL UPDATE",
+        lambda d, t, k, me: d.execute_statement(
+            Statement=f'UPDATE "{t}" SET "w" = ? WHERE "pk" = ?', Parameters=[{"S": me}, {"S": k}]
+        ),
+        lambda s: s is not None,
+        lambda s, me: {**s, "w": me},
+    ),  # type: ignore[dict-item]
+    Racer(
+        "PartiQL DELETE",
+        lambda d, t, k, me: d.execute_statement(
+            Statement=f'DELETE FROM "{t}" WHERE "pk" = ?', Parameters=[{"S": k}]
+        ),
+        _always,
+        _deleted,
+    ),
 ]
 
 
@@ -155,10 +235,13 @@ def test_racing_conditional_writes_end_as_one_serial_order(sandbox, aws, unique_
         staged: State = {"v": "0", "w": "staged"} if r % 2 else None
         picked = rng.sample(RACER_LIST, RACERS)
         rounds.append((staged, [(racer, f"{racer.name}#{slot}") for slot, racer in enumerate(picked)]))
-    stage = [{"PutRequest": {"Item": {**_k(f"k{r}"), "v": {"N": "0"}, "w": {"S": "staged"}}}}
-             for r, (staged, _) in enumerate(rounds) if staged]
+    stage = [
+        {"PutRequest": {"Item": {**_k(f"k{r}"), "v": {"N": "0"}, "w": {"S": "staged"}}}}
+        for r, (staged, _) in enumerate(rounds)
+        if staged
+    ]
     for i in range(0, len(stage), 25):
-        assert not ddb.batch_write_item(RequestItems={table: stage[i:i + 25]}).get("UnprocessedItems")
+        assert not ddb.batch_write_item(RequestItems={table: stage[i : i + 25]}).get("UnprocessedItems")
 
     config = Config(retries={"mode": "standard", "max_attempts": 1})
     clients = [sandbox.client("dynamodb", config=config) for _ in range(RACERS)]
@@ -180,8 +263,12 @@ def test_racing_conditional_writes_end_as_one_serial_order(sandbox, aws, unique_
 
     final: dict[str, State] = {}
     for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        final.update({i["pk"]["S"]: {"v": i.get("v", {}).get("N"), "w": i.get("w", {}).get("S")}
-                      for i in page["Items"]})
+        final.update(
+            {
+                i["pk"]["S"]: {"v": i.get("v", {}).get("N"), "w": i.get("w", {}).get("S")}
+                for i in page["Items"]
+            }
+        )
     errors = [(r, a) for r, got in enumerate(answers) for a in got if isinstance(a, str)]
     assert not errors, f"racers got errors: {errors[:5]}"
     broken = []
@@ -198,8 +285,13 @@ def test_create_backup_during_concurrent_writes(sandbox, aws, unique_name, fine_
     table = create_table(ddb, unique_name, range_key=None, pitr=False)
     payload = {"M": {"a": {"S": "x" * 50}, "b": {"L": [{"N": "1"}] * 5}}}
     for i in range(0, 600, 25):
-        ddb.batch_write_item(RequestItems={table: [
-            {"PutRequest": {"Item": {**_k(f"old{j}"), "blob": payload}}} for j in range(i, i + 25)]})
+        ddb.batch_write_item(
+            RequestItems={
+                table: [
+                    {"PutRequest": {"Item": {**_k(f"old{j}"), "blob": payload}}} for j in range(i, i + 25)
+                ]
+            }
+        )
     stop = threading.Event()
     written: list[int] = []
 
@@ -213,8 +305,12 @@ def test_create_backup_during_concurrent_writes(sandbox, aws, unique_name, fine_
     thread.start()
     once = sandbox.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 1}))
     try:
-        arns = [once.create_backup(TableName=table, BackupName=f"b-{i}-{unique_name}"[:255])["BackupDetails"]
-                ["BackupArn"] for i in range(3)]
+        arns = [
+            once.create_backup(TableName=table, BackupName=f"b-{i}-{unique_name}"[:255])["BackupDetails"][
+                "BackupArn"
+            ]
+            for i in range(3)
+        ]
     finally:
         stop.set()
         thread.join(timeout=60)

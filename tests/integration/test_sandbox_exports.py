@@ -49,33 +49,63 @@ def history(sandbox, aws, unique_name):
     table = create_table(ddb, unique_name)
     aws.s3.create_bucket(Bucket=unique_name.lower()[:60])
     for i in range(1500):  # more than one data file
-        ddb.put_item(TableName=table, Item={"pk": {"S": f"p{i % 7}"}, "sk": {"S": f"{i:05d}"},
-                                            "n": {"N": str(i)}, "b": {"B": bytes([i % 256])}})
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"p{i % 7}"},
+                "sk": {"S": f"{i:05d}"},
+                "n": {"N": str(i)},
+                "b": {"B": bytes([i % 256])},
+            },
+        )
     t0 = _boundary(sandbox)
     at_t0 = _scan_canonical(ddb, table)
-    ddb.update_item(TableName=table, Key={"pk": {"S": "p0"}, "sk": {"S": "00000"}}, UpdateExpression="SET n = :n",
-                    ExpressionAttributeValues={":n": {"N": "-1"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "p0"}, "sk": {"S": "00000"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "-1"}},
+    )
     ddb.delete_item(TableName=table, Key={"pk": {"S": "p1"}, "sk": {"S": "00001"}})
     ddb.put_item(TableName=table, Item={"pk": {"S": "new"}, "sk": {"S": "x"}})
     # changed, then changed back: still a write in the window
-    ddb.update_item(TableName=table, Key={"pk": {"S": "p2"}, "sk": {"S": "00002"}}, UpdateExpression="SET n = :n",
-                    ExpressionAttributeValues={":n": {"N": "77"}})
-    ddb.update_item(TableName=table, Key={"pk": {"S": "p2"}, "sk": {"S": "00002"}}, UpdateExpression="SET n = :n",
-                    ExpressionAttributeValues={":n": {"N": "2"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "p2"}, "sk": {"S": "00002"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "77"}},
+    )
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "p2"}, "sk": {"S": "00002"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
     t1 = _boundary(sandbox)
     at_t1 = _scan_canonical(ddb, table)
     ddb.put_item(TableName=table, Item={"pk": {"S": "later"}, "sk": {"S": "y"}})
     _boundary(sandbox)
     arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
-    return {"table": table, "arn": arn, "bucket": unique_name.lower()[:60], "t0": t0, "t1": t1,
-            "at_t0": at_t0, "at_t1": at_t1}
+    return {
+        "table": table,
+        "arn": arn,
+        "bucket": unique_name.lower()[:60],
+        "t0": t0,
+        "t1": t1,
+        "at_t0": at_t0,
+        "at_t1": at_t1,
+    }
 
 
 def test_full_export_is_the_table_as_of_export_time(sandbox, aws, history):
     ddb, s3 = aws.dynamodb, aws.s3
-    out = ddb.export_table_to_point_in_time(TableArn=history["arn"], ExportTime=history["t0"],
-                                            S3Bucket=history["bucket"], S3Prefix="exports/full",
-                                            ExportFormat="DYNAMODB_JSON")["ExportDescription"]
+    out = ddb.export_table_to_point_in_time(
+        TableArn=history["arn"],
+        ExportTime=history["t0"],
+        S3Bucket=history["bucket"],
+        S3Prefix="exports/full",
+        ExportFormat="DYNAMODB_JSON",
+    )["ExportDescription"]
     desc = ddb.describe_export(ExportArn=out["ExportArn"])["ExportDescription"]
     assert desc["ExportStatus"] == "COMPLETED"
     assert desc["ExportManifest"].startswith("exports/full/AWSDynamoDB/")
@@ -90,10 +120,18 @@ def test_full_export_is_the_table_as_of_export_time(sandbox, aws, history):
 
 def test_incremental_export_is_the_window_compacted(sandbox, aws, history):
     ddb, s3 = aws.dynamodb, aws.s3
-    spec = {"ExportFromTime": history["t0"], "ExportToTime": history["t1"], "ExportViewType": "NEW_AND_OLD_IMAGES"}
-    out = ddb.export_table_to_point_in_time(TableArn=history["arn"], S3Bucket=history["bucket"], S3Prefix="inc",
-                                            ExportType="INCREMENTAL_EXPORT",
-                                            IncrementalExportSpecification=spec)["ExportDescription"]
+    spec = {
+        "ExportFromTime": history["t0"],
+        "ExportToTime": history["t1"],
+        "ExportViewType": "NEW_AND_OLD_IMAGES",
+    }
+    out = ddb.export_table_to_point_in_time(
+        TableArn=history["arn"],
+        S3Bucket=history["bucket"],
+        S3Prefix="inc",
+        ExportType="INCREMENTAL_EXPORT",
+        IncrementalExportSpecification=spec,
+    )["ExportDescription"]
     desc = ddb.describe_export(ExportArn=out["ExportArn"])["ExportDescription"]
     summary, lines = _read_export(s3, history["bucket"], desc["ExportManifest"])
     assert summary["exportType"] == "INCREMENTAL_EXPORT"
@@ -124,22 +162,35 @@ def test_export_rules_match_aws(sandbox, aws, history):
     sandbox.configure(export_min_window_seconds=900)
     spec = {"ExportFromTime": history["t0"], "ExportToTime": history["t1"]}
     with pytest.raises(ClientError) as err:
-        ddb.export_table_to_point_in_time(TableArn=history["arn"], S3Bucket=history["bucket"],
-                                          ExportType="INCREMENTAL_EXPORT", IncrementalExportSpecification=spec)
+        ddb.export_table_to_point_in_time(
+            TableArn=history["arn"],
+            S3Bucket=history["bucket"],
+            ExportType="INCREMENTAL_EXPORT",
+            IncrementalExportSpecification=spec,
+        )
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert "900" in err.value.response["Error"]["Message"]
     sandbox.configure(export_min_window_seconds=1, export_seconds=300)
-    out = ddb.export_table_to_point_in_time(TableArn=history["arn"], S3Bucket=history["bucket"],
-                                            ExportType="INCREMENTAL_EXPORT", IncrementalExportSpecification=spec,
-                                            ClientToken="same-token")["ExportDescription"]
+    out = ddb.export_table_to_point_in_time(
+        TableArn=history["arn"],
+        S3Bucket=history["bucket"],
+        ExportType="INCREMENTAL_EXPORT",
+        IncrementalExportSpecification=spec,
+        ClientToken="same-token",
+    )["ExportDescription"]
     assert out["ExportStatus"] == "IN_PROGRESS"
-    again = ddb.export_table_to_point_in_time(TableArn=history["arn"], S3Bucket=history["bucket"],
-                                              ExportType="INCREMENTAL_EXPORT", IncrementalExportSpecification=spec,
-                                              ClientToken="same-token")["ExportDescription"]
+    again = ddb.export_table_to_point_in_time(
+        TableArn=history["arn"],
+        S3Bucket=history["bucket"],
+        ExportType="INCREMENTAL_EXPORT",
+        IncrementalExportSpecification=spec,
+        ClientToken="same-token",
+    )["ExportDescription"]
     assert again["ExportArn"] == out["ExportArn"]
     sandbox.advance(301)
     assert ddb.describe_export(ExportArn=out["ExportArn"])["ExportDescription"]["ExportStatus"] == "COMPLETED"
-    missing = ddb.export_table_to_point_in_time(TableArn=history["arn"], S3Bucket="no-such-bucket-here",
-                                                ExportTime=history["t0"])["ExportDescription"]
+    missing = ddb.export_table_to_point_in_time(
+        TableArn=history["arn"], S3Bucket="no-such-bucket-here", ExportTime=history["t0"]
+    )["ExportDescription"]
     failed = ddb.describe_export(ExportArn=missing["ExportArn"])["ExportDescription"]
     assert failed["ExportStatus"] == "FAILED" and failed["FailureCode"] == "S3NoSuchBucket"

@@ -54,12 +54,18 @@ def test_control_api_over_http(sandbox):
     import json
     import urllib.request
 
-    req = urllib.request.Request(f"{sandbox.endpoint_url}/_sandbox/settings", method="POST",
-                                 data=json.dumps({"latency_ms": 3}).encode())
+    req = urllib.request.Request(
+        f"{sandbox.endpoint_url}/_sandbox/settings",
+        method="POST",
+        data=json.dumps({"latency_ms": 3}).encode(),
+    )
     assert json.loads(urllib.request.urlopen(req).read())["latency_ms"] == 3
     assert sandbox.settings.latency_ms == 3
-    bad = urllib.request.Request(f"{sandbox.endpoint_url}/_sandbox/settings", method="POST",
-                                 data=json.dumps({"no_such_knob": 1}).encode())
+    bad = urllib.request.Request(
+        f"{sandbox.endpoint_url}/_sandbox/settings",
+        method="POST",
+        data=json.dumps({"no_such_knob": 1}).encode(),
+    )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(bad)
     assert err.value.code == 400
@@ -79,11 +85,18 @@ def test_faults_reach_control_calls_and_s3_when_named(sandbox, aws, unique_name)
     bucket = unique_name.lower()[:60]
     aws.s3.create_bucket(Bucket=bucket)
     aws.s3.put_object(Bucket=bucket, Key="k", Body=b"data")
-    ddb, s3 = _client(sandbox, attempts=20), sandbox.client("s3", config=Config(
-        retries={"mode": "standard", "max_attempts": 20}))
+    ddb, s3 = (
+        _client(sandbox, attempts=20),
+        sandbox.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 20})),
+    )
     sandbox.reset_counters()
-    sandbox.configure(throttle_rate=0.1, error_rate=0.05, drop_rate=0.05, fault_seed=11,
-                      fault_operations=["DescribeTable", "S3:GET"])
+    sandbox.configure(
+        throttle_rate=0.1,
+        error_rate=0.05,
+        drop_rate=0.05,
+        fault_seed=11,
+        fault_operations=["DescribeTable", "S3:GET"],
+    )
     for _ in range(15):
         assert ddb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
         assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"

@@ -10,8 +10,12 @@ from botocore.exceptions import ClientError
 from tests.conftest import create_table
 
 SEED_DENY = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-FULL_DENY = SEED_DENY + ["dynamodb:BatchWriteItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate",
-                         "dynamodb:PartiQLDelete"]
+FULL_DENY = SEED_DENY + [
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+]
 
 
 @pytest.fixture
@@ -20,15 +24,40 @@ def app(aws, unique_name):
     table = create_table(aws.dynamodb, unique_name, range_key=None)
     account = aws.account_id
     role = f"app-{unique_name}"[:60]
-    aws.iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                       "Action": "sts:AssumeRole"}]}))
-    aws.iam.put_role_policy(RoleName=role, PolicyName="rw", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "dynamodb:*",
-                       "Resource": [f"arn:aws:dynamodb:{aws.region}:{account}:table/{table}",
-                                    f"arn:aws:dynamodb:{aws.region}:{account}:table/{table}/index/*"]}]}))
+    aws.iam.create_role(
+        RoleName=role,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    aws.iam.put_role_policy(
+        RoleName=role,
+        PolicyName="rw",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "dynamodb:*",
+                        "Resource": [
+                            f"arn:aws:dynamodb:{aws.region}:{account}:table/{table}",
+                            f"arn:aws:dynamodb:{aws.region}:{account}:table/{table}/index/*",
+                        ],
+                    }
+                ],
+            }
+        ),
+    )
     as_app = aws.assume_role(f"arn:aws:iam::{account}:role/{role}")
     aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "existing"}})
     return {"table": table, "role": role, "ddb": as_app.dynamodb, "aws": aws}
@@ -38,16 +67,25 @@ def _write_paths(ddb, table):
     key = {"pk": {"S": "existing"}}
     return {
         "PutItem": lambda: ddb.put_item(TableName=table, Item={"pk": {"S": "p1"}}),
-        "UpdateItem": lambda: ddb.update_item(TableName=table, Key=key, UpdateExpression="SET a = :a",
-                                              ExpressionAttributeValues={":a": {"S": "x"}}),
+        "UpdateItem": lambda: ddb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET a = :a",
+            ExpressionAttributeValues={":a": {"S": "x"}},
+        ),
         "DeleteItem": lambda: ddb.delete_item(TableName=table, Key={"pk": {"S": "p1"}}),
         "BatchWriteItem": lambda: ddb.batch_write_item(
-            RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": "p2"}}}}]}),
+            RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": "p2"}}}}]}
+        ),
         "TransactWriteItems": lambda: ddb.transact_write_items(
-            TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "p3"}}}}]),
-        "PartiQLInsert": lambda: ddb.execute_statement(Statement=f"INSERT INTO \"{table}\" VALUE {{'pk': 'p4'}}"),
+            TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "p3"}}}}]
+        ),
+        "PartiQLInsert": lambda: ddb.execute_statement(
+            Statement=f"INSERT INTO \"{table}\" VALUE {{'pk': 'p4'}}"
+        ),
         "PartiQLUpdate": lambda: ddb.execute_statement(
-            Statement=f"UPDATE \"{table}\" SET a = 'y' WHERE pk = 'existing'"),
+            Statement=f"UPDATE \"{table}\" SET a = 'y' WHERE pk = 'existing'"
+        ),
         "PartiQLDelete": lambda: ddb.execute_statement(Statement=f"DELETE FROM \"{table}\" WHERE pk = 'p4'"),
     }
 
@@ -64,9 +102,15 @@ def _outcomes(ddb, table):
 
 
 def _deny(aws, role, actions, resource="*"):
-    arn = aws.iam.create_policy(PolicyName=f"deny-{role}"[:60], PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Deny", "Action": actions, "Resource": resource}]}))["Policy"]["Arn"]
+    arn = aws.iam.create_policy(
+        PolicyName=f"deny-{role}"[:60],
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Deny", "Action": actions, "Resource": resource}],
+            }
+        ),
+    )["Policy"]["Arn"]
     aws.iam.attach_role_policy(RoleName=role, PolicyArn=arn)
     return arn
 
@@ -95,11 +139,25 @@ def test_seed_articles_policy_leaves_batch_and_partiql_open(app):
 def test_table_arn_resources_are_evaluated(app, aws):
     other = create_table(aws.dynamodb, f"{app['table']}-other", range_key=None)
     account = aws.account_id
-    aws.iam.put_role_policy(RoleName=app["role"], PolicyName="rw-other", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "dynamodb:*",
-                       "Resource": f"arn:aws:dynamodb:{aws.region}:{account}:table/{other}"}]}))
-    _deny(aws, app["role"], FULL_DENY, resource=f"arn:aws:dynamodb:{aws.region}:{account}:table/{app['table']}")
+    aws.iam.put_role_policy(
+        RoleName=app["role"],
+        PolicyName="rw-other",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "dynamodb:*",
+                        "Resource": f"arn:aws:dynamodb:{aws.region}:{account}:table/{other}",
+                    }
+                ],
+            }
+        ),
+    )
+    _deny(
+        aws, app["role"], FULL_DENY, resource=f"arn:aws:dynamodb:{aws.region}:{account}:table/{app['table']}"
+    )
     assert set(_outcomes(app["ddb"], app["table"]).values()) == {"AccessDeniedException"}
     app["ddb"].put_item(TableName=other, Item={"pk": {"S": "still-writable"}})
 
@@ -107,8 +165,13 @@ def test_table_arn_resources_are_evaluated(app, aws):
 def test_unknown_credentials_are_refused(sandbox):
     import boto3
 
-    ddb = boto3.client("dynamodb", endpoint_url=sandbox.endpoint_url, region_name="us-east-1",
-                       aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="wrong")
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=sandbox.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="wrong",
+    )
     with pytest.raises(ClientError) as err:
         ddb.list_tables()
     assert err.value.response["Error"]["Code"] in {"UnrecognizedClientException", "InvalidClientTokenId"}
@@ -123,19 +186,47 @@ def test_ssm_logs_and_iam_policies_are_evaluated_on_the_resource(aws, sandbox, u
     aws.logs.create_log_group(logGroupName=group)
     aws.logs.create_log_group(logGroupName=other_group)
     role = f"scoped-{unique_name}"[:60]
-    aws.iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                       "Action": "sts:AssumeRole"}]}))
-    aws.iam.put_role_policy(RoleName=role, PolicyName="scoped", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["ssm:GetParameter"],
-             "Resource": f"arn:aws:ssm:{aws.region}:{account}:parameter/{param}"},
-            {"Effect": "Allow", "Action": ["logs:FilterLogEvents"],
-             "Resource": f"arn:aws:logs:{aws.region}:{account}:log-group:{group}:*"},
-            {"Effect": "Allow", "Action": ["iam:GetPolicy", "iam:CreatePolicy"],
-             "Resource": f"arn:aws:iam::{account}:policy/{unique_name}-deny"},
-        ]}))
+    aws.iam.create_role(
+        RoleName=role,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    aws.iam.put_role_policy(
+        RoleName=role,
+        PolicyName="scoped",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ssm:GetParameter"],
+                        "Resource": f"arn:aws:ssm:{aws.region}:{account}:parameter/{param}",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:FilterLogEvents"],
+                        "Resource": f"arn:aws:logs:{aws.region}:{account}:log-group:{group}:*",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["iam:GetPolicy", "iam:CreatePolicy"],
+                        "Resource": f"arn:aws:iam::{account}:policy/{unique_name}-deny",
+                    },
+                ],
+            }
+        ),
+    )
     scoped = aws.assume_role(f"arn:aws:iam::{account}:role/{role}")
 
     def code(call):
@@ -145,10 +236,18 @@ def test_ssm_logs_and_iam_policies_are_evaluated_on_the_resource(aws, sandbox, u
         except ClientError as exc:
             return exc.response["Error"]["Code"]
 
-    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]})
+    doc = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
+    )
     assert code(lambda: scoped.ssm.get_parameter(Name=param)) == "allowed"
     assert code(lambda: scoped.ssm.get_parameter(Name=other_param)) == "AccessDeniedException"
     assert code(lambda: scoped.logs.filter_log_events(logGroupName=group)) == "allowed"
     assert code(lambda: scoped.logs.filter_log_events(logGroupName=other_group)) == "AccessDeniedException"
-    assert code(lambda: scoped.iam.create_policy(PolicyName=f"{unique_name}-deny", PolicyDocument=doc)) == "allowed"
-    assert code(lambda: scoped.iam.create_policy(PolicyName=f"{unique_name}-x", PolicyDocument=doc)) == "AccessDenied"
+    assert (
+        code(lambda: scoped.iam.create_policy(PolicyName=f"{unique_name}-deny", PolicyDocument=doc))
+        == "allowed"
+    )
+    assert (
+        code(lambda: scoped.iam.create_policy(PolicyName=f"{unique_name}-x", PolicyDocument=doc))
+        == "AccessDenied"
+    )

@@ -38,18 +38,34 @@ def test_restore_brings_back_the_past_after_every_write_path(sandbox, aws, uniqu
     before = _scan(ddb, table)
 
     # after t1: every write path changes the table
-    ddb.update_item(TableName=table, Key={"pk": {"S": "t1"}, "sk": {"S": "d0"}},
-                    UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"N": "100"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "t1"}, "sk": {"S": "d0"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"N": "100"}},
+    )
     ddb.delete_item(TableName=table, Key={"pk": {"S": "t1"}, "sk": {"S": "d1"}})
     _put(ddb, table, "t1", "d2", v={"N": "-2"})
-    ddb.batch_write_item(RequestItems={table: [
-        {"PutRequest": {"Item": {"pk": {"S": "t1"}, "sk": {"S": "new"}}}},
-        {"DeleteRequest": {"Key": {"pk": {"S": "t1"}, "sk": {"S": "d3"}}}},
-    ]})
-    ddb.transact_write_items(TransactItems=[
-        {"Update": {"TableName": table, "Key": {"pk": {"S": "t1"}, "sk": {"S": "d4"}},
-                    "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": {"N": "44"}}}},
-    ])
+    ddb.batch_write_item(
+        RequestItems={
+            table: [
+                {"PutRequest": {"Item": {"pk": {"S": "t1"}, "sk": {"S": "new"}}}},
+                {"DeleteRequest": {"Key": {"pk": {"S": "t1"}, "sk": {"S": "d3"}}}},
+            ]
+        }
+    )
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "t1"}, "sk": {"S": "d4"}},
+                    "UpdateExpression": "SET v = :v",
+                    "ExpressionAttributeValues": {":v": {"N": "44"}},
+                }
+            },
+        ]
+    )
     ddb.execute_statement(Statement=f"DELETE FROM \"{table}\" WHERE pk = 't1' AND sk = 'd5'")
     # deleted then re-created with other content
     ddb.delete_item(TableName=table, Key={"pk": {"S": "t1"}, "sk": {"S": "d1"}})
@@ -58,9 +74,13 @@ def test_restore_brings_back_the_past_after_every_write_path(sandbox, aws, uniqu
     after = _scan(ddb, table)
     assert after != before
 
-    ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=f"{table}-r1", RestoreDateTime=t1)
+    ddb.restore_table_to_point_in_time(
+        SourceTableName=table, TargetTableName=f"{table}-r1", RestoreDateTime=t1
+    )
     assert _scan(ddb, f"{table}-r1") == before
-    ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=f"{table}-r2", RestoreDateTime=t2)
+    ddb.restore_table_to_point_in_time(
+        SourceTableName=table, TargetTableName=f"{table}-r2", RestoreDateTime=t2
+    )
     assert _scan(ddb, f"{table}-r2") == after
 
 
@@ -69,11 +89,19 @@ def test_failed_transaction_leaves_no_trace_in_history(sandbox, aws, unique_name
     table = create_table(ddb, unique_name)
     _put(ddb, table, "a", "1", v={"N": "1"})
     with pytest.raises(ClientError) as err:
-        ddb.transact_write_items(TransactItems=[
-            {"Put": {"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
-            {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
-                                "ConditionExpression": "v = :x", "ExpressionAttributeValues": {":x": {"N": "5"}}}},
-        ])
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                        "ConditionExpression": "v = :x",
+                        "ExpressionAttributeValues": {":x": {"N": "5"}},
+                    }
+                },
+            ]
+        )
     assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
     t = _second_boundary(sandbox)
     ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=f"{table}-r", RestoreDateTime=t)
@@ -94,19 +122,25 @@ def test_window_errors_match_aws(sandbox, aws, unique_name):
             ddb.restore_table_to_point_in_time(SourceTableName=table, **kwargs)
         return err.value.response["Error"]["Code"]
 
-    assert code(TargetTableName=f"{table}-x", RestoreDateTime=earliest - dt.timedelta(hours=1)) \
+    assert (
+        code(TargetTableName=f"{table}-x", RestoreDateTime=earliest - dt.timedelta(hours=1))
         == "InvalidRestoreTimeException"
-    assert code(TargetTableName=f"{table}-x", RestoreDateTime=sandbox.now() + dt.timedelta(hours=1)) \
+    )
+    assert (
+        code(TargetTableName=f"{table}-x", RestoreDateTime=sandbox.now() + dt.timedelta(hours=1))
         == "InvalidRestoreTimeException"
+    )
     assert code(TargetTableName=table, UseLatestRestorableTime=True) == "TableAlreadyExistsException"
     other = create_table(ddb, f"{table}-nopitr", pitr=False)
     with pytest.raises(ClientError) as err:
-        ddb.restore_table_to_point_in_time(SourceTableName=other, TargetTableName=f"{other}-r",
-                                           UseLatestRestorableTime=True)
+        ddb.restore_table_to_point_in_time(
+            SourceTableName=other, TargetTableName=f"{other}-r", UseLatestRestorableTime=True
+        )
     assert err.value.response["Error"]["Code"] == "PointInTimeRecoveryUnavailableException"
     with pytest.raises(ClientError) as err:
-        ddb.restore_table_to_point_in_time(SourceTableName=f"{table}-missing", TargetTableName=f"{table}-r",
-                                           UseLatestRestorableTime=True)
+        ddb.restore_table_to_point_in_time(
+            SourceTableName=f"{table}-missing", TargetTableName=f"{table}-r", UseLatestRestorableTime=True
+        )
     assert err.value.response["Error"]["Code"] == "SourceTableNotFoundException"
 
 
@@ -116,12 +150,16 @@ def test_latest_restorable_time_lags_by_the_setting(sandbox, aws, unique_name):
     sandbox.advance(1000)
     sandbox.configure(pitr_lag_seconds=300)
     pitr = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
-        "PointInTimeRecoveryDescription"]
+        "PointInTimeRecoveryDescription"
+    ]
     lag = (sandbox.now() - pitr["LatestRestorableDateTime"]).total_seconds()
     assert 300 <= lag < 310
     with pytest.raises(ClientError) as err:
-        ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=f"{table}-r",
-                                           RestoreDateTime=sandbox.now() - dt.timedelta(seconds=60))
+        ddb.restore_table_to_point_in_time(
+            SourceTableName=table,
+            TargetTableName=f"{table}-r",
+            RestoreDateTime=sandbox.now() - dt.timedelta(seconds=60),
+        )
     assert err.value.response["Error"]["Code"] == "InvalidRestoreTimeException"
 
 
@@ -129,13 +167,15 @@ def test_disabling_pitr_resets_the_window(sandbox, aws, unique_name):
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name)
     first = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
-        "PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"]
+        "PointInTimeRecoveryDescription"
+    ]["EarliestRestorableDateTime"]
     sandbox.advance(60)
     spec = "PointInTimeRecoverySpecification"
     ddb.update_continuous_backups(TableName=table, **{spec: {"PointInTimeRecoveryEnabled": False}})
     ddb.update_continuous_backups(TableName=table, **{spec: {"PointInTimeRecoveryEnabled": True}})
     again = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"][
-        "PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"]
+        "PointInTimeRecoveryDescription"
+    ]["EarliestRestorableDateTime"]
     assert (again - first).total_seconds() >= 60
 
 
@@ -144,24 +184,41 @@ def test_index_and_billing_overrides(sandbox, aws, unique_name):
     table = create_table(ddb, unique_name, gsi=("status", "S"))
     _put(ddb, table, "a", "1", status={"S": "open"})
     t = _second_boundary(sandbox)
-    ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=f"{table}-all", RestoreDateTime=t)
-    ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=f"{table}-none", RestoreDateTime=t,
-                                       GlobalSecondaryIndexOverride=[], LocalSecondaryIndexOverride=[],
-                                       BillingModeOverride="PROVISIONED",
-                                       ProvisionedThroughputOverride={"ReadCapacityUnits": 5,
-                                                                      "WriteCapacityUnits": 5})
+    ddb.restore_table_to_point_in_time(
+        SourceTableName=table, TargetTableName=f"{table}-all", RestoreDateTime=t
+    )
+    ddb.restore_table_to_point_in_time(
+        SourceTableName=table,
+        TargetTableName=f"{table}-none",
+        RestoreDateTime=t,
+        GlobalSecondaryIndexOverride=[],
+        LocalSecondaryIndexOverride=[],
+        BillingModeOverride="PROVISIONED",
+        ProvisionedThroughputOverride={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+    )
     full = ddb.describe_table(TableName=f"{table}-all")["Table"]
     bare = ddb.describe_table(TableName=f"{table}-none")["Table"]
     assert [g["IndexName"] for g in full["GlobalSecondaryIndexes"]] == ["by-status"]
     assert not bare.get("GlobalSecondaryIndexes")
     assert bare["BillingModeSummary"]["BillingMode"] == "PROVISIONED"
     assert full["RestoreSummary"]["SourceTableArn"].endswith(f"table/{table}")
-    assert ddb.query(TableName=f"{table}-all", IndexName="by-status", KeyConditionExpression="#s = :s",
-                     ExpressionAttributeNames={"#s": "status"},
-                     ExpressionAttributeValues={":s": {"S": "open"}})["Count"] == 1
+    assert (
+        ddb.query(
+            TableName=f"{table}-all",
+            IndexName="by-status",
+            KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "open"}},
+        )["Count"]
+        == 1
+    )
     # the restored table comes without PITR, like on AWS
-    assert ddb.describe_continuous_backups(TableName=f"{table}-all")["ContinuousBackupsDescription"][
-        "PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"
+    assert (
+        ddb.describe_continuous_backups(TableName=f"{table}-all")["ContinuousBackupsDescription"][
+            "PointInTimeRecoveryDescription"
+        ]["PointInTimeRecoveryStatus"]
+        == "DISABLED"
+    )
 
 
 def test_restored_table_is_creating_then_active(sandbox, aws, unique_name):
@@ -169,8 +226,9 @@ def test_restored_table_is_creating_then_active(sandbox, aws, unique_name):
     table = create_table(ddb, unique_name)
     _put(ddb, table, "a", "1")
     sandbox.configure(restore_seconds=600)
-    out = ddb.restore_table_to_point_in_time(SourceTableName=table, TargetTableName=f"{table}-r",
-                                             UseLatestRestorableTime=True)
+    out = ddb.restore_table_to_point_in_time(
+        SourceTableName=table, TargetTableName=f"{table}-r", UseLatestRestorableTime=True
+    )
     assert out["TableDescription"]["TableStatus"] == "CREATING"
     assert out["TableDescription"]["RestoreSummary"]["RestoreInProgress"] is True
     with pytest.raises(ClientError) as err:
@@ -201,8 +259,10 @@ def test_restore_from_backup_keeps_working(sandbox, aws, unique_name):
 def test_numbers_are_stored_trimmed_like_aws(aws, unique_name):
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name, range_key=None, hash_key=("id", "N"))
-    ddb.put_item(TableName=table, Item={"id": {"N": "0001"}, "a": {"N": "1.50"}, "b": {"N": "1E+2"},
-                                        "s": {"NS": ["2.0", "3"]}})
+    ddb.put_item(
+        TableName=table,
+        Item={"id": {"N": "0001"}, "a": {"N": "1.50"}, "b": {"N": "1E+2"}, "s": {"NS": ["2.0", "3"]}},
+    )
     item = ddb.get_item(TableName=table, Key={"id": {"N": "1"}})["Item"]
     assert item["id"] == {"N": "1"} and item["a"] == {"N": "1.5"} and item["b"] == {"N": "100"}
     assert sorted(item["s"]["NS"]) == ["2", "3"]

@@ -31,8 +31,9 @@ def fine_grained_threads():
 
 def _streamed_table(ddb: Any, name: str) -> str:
     table = create_table(ddb, name, pitr=False)
-    ddb.update_table(TableName=table, StreamSpecification={"StreamEnabled": True,
-                                                            "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    ddb.update_table(
+        TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    )
     return ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
 
 
@@ -42,8 +43,9 @@ class StreamReader:
     def __init__(self, streams: Any, arn: str) -> None:
         self.streams = streams
         shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        self.iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
-                                                   ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        self.iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         self.records: list[dict[str, Any]] = []
         self.calls = 0
 
@@ -62,7 +64,7 @@ class StreamReader:
 
 def _write_sk(record: dict[str, Any]) -> str:
     image = record["dynamodb"].get("NewImage") or record["dynamodb"]["OldImage"]
-    return f'{image["sk"]["S"]}={image.get("n", {}).get("N")}'
+    return f"{image['sk']['S']}={image.get('n', {}).get('N')}"
 
 
 def test_concurrent_writers_then_paging_gives_each_record_once_in_order(
@@ -79,11 +81,16 @@ def test_concurrent_writers_then_paging_gives_each_record_once_in_order(
         for i in range(WRITES_EACH):
             key = {"pk": {"S": f"w{w}"}, "sk": {"S": f"{i % 40}"}}
             if i % 3 == 0:
-                client.transact_write_items(TransactItems=[{"Put": {
-                    "TableName": table, "Item": {**key, "n": {"N": str(i)}}}}])
+                client.transact_write_items(
+                    TransactItems=[{"Put": {"TableName": table, "Item": {**key, "n": {"N": str(i)}}}}]
+                )
             elif i % 3 == 1:
-                client.update_item(TableName=table, Key=key, UpdateExpression="SET n = :n",
-                                   ExpressionAttributeValues={":n": {"N": str(i)}})
+                client.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="SET n = :n",
+                    ExpressionAttributeValues={":n": {"N": str(i)}},
+                )
             else:
                 client.put_item(TableName=table, Item={**key, "n": {"N": str(i)}})
 
@@ -105,13 +112,16 @@ def test_concurrent_writers_then_paging_gives_each_record_once_in_order(
 
     numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in reader.records]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), "sequence numbers not increasing"
-    got = Counter(f'{r["dynamodb"]["Keys"]["pk"]["S"]}/{_write_sk(r)}' for r in reader.records)
+    got = Counter(f"{r['dynamodb']['Keys']['pk']['S']}/{_write_sk(r)}" for r in reader.records)
     expected = Counter(f"w{w}/{i % 40}={i}" for w in range(WRITERS) for i in range(WRITES_EACH))
     assert got == expected, f"missing {expected - got}, extra {got - expected}"
     # per item, the records come in the order of its writes
     for w in range(WRITERS):
-        mine = [int(r["dynamodb"]["NewImage"]["n"]["N"]) for r in reader.records if r["dynamodb"]["Keys"]["pk"]["S"]
-                == f"w{w}"]
+        mine = [
+            int(r["dynamodb"]["NewImage"]["n"]["N"])
+            for r in reader.records
+            if r["dynamodb"]["Keys"]["pk"]["S"] == f"w{w}"
+        ]
         assert mine == sorted(mine)
 
 
@@ -139,13 +149,27 @@ def test_a_cancelled_transaction_leaves_concurrent_writers_records(
     try:
         for t in range(60):
             with pytest.raises(ClientError) as err:
-                ddb.transact_write_items(TransactItems=[
-                    *({"Put": {"TableName": table, "Item": {"pk": {"S": "tx"}, "sk": {"S": f"{t}-{j}"}}}}
-                      for j in range(8)),
-                    {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "guard"}, "sk": {"S": "-"}},
-                                        "ConditionExpression": "n = :one",
-                                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-                ])
+                ddb.transact_write_items(
+                    TransactItems=[
+                        *(
+                            {
+                                "Put": {
+                                    "TableName": table,
+                                    "Item": {"pk": {"S": "tx"}, "sk": {"S": f"{t}-{j}"}},
+                                }
+                            }
+                            for j in range(8)
+                        ),
+                        {
+                            "ConditionCheck": {
+                                "TableName": table,
+                                "Key": {"pk": {"S": "guard"}, "sk": {"S": "-"}},
+                                "ConditionExpression": "n = :one",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                            }
+                        },
+                    ]
+                )
             assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
             cancelled += 1
     finally:
@@ -153,7 +177,7 @@ def test_a_cancelled_transaction_leaves_concurrent_writers_records(
         thread.join(timeout=60)
     reader = StreamReader(sandbox.client("dynamodbstreams"), arn)
     reader.drain(max_calls=10_000)
-    got = [f'{r["dynamodb"]["Keys"]["pk"]["S"]}/{r["dynamodb"]["Keys"]["sk"]["S"]}' for r in reader.records]
+    got = [f"{r['dynamodb']['Keys']['pk']['S']}/{r['dynamodb']['Keys']['sk']['S']}" for r in reader.records]
     assert cancelled == 60
     assert not [g for g in got if g.startswith("tx/")], "a cancelled transaction left stream records"
     assert Counter(got) == Counter(["guard/-", *written]), "records of the concurrent writer were lost"

@@ -21,7 +21,7 @@ def value_equal(a: Any, b: Any) -> bool:
     """Two DynamoDB JSON attribute values."""
     if set(a) != set(b):
         return False
-    (tag, x), = a.items()
+    ((tag, x),) = a.items()
     y = b[tag]
     if tag == "N":
         return Decimal(x) == Decimal(y)

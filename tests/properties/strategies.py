@@ -17,10 +17,44 @@ from hypothesis import strategies as st
 
 from recovery_helpers.items import KeySchema
 
-RESERVED = ["name", "status", "size", "data", "value", "key", "order", "timestamp", "user", "year", "TTL", "AND",
-            "IN", "BETWEEN", "SET", "REMOVE"]
-ODD = ["a.b", "#x", ":v", "a b", "tenant id", "doc.no", "Ünïcode", "名前", "emoji 🙂", "-", "_", "B", "S", "N", "M",
-       "L", "BS", "NULL"]
+RESERVED = [
+    "name",
+    "status",
+    "size",
+    "data",
+    "value",
+    "key",
+    "order",
+    "timestamp",
+    "user",
+    "year",
+    "TTL",
+    "AND",
+    "IN",
+    "BETWEEN",
+    "SET",
+    "REMOVE",
+]
+ODD = [
+    "a.b",
+    "#x",
+    ":v",
+    "a b",
+    "tenant id",
+    "doc.no",
+    "Ünïcode",
+    "名前",
+    "emoji 🙂",
+    "-",
+    "_",
+    "B",
+    "S",
+    "N",
+    "M",
+    "L",
+    "BS",
+    "NULL",
+]
 names = st.one_of(st.sampled_from(RESERVED + ODD), st.text(min_size=1, max_size=8))
 
 
@@ -78,7 +112,7 @@ def _distinct_ns(value: dict[str, Any]) -> bool:
 
 
 def _nested_ok(value: dict[str, Any]) -> bool:
-    (tag, inner), = value.items()
+    ((tag, inner),) = value.items()
     if tag == "NS":
         return _distinct_ns(value)
     if tag == "L":

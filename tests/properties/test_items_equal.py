@@ -20,11 +20,22 @@ _NEXT = Context(prec=38, Emin=-999, Emax=999)
 
 def _renotate(value: Any, draw: Any) -> Any:
     """The same value written differently: other number notations, sets and maps in another order."""
-    (tag, inner), = value.items()
+    ((tag, inner),) = value.items()
     if tag == "N":
         d = Decimal(inner)
-        return {"N": draw(st.sampled_from([str(d), f"{d:e}", f"{d:E}", format(d, "f"), format(d, "f") +
-                                           ("0" if "." in format(d, "f") else "")]))}
+        return {
+            "N": draw(
+                st.sampled_from(
+                    [
+                        str(d),
+                        f"{d:e}",
+                        f"{d:E}",
+                        format(d, "f"),
+                        format(d, "f") + ("0" if "." in format(d, "f") else ""),
+                    ]
+                )
+            )
+        }
     if tag in ("NS", "SS", "BS"):
         return {tag: draw(st.permutations(inner))}
     if tag == "L":
@@ -37,7 +48,7 @@ def _renotate(value: Any, draw: Any) -> Any:
 
 def _perturb(value: Any, draw: Any) -> Any:
     """A subtly different value: a number one unit off in its last digit, a byte changed, a type changed."""
-    (tag, inner), = value.items()
+    ((tag, inner),) = value.items()
     if tag == "N":
         return {"N": str(_NEXT.next_plus(Decimal(inner)))}
     if tag == "S":
@@ -45,8 +56,11 @@ def _perturb(value: Any, draw: Any) -> Any:
     if tag == "B":
         return {"B": bytes(inner) + b"\x00"}
     if tag == "NS":
-        return {"NS": [inner[0], *[str(_NEXT.next_plus(Decimal(v))) for v in inner[1:]]]} if len(inner) > 1 \
+        return (
+            {"NS": [inner[0], *[str(_NEXT.next_plus(Decimal(v))) for v in inner[1:]]]}
+            if len(inner) > 1
             else {"N": inner[0]}
+        )
     if tag == "L":
         return {"L": [*inner, {"NULL": True}]} if not inner else {"L": [_perturb(inner[0], draw), *inner[1:]]}
     if tag == "M":

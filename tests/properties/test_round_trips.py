@@ -34,8 +34,16 @@ def test_keys_files_read_every_key_exactly(tmp_path_factory, data):
     lines = data.draw(st.lists(key_lines(schema), min_size=1, max_size=5))
     path = tmp_path_factory.mktemp("keys") / "keys.jsonl"
     path.write_text("".join(line.text + "\n" for line in lines), encoding="utf-8")
-    request = SourceRequest(aws=None, table_name="t", key_schema=schema, restored_table_name=None,
-                            window_start=T, window_end=T, keys_file=str(path), stats=SourceStats())
+    request = SourceRequest(
+        aws=None,
+        table_name="t",
+        key_schema=schema,
+        restored_table_name=None,
+        window_start=T,
+        window_end=T,
+        keys_file=str(path),
+        stats=SourceStats(),
+    )
     found = [f.key for f in keys_file.find(request)]
     assert found == [_as_stored(line.key) for line in lines]
 
@@ -44,7 +52,9 @@ def test_keys_files_read_every_key_exactly(tmp_path_factory, data):
 def test_change_log_records_give_back_the_exact_key(data):
     schema = data.draw(schemas())
     line = data.draw(key_lines(schema))
-    text = f'{{"operation": "itemChange", "timestamp": 1714557600123, "ids": {line.text}, "action": "update"}}'
+    text = (
+        f'{{"operation": "itemChange", "timestamp": 1714557600123, "ids": {line.text}, "action": "update"}}'
+    )
     record = parse_record(text, schema)
     assert record.key == _as_stored(line.key) and record.action == "update"
 
@@ -70,8 +80,9 @@ def test_key_ids_are_canonical_and_give_the_key_back(data):
 @given(data=st.data())
 def test_plan_files_give_back_every_item_exactly(tmp_path_factory, data):
     schema = data.draw(schemas())
-    pairs = data.draw(st.lists(st.tuples(st.one_of(st.none(), items(schema)), items(schema)), min_size=1,
-                               max_size=4))
+    pairs = data.draw(
+        st.lists(st.tuples(st.one_of(st.none(), items(schema)), items(schema)), min_size=1, max_size=4)
+    )
     incident = Incident("p", runs_dir=tmp_path_factory.mktemp("runs"))
     entries = {}
     for restored, live in pairs:
@@ -79,8 +90,16 @@ def test_plan_files_give_back_every_item_exactly(tmp_path_factory, data):
         if restored is not None:
             restored = {**restored, **key}
         classification = "created" if restored is None else "changed"
-        entry = PlanEntry(schema.key_id(key), key, classification, ACTION_OF[classification], restored, live,
-                          item_digest(restored), item_digest(live))
+        entry = PlanEntry(
+            schema.key_id(key),
+            key,
+            classification,
+            ACTION_OF[classification],
+            restored,
+            live,
+            item_digest(restored),
+            item_digest(live),
+        )
         entries[entry.key_id] = entry
     write_plan(incident, list(entries.values()), {"key_schema": {}})
     assert {e.key_id: e for e in iter_plan(incident)} == entries
@@ -106,5 +125,6 @@ def test_a_number_in_a_keys_file_is_never_read_through_a_float(tmp_path):
     from recovery_helpers.items import KeySchema
 
     schema = KeySchema("id", "N")
-    assert parse_record(f'{{"operation": "itemChange", "timestamp": 1, "ids": {line}, "action": "update"}}',
-                        schema).key == {"id": {"N": "12345678.90123456789"}}
+    assert parse_record(
+        f'{{"operation": "itemChange", "timestamp": 1, "ids": {line}, "action": "update"}}', schema
+    ).key == {"id": {"N": "12345678.90123456789"}}

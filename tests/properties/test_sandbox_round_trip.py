@@ -24,8 +24,11 @@ _counter = itertools.count()
 @pytest.fixture(scope="module")
 def ddb(sandbox: Any) -> Any:
     return boto3.client(
-        "dynamodb", region_name=sandbox.region, endpoint_url=sandbox.endpoint_url,
-        aws_access_key_id=sandbox.admin_access_key_id, aws_secret_access_key=sandbox.admin_secret_access_key,
+        "dynamodb",
+        region_name=sandbox.region,
+        endpoint_url=sandbox.endpoint_url,
+        aws_access_key_id=sandbox.admin_access_key_id,
+        aws_secret_access_key=sandbox.admin_secret_access_key,
     )
 
 
@@ -35,14 +38,20 @@ def _table(ddb: Any, schema: KeySchema) -> str:
         key = [{"AttributeName": schema.hash_name, "KeyType": "HASH"}]
         if schema.range_name:
             key.append({"AttributeName": schema.range_name, "KeyType": "RANGE"})
-        ddb.create_table(TableName=name, KeySchema=key, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": t} for n, t in schema.types().items()])
+        ddb.create_table(
+            TableName=name,
+            KeySchema=key,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": t} for n, t in schema.types().items()
+            ],
+        )
         _tables[schema] = name
     return _tables[schema]
 
 
 def _numbers(value: Any) -> list[str]:
-    (tag, inner), = value.items()
+    ((tag, inner),) = value.items()
     if tag == "N":
         return [inner]
     if tag == "NS":

@@ -13,7 +13,7 @@ from recovery_helpers.items import KeySchema
 
 HASH_RANGE = KeySchema("pk", "S", "sk", "S")
 NUMBER_KEY = KeySchema("id", "N")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_epoch_milliseconds_and_iso_timestamps_parse_to_the_same_utc_instant():

@@ -93,10 +93,10 @@ EVERY_TYPE = {
     "b": b"\x01\x02",
     "yes": True,
     "nothing": None,
-    "m": {"address": {"city": "Graz", "zip": Decimal("8010")}, "tags": ["a", {"deep": Decimal("2.0")}]},
-    "l": [Decimal("1"), "two", [b"\x03"], {"x": False}],
+    "m": {"address": {"city": "Graz", "zip": Decimal(8010)}, "tags": ["a", {"deep": Decimal("2.0")}]},
+    "l": [Decimal(1), "two", [b"\x03"], {"x": False}],
     "ss": {"b", "a", "c"},
-    "ns": {Decimal("10"), Decimal("2.5")},
+    "ns": {Decimal(10), Decimal("2.5")},
     "bs": {b"\x00", b"\xff"},
 }
 
@@ -107,12 +107,12 @@ def test_every_attribute_type_compares_by_value_and_shows_where_it_differs(aws, 
         "n": Decimal("1.5"),
         "ss": {"c", "a", "b"},
         "ns": {Decimal("2.50"), Decimal("10.0")},
-        "m": {"tags": ["a", {"deep": Decimal("2")}], "address": {"zip": Decimal("8010"), "city": "Graz"}},
+        "m": {"tags": ["a", {"deep": Decimal(2)}], "address": {"zip": Decimal(8010), "city": "Graz"}},
     }
     differs = {
         **EVERY_TYPE,
-        "m": {**EVERY_TYPE["m"], "address": {"city": "Wien", "zip": Decimal("8010")}},
-        "l": [Decimal("1"), "two", [b"\x04"], {"x": False}],
+        "m": {**EVERY_TYPE["m"], "address": {"city": "Wien", "zip": Decimal(8010)}},
+        "l": [Decimal(1), "two", [b"\x04"], {"x": False}],
         "ss": {"a", "b"},
         "new": "attr",
     }

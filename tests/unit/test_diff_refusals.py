@@ -37,35 +37,47 @@ def test_an_item_too_wide_for_one_condition_is_refused_by_name_and_no_plan_is_wr
 ):
     too_wide = MAX_OPERATORS // 2  # 150 attributes: 1 + 2 * 150 = 301 operators
     live, restored = _tables(
-        aws, unique_name,
+        aws,
+        unique_name,
         [_wide("wide", too_wide, "good"), {"pk": {"S": "narrow"}, "v": {"S": "good"}}],
-        [_wide("wide", too_wide, "bad"), {"pk": {"S": "narrow"}, "v": {"S": "bad"}},
-         _wide("created", too_wide, "new")],
+        [
+            _wide("wide", too_wide, "bad"),
+            {"pk": {"S": "narrow"}, "v": {"S": "bad"}},
+            _wide("created", too_wide, "new"),
+        ],
     )
     keys = tmp_path / "keys.jsonl"
     keys.write_text("".join(json.dumps({"pk": k}) + "\n" for k in ("wide", "narrow", "created")))
     ctx = context(aws, tmp_path, live, restored)
-    with pytest.raises(InputError, match=r"refuses the plan: 2 item\(s\).*pk=created \(created\).*301 operators.*"
-                                         r"pk=wide \(changed\)"):
-        diff.build_plan(ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START,
-                        progress=False)
+    with pytest.raises(
+        InputError,
+        match=r"refuses the plan: 2 item\(s\).*pk=created \(created\).*301 operators.*"
+        r"pk=wide \(changed\)",
+    ):
+        diff.build_plan(
+            ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START, progress=False
+        )
     run = ctx.incident.path
     assert not (run / "plan.jsonl").exists() and not (run / "plan.json").exists()
     refused = [json.loads(line) for line in (run / "refused.jsonl").read_text().splitlines()]
     assert [(r["key"], r["classification"]) for r in refused] == [
-        ({"pk": {"S": "created"}}, "created"), ({"pk": {"S": "wide"}}, "changed")]
+        ({"pk": {"S": "created"}}, "created"),
+        ({"pk": {"S": "wide"}}, "changed"),
+    ]
     assert any(e["action"] == "build plan" and e["result"] == "refused" for e in ctx.incident.timeline)
 
 
 def test_an_item_at_the_limit_is_planned_and_patched(aws, unique_name, tmp_path):
     at_limit = (MAX_OPERATORS - 1) // 2  # 149 attributes: 299 operators
-    live, restored = _tables(aws, unique_name, [_wide("wide", at_limit, "good")],
-                             [_wide("wide", at_limit, "bad")])
+    live, restored = _tables(
+        aws, unique_name, [_wide("wide", at_limit, "good")], [_wide("wide", at_limit, "bad")]
+    )
     keys = tmp_path / "keys.jsonl"
     keys.write_text('{"pk": "wide"}\n')
     ctx = context(aws, tmp_path, live, restored)
-    result = diff.build_plan(ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START,
-                             progress=False)
+    result = diff.build_plan(
+        ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START, progress=False
+    )
     assert result.counts["changed"] == 1 and not (ctx.incident.path / "refused.jsonl").exists()
     diff.approve(ctx, approve=True)
     patch.apply_plan(ctx, dry_run=False, progress=False)

@@ -13,16 +13,29 @@ def table(aws, unique_name):
     ddb = aws.dynamodb
     name = create_table(ddb, unique_name)
     for i in range(30):  # ~1.5 KB each: 2 write units per item, 1 read unit
-        ddb.put_item(TableName=name, Item={"pk": {"S": f"p{i:02d}"}, "sk": {"S": "x"}, "blob": {"S": "z" * 1500},
-                                           "n": {"N": "12345"}, "m": {"M": {"a": {"BOOL": True}}}})
+        ddb.put_item(
+            TableName=name,
+            Item={
+                "pk": {"S": f"p{i:02d}"},
+                "sk": {"S": "x"},
+                "blob": {"S": "z" * 1500},
+                "n": {"N": "12345"},
+                "m": {"M": {"a": {"BOOL": True}}},
+            },
+        )
     return name
 
 
 def test_figures_come_from_a_sample_when_describe_table_has_no_size(aws, table):
     figures = estimate.table_figures(aws.dynamodb, table)
     assert figures.items == 30 and figures.source == "sample of 30 items"
-    one = {"pk": {"S": "p00"}, "sk": {"S": "x"}, "blob": {"S": "z" * 1500}, "n": {"N": "12345"},
-           "m": {"M": {"a": {"BOOL": True}}}}
+    one = {
+        "pk": {"S": "p00"},
+        "sk": {"S": "x"},
+        "blob": {"S": "z" * 1500},
+        "n": {"N": "12345"},
+        "m": {"M": {"a": {"BOOL": True}}},
+    }
     assert estimate.item_size(one) == 2 + 3 + 2 + 1 + 4 + 1500 + 1 + 4 + 1 + 3 + 1 + 1 + 1
     assert figures.bytes == 30 * estimate.item_size(one)
 

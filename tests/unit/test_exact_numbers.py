@@ -27,14 +27,20 @@ FRACTION_KEY = "12345678.90123456789"  # 19 digits: a float keeps 17
 def test_normalize_number_keeps_38_digits_and_trims_zeros_as_dynamodb_does():
     assert normalize_number(DIGITS_38) == DIGITS_38
     assert normalize_number("-0.00" + DIGITS_38 + "000") == "-0.00" + DIGITS_38
-    assert normalize_number("1.50") == "1.5" and normalize_number("0001") == "1" and normalize_number("-0") == "0"
+    assert (
+        normalize_number("1.50") == "1.5"
+        and normalize_number("0001") == "1"
+        and normalize_number("-0") == "0"
+    )
     assert normalize_number("1E+2") == "100"
     assert normalize_number("1.5E+40") == "15" + "0" * 39
     assert normalize_number("9.99E+125") == "999" + "0" * 123
     assert normalize_number("1E-130") == "0." + "0" * 129 + "1"
 
 
-@pytest.mark.parametrize("edge", ["9." + "9" * 37 + "E+125", "-9." + "9" * 28 + "5E+125", "1E-130", "-1E-130"])
+@pytest.mark.parametrize(
+    "edge", ["9." + "9" * 37 + "E+125", "-9." + "9" * 28 + "5E+125", "1E-130", "-1E-130"]
+)
 def test_the_edges_of_dynamodbs_range_are_numbers_a_key_may_have(edge):
     """Found by the soak profile: abs() rounds to 28 digits and pushed 9.99...95E+125 out of the range."""
     key = KeySchema("id", "N").key_from_plain({"id": Decimal(edge)})
@@ -74,8 +80,9 @@ def test_a_corruption_in_digits_29_to_38_is_a_change_the_patch_will_revert(aws, 
     keys = tmp_path / "keys.jsonl"
     keys.write_text('{"id": 1}\n')
     ctx = context(aws, tmp_path, live, restored)
-    result = diff.build_plan(ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START,
-                             progress=False)
+    result = diff.build_plan(
+        ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START, progress=False
+    )
     assert result.counts["changed"] == 1
     row = result.diffs.iloc[0]
     assert (row["path"], row["old"], row["new"]) == ("amount", DIGITS_38, DIGITS_38[:-1] + "9")
@@ -83,16 +90,20 @@ def test_a_corruption_in_digits_29_to_38_is_a_change_the_patch_will_revert(aws, 
 
 def test_a_fractional_number_key_in_a_keys_file_keeps_every_digit(aws, unique_name, tmp_path):
     live = _number_table(aws, unique_name, hash_key=("tenant id", "S"), range_key=("doc.no", "N"))
-    restored = _number_table(aws, unique_name + "-restored", hash_key=("tenant id", "S"),
-                             range_key=("doc.no", "N"))
+    restored = _number_table(
+        aws, unique_name + "-restored", hash_key=("tenant id", "S"), range_key=("doc.no", "N")
+    )
     key = {"tenant id": {"S": "t-1"}, "doc.no": {"N": FRACTION_KEY}}
     _put(aws, restored, {**key, "v": {"S": "good"}})
     _put(aws, live, {**key, "v": {"S": "corrupted"}})
     keys = tmp_path / "keys.jsonl"
-    keys.write_text(f'{{"tenant id": "t-1", "doc.no": {FRACTION_KEY}}}\n')  # a JSON number, as the contract says
+    keys.write_text(
+        f'{{"tenant id": "t-1", "doc.no": {FRACTION_KEY}}}\n'
+    )  # a JSON number, as the contract says
     ctx = context(aws, tmp_path, live, restored)
-    result = diff.build_plan(ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START,
-                             progress=False)
+    result = diff.build_plan(
+        ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START, progress=False
+    )
     assert result.counts["changed"] == 1, result.counts
     # the review tables show the key as DynamoDB stores it, not as a float
     assert result.items.iloc[0]["key"] == f"tenant id=t-1, doc.no={FRACTION_KEY}"
@@ -108,8 +119,14 @@ def test_a_fractional_number_key_in_a_change_log_keeps_every_digit(aws, unique_n
         '"action": "delete"}\n'
     )
     ctx = context(aws, tmp_path, live, restored)
-    result = diff.build_plan(ctx, impacted_source="log_file", log_file=str(log), incident_start=START,
-                             incident_end="2024-05-01T12:00:00+00:00", progress=False)
+    result = diff.build_plan(
+        ctx,
+        impacted_source="log_file",
+        log_file=str(log),
+        incident_start=START,
+        incident_end="2024-05-01T12:00:00+00:00",
+        progress=False,
+    )
     assert result.counts["deleted"] == 1, result.counts
 
 
@@ -124,8 +141,11 @@ def test_cloudwatch_messages_and_the_app_side_logger_keep_every_digit():
 
 @pytest.mark.parametrize(
     "value, reason",
-    [("1" * 39, "39 significant digits"), ("1E+126", "outside DynamoDB's number range"),
-     ("1E-131", "outside DynamoDB's number range")],
+    [
+        ("1" * 39, "39 significant digits"),
+        ("1E+126", "outside DynamoDB's number range"),
+        ("1E-131", "outside DynamoDB's number range"),
+    ],
 )
 def test_a_key_no_dynamodb_item_can_have_is_refused_with_the_reason(value, reason):
     with pytest.raises(InputError, match=reason):
@@ -145,16 +165,35 @@ def test_key_to_plain_gives_number_keys_as_dynamodb_stores_them_and_reads_back_e
 def test_04_diff_shows_a_changed_item_holding_numbers_beyond_1e38(aws, unique_name, tmp_path):
     live = _number_table(aws, unique_name, hash_key=("pk", "S"))
     restored = _number_table(aws, unique_name + "-restored", hash_key=("pk", "S"))
-    _put(aws, restored, {"pk": {"S": "a"}, "big": {"N": "1.5E+40"}, "tiny": {"N": "1E-130"},
-                         "set": {"NS": ["9.99E+125", "-1.5E+40"]}, "status": {"S": "ok"}})
-    _put(aws, live, {"pk": {"S": "a"}, "big": {"N": "1.5E+40"}, "tiny": {"N": "1E-130"},
-                     "set": {"NS": ["9.99E+125", "-1.5E+40"]}, "status": {"S": "broken"},
-                     "huge": {"N": "-9.99E+125"}})
+    _put(
+        aws,
+        restored,
+        {
+            "pk": {"S": "a"},
+            "big": {"N": "1.5E+40"},
+            "tiny": {"N": "1E-130"},
+            "set": {"NS": ["9.99E+125", "-1.5E+40"]},
+            "status": {"S": "ok"},
+        },
+    )
+    _put(
+        aws,
+        live,
+        {
+            "pk": {"S": "a"},
+            "big": {"N": "1.5E+40"},
+            "tiny": {"N": "1E-130"},
+            "set": {"NS": ["9.99E+125", "-1.5E+40"]},
+            "status": {"S": "broken"},
+            "huge": {"N": "-9.99E+125"},
+        },
+    )
     keys = tmp_path / "keys.jsonl"
     keys.write_text('{"pk": "a"}\n')
     ctx = context(aws, tmp_path, live, restored)
-    result = diff.build_plan(ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START,
-                             progress=False)
+    result = diff.build_plan(
+        ctx, impacted_source="keys_file", keys_file=str(keys), incident_start=START, progress=False
+    )
     assert result.counts["changed"] == 1
     rows = {r["path"]: (r["old"], r["new"]) for r in result.diffs.to_dict("records")}
     assert rows == {"status": ("ok", "broken"), "huge": ("(absent)", "-999" + "0" * 123)}

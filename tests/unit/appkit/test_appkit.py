@@ -30,6 +30,7 @@ class FakeClock:
 
 # -- import isolation ----------------------------------------------------------------------------------------
 
+
 def test_appkit_imports_only_boto3_and_stdlib():
     code = (
         "import sys; import recovery_helpers.appkit, recovery_helpers.appkit.streams_handler; "
@@ -41,6 +42,7 @@ def test_appkit_imports_only_boto3_and_stdlib():
 
 
 # -- read-only guard -----------------------------------------------------------------------------------------
+
 
 def test_guard_reads_tenants_and_all(aws, unique_name):
     ssm = aws.ssm
@@ -84,7 +86,8 @@ def test_guard_missing_parameter_is_not_read_only_and_logged_once(aws, unique_na
             assert not guard.is_read_only("t1")
             clock.t += 1
     assert [r.getMessage() for r in caplog.records].count(
-        f"read-only parameter {unique_name!r} does not exist: no tenant is read-only") == 1
+        f"read-only parameter {unique_name!r} does not exist: no tenant is read-only"
+    ) == 1
     aws.ssm.put_parameter(Name=unique_name, Value="t1", Type="StringList")
     assert guard.is_read_only("t1")
 
@@ -93,22 +96,47 @@ def test_guard_keeps_last_value_when_ssm_fails(aws, unique_name, caplog):
     """A role allowed to read the parameter, then denied: the guard keeps answering with what it knew."""
     account = aws.account_id
     role = f"guard-{unique_name}"[:60]
-    aws.iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                       "Action": "sts:AssumeRole"}]}))
-    aws.iam.put_role_policy(RoleName=role, PolicyName="read", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}]}))
+    aws.iam.create_role(
+        RoleName=role,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    aws.iam.put_role_policy(
+        RoleName=role,
+        PolicyName="read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}],
+            }
+        ),
+    )
     aws.ssm.put_parameter(Name=unique_name, Value="t1", Type="StringList")
     as_app = aws.assume_role(f"arn:aws:iam::{account}:role/{role}")
     clock = FakeClock()
     guard = ReadOnlyGuard(unique_name, ssm_client=as_app.ssm, ttl_seconds=5, clock=clock)
     assert guard.is_read_only("t1")
 
-    aws.iam.put_role_policy(RoleName=role, PolicyName="deny", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Deny", "Action": "ssm:GetParameter", "Resource": "*"}]}))
+    aws.iam.put_role_policy(
+        RoleName=role,
+        PolicyName="deny",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Deny", "Action": "ssm:GetParameter", "Resource": "*"}],
+            }
+        ),
+    )
     clock.t += 5
     with caplog.at_level(logging.ERROR):
         assert guard.is_read_only("t1")
@@ -118,6 +146,7 @@ def test_guard_keeps_last_value_when_ssm_fails(aws, unique_name, caplog):
 
 # -- change logger -------------------------------------------------------------------------------------------
 
+
 def test_change_logger_writes_the_seed_record(caplog):
     logger = logging.getLogger("test-change-log")
     changes = ChangeLogger(logger=logger, clock=lambda: 1714567890.1234)
@@ -126,11 +155,15 @@ def test_change_logger_writes_the_seed_record(caplog):
         line = changes.log_change({"pk": b"\x00\xff", "sk": 7}, "delete")
     assert caplog.records[0].getMessage() == line
     obj = json.loads(line)
-    assert obj == {"operation": "itemChange", "timestamp": 1714567890123, "ids": {"pk": "AP8=", "sk": 7},
-                   "action": "delete"}
+    assert obj == {
+        "operation": "itemChange",
+        "timestamp": 1714567890123,
+        "ids": {"pk": "AP8=", "sk": 7},
+        "action": "delete",
+    }
     record = parse_record(line, schema)  # the runbook's one parser reads it back
     assert record.key == {"pk": {"B": b"\x00\xff"}, "sk": {"N": "7"}} and record.action == "delete"
-    assert record.timestamp == dt.datetime(2024, 5, 1, 12, 51, 30, 123000, tzinfo=dt.timezone.utc)
+    assert record.timestamp == dt.datetime(2024, 5, 1, 12, 51, 30, 123000, tzinfo=dt.UTC)
     with pytest.raises(ValueError):
         changes.log_change({"pk": "x"}, "upsert")
 
@@ -143,28 +176,42 @@ def test_change_logger_wrappers_log_what_happened(aws, unique_name):
     item = {"pk": {"S": "t1"}, "sk": {"S": "a"}, "v": {"N": "1"}}
     changes.put_item(ddb, ["pk", "sk"], TableName=table, Item=item)
     changes.put_item(ddb, ["pk", "sk"], TableName=table, Item={**item, "v": {"N": "2"}})
-    changes.update_item(ddb, TableName=table, Key={"pk": {"S": "t1"}, "sk": {"S": "b"}},
-                        UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"N": "3"}})
+    changes.update_item(
+        ddb,
+        TableName=table,
+        Key={"pk": {"S": "t1"}, "sk": {"S": "b"}},
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"N": "3"}},
+    )
     changes.delete_item(ddb, TableName=table, Key={"pk": {"S": "t1"}, "sk": {"S": "a"}})
     changes.delete_item(ddb, TableName=table, Key={"pk": {"S": "t1"}, "sk": {"S": "nothing"}})
-    events = aws.logs.get_log_events(logGroupName=unique_name, logStreamName="app",
-                                     startFromHead=True)["events"]
+    events = aws.logs.get_log_events(logGroupName=unique_name, logStreamName="app", startFromHead=True)[
+        "events"
+    ]
     records = [json.loads(e["message"]) for e in events]
     assert [(r["ids"]["sk"], r["action"]) for r in records] == [
-        ("a", "create"), ("a", "update"), ("b", "create"), ("a", "delete")]
+        ("a", "create"),
+        ("a", "update"),
+        ("b", "create"),
+        ("a", "delete"),
+    ]
     assert all(r["operation"] == "itemChange" for r in records)
     assert ddb.get_item(TableName=table, Key={"pk": {"S": "t1"}, "sk": {"S": "b"}})["Item"]["v"] == {"N": "3"}
 
 
 # -- Streams handler (end to end with the audit source: tests/unit/sources/test_sources_audit_table.py) -------------------
 
+
 def test_streams_handler_can_skip_ttl_deletes(aws, unique_name):
     audit = f"{unique_name}-audit"
     audit_table.ensure_audit_table(aws, audit)
     writer = AuditWriter(audit, dynamodb=aws.dynamodb, record_ttl_deletes=False)
-    record = {"eventID": "e1", "eventName": "REMOVE",
-              "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
-              "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
-              "dynamodb": {"ApproximateCreationDateTime": 1714567890, "Keys": {"pk": {"S": "a"}}}}
+    record = {
+        "eventID": "e1",
+        "eventName": "REMOVE",
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
+        "dynamodb": {"ApproximateCreationDateTime": 1714567890, "Keys": {"pk": {"S": "a"}}},
+    }
     assert writer.handle([record]) == {"written": 0, "skipped": 1}
     assert aws.dynamodb.scan(TableName=audit)["Count"] == 0

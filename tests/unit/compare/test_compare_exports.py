@@ -37,7 +37,9 @@ def _item(pk: str, **attrs: dict) -> dict:
 
 TRAPS_BEFORE = [
     _item("same-number", n={"N": "1.5"}, m={"M": {"a": {"N": "1"}, "b": {"S": "x"}}}),
-    _item("same-sets", ss={"SS": ["a", "b", "c"]}, ns={"NS": ["1", "2.5", "-3"]}, bs={"BS": ["AAE=", "AAI="]}),
+    _item(
+        "same-sets", ss={"SS": ["a", "b", "c"]}, ns={"NS": ["1", "2.5", "-3"]}, bs={"BS": ["AAE=", "AAI="]}
+    ),
     _item("big-last-digit", big={"N": BIG}),
     _item("big-same", big={"N": BIG}),
     _item("list-order", l={"L": [{"N": "1"}, {"S": "x"}]}),
@@ -47,9 +49,18 @@ TRAPS_BEFORE = [
     _item("binary", b={"B": "AAEC"}),
 ]
 TRAPS_AFTER = [
-    {"m": {"M": {"b": {"S": "x"}, "a": {"N": "1.000"}}}, "n": {"N": "15E-1"}, "sk": {"N": "1"},
-     "pk": {"S": "same-number"}},
-    _item("same-sets", ss={"SS": ["c", "a", "b"]}, ns={"NS": ["-3.0", "25E-1", "1"]}, bs={"BS": ["AAI=", "AAE="]}),
+    {
+        "m": {"M": {"b": {"S": "x"}, "a": {"N": "1.000"}}},
+        "n": {"N": "15E-1"},
+        "sk": {"N": "1"},
+        "pk": {"S": "same-number"},
+    },
+    _item(
+        "same-sets",
+        ss={"SS": ["c", "a", "b"]},
+        ns={"NS": ["-3.0", "25E-1", "1"]},
+        bs={"BS": ["AAI=", "AAE="]},
+    ),
     _item("big-last-digit", big={"N": BIG_PLUS_ONE}),
     _item("big-same", big={"N": BIG + ".0"}),
     _item("list-order", l={"L": [{"S": "x"}, {"N": "1"}]}),
@@ -59,8 +70,12 @@ TRAPS_AFTER = [
     _item("created", v={"S": "new"}),
 ]
 TRAPS_EXPECTED = {
-    "big-last-digit": "changed", "list-order": "changed", "rare-attribute": "changed", "deleted": "deleted",
-    "binary": "changed", "created": "created",
+    "big-last-digit": "changed",
+    "list-order": "changed",
+    "rare-attribute": "changed",
+    "deleted": "deleted",
+    "binary": "changed",
+    "created": "created",
 }
 
 
@@ -89,13 +104,28 @@ def test_duckdb_reports_real_differences_and_never_equal_rewrites(traps, tmp_pat
 
 @pytest.mark.parametrize("key_kind,with_range", [("string", True), ("number", False), ("binary", False)])
 def test_duckdb_on_a_generated_pair_with_every_type(tmp_path, key_kind, with_range):
-    expected = write_pair(tmp_path / "pair", 2000, items_per_file=300, differing=0.05, traps=0.05,
-                          key_kind=key_kind, with_range=with_range, seed=3)
+    expected = write_pair(
+        tmp_path / "pair",
+        2000,
+        items_per_file=300,
+        differing=0.05,
+        traps=0.05,
+        key_kind=key_kind,
+        with_range=with_range,
+        seed=3,
+    )
     names = ["pk", "sk"] if with_range else ["pk"]
     before = open_export(tmp_path / "pair" / "before")
     assert len(before.data_paths) == 7  # spread over several gzipped data files, as AWS writes them
-    summary = duckdb_engine.compare(before, open_export(tmp_path / "pair" / "after"), names, tmp_path / "out",
-                                    memory_limit="64MB", temp_directory=tmp_path / "spill", threads=2)
+    summary = duckdb_engine.compare(
+        before,
+        open_export(tmp_path / "pair" / "after"),
+        names,
+        tmp_path / "out",
+        memory_limit="64MB",
+        temp_directory=tmp_path / "spill",
+        threads=2,
+    )
     found = {key_text(d["key"], names): d["classification"] for d in read_differences(tmp_path / "out")}
     assert found == expected.differences
     assert summary.equal_but_rewritten == expected.traps > 50
@@ -105,29 +135,54 @@ def test_duckdb_on_a_generated_pair_with_every_type(tmp_path, key_kind, with_ran
 @pytest.mark.spark
 @pytest.mark.timeout(900)  # a JVM start on a busy 2-core machine took 3 minutes alone
 def test_spark_gives_the_same_output_as_duckdb(spark_session, tmp_path):  # noqa: F811
-    write_pair(tmp_path / "pair", 400, items_per_file=100, differing=0.1, traps=0.1, key_kind="number",
-               with_range=False, seed=11)
+    write_pair(
+        tmp_path / "pair",
+        400,
+        items_per_file=100,
+        differing=0.1,
+        traps=0.1,
+        key_kind="number",
+        with_range=False,
+        seed=11,
+    )
     before, after = tmp_path / "pair" / "before", tmp_path / "pair" / "after"
     ddb = run_compare(before, after, tmp_path / "duck", ["pk"], engine="duckdb", gzip_output=True)
-    spark = run_compare(before, after, tmp_path / "spark", ["pk"], engine="spark", gzip_output=True,
-                        spark=spark_session)
+    spark = run_compare(
+        before, after, tmp_path / "spark", ["pk"], engine="spark", gzip_output=True, spark=spark_session
+    )
     assert ddb.line() == spark.line() and ddb.changed > 10
-    assert (tmp_path / "duck" / "part-00000.jsonl.gz").read_bytes() == \
-        (tmp_path / "spark" / "part-00000.jsonl.gz").read_bytes()
+    assert (tmp_path / "duck" / "part-00000.jsonl.gz").read_bytes() == (
+        tmp_path / "spark" / "part-00000.jsonl.gz"
+    ).read_bytes()
     # and on the traps: the same lines, byte for byte
     trap_before = _export(tmp_path, "tb", TRAPS_BEFORE)
     trap_after = _export(tmp_path, "ta", TRAPS_AFTER)
     run_compare(trap_before, trap_after, tmp_path / "duck2", ["pk", "sk"], engine="duckdb")
-    run_compare(trap_before, trap_after, tmp_path / "spark2", ["pk", "sk"], engine="spark", spark=spark_session)
-    assert (tmp_path / "spark2" / "part-00000.jsonl").read_text() == \
-        (tmp_path / "duck2" / "part-00000.jsonl").read_text()
+    run_compare(
+        trap_before, trap_after, tmp_path / "spark2", ["pk", "sk"], engine="spark", spark=spark_session
+    )
+    assert (tmp_path / "spark2" / "part-00000.jsonl").read_text() == (
+        tmp_path / "duck2" / "part-00000.jsonl"
+    ).read_text()
     assert _reported(tmp_path / "spark2") == TRAPS_EXPECTED
 
 
 def test_the_command_prints_the_counts_last(traps, tmp_path, capsys):
     before, after = traps
-    args = ["compare-exports", "--before", str(before.parent.parent), "--after", str(after),
-            "--out", str(tmp_path / "out"), "--key", "pk,sk", "--gzip", "--temp-dir", str(tmp_path / "new" / "spill")]
+    args = [
+        "compare-exports",
+        "--before",
+        str(before.parent.parent),
+        "--after",
+        str(after),
+        "--out",
+        str(tmp_path / "out"),
+        "--key",
+        "pk,sk",
+        "--gzip",
+        "--temp-dir",
+        str(tmp_path / "new" / "spill"),
+    ]
     assert cli.main(args) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "compared=9 changed=4 deleted=1 created=1"
     with gzip.open(tmp_path / "out" / "part-00000.jsonl.gz", "rt") as f:
@@ -157,7 +212,9 @@ def test_bad_input_is_refused_with_what_to_do(traps, tmp_path, capsys):
     with pytest.raises(VerificationError, match="MD5"):
         open_export(damaged)
     summary = json.loads((damaged / "manifest-summary.json").read_text())
-    (damaged / "manifest-summary.json").write_text(json.dumps({**summary, "exportType": "INCREMENTAL_EXPORT"}))
+    (damaged / "manifest-summary.json").write_text(
+        json.dumps({**summary, "exportType": "INCREMENTAL_EXPORT"})
+    )
     with pytest.raises(InputError, match="incremental_export"):
         open_export(damaged)
 
@@ -179,13 +236,28 @@ def test_exports_read_from_the_sandbox_s3(sandbox, aws, unique_name, tmp_path, c
     sandbox.advance(2)
     second = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket=bucket, S3Prefix="after")
     for desc in (first, second):
-        assert ddb.describe_export(ExportArn=desc["ExportDescription"]["ExportArn"])["ExportDescription"][
-            "ExportStatus"] == "COMPLETED"
+        assert (
+            ddb.describe_export(ExportArn=desc["ExportDescription"]["ExportArn"])["ExportDescription"][
+                "ExportStatus"
+            ]
+            == "COMPLETED"
+        )
     before = open_export(f"s3://{bucket}/before", s3=aws.s3, download_dir=tmp_path / "dl")
     assert len(before.data_paths) == 3 and before.item_count == 100
-    args = ["compare-exports", "--before", f"s3://{bucket}/before", "--after", f"s3://{bucket}/after",
-            "--out", str(tmp_path / "out"), "--table", table]
+    args = [
+        "compare-exports",
+        "--before",
+        f"s3://{bucket}/before",
+        "--after",
+        f"s3://{bucket}/after",
+        "--out",
+        str(tmp_path / "out"),
+        "--table",
+        table,
+    ]
     assert cli.main(args) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "compared=100 changed=1 deleted=1 created=0"
     assert {d["key"]["id"]["N"]: d["classification"] for d in read_differences(tmp_path / "out")} == {
-        "7": "changed", "8": "deleted"}
+        "7": "changed",
+        "8": "deleted",
+    }

@@ -45,8 +45,9 @@ def test_same_token_other_request_is_a_mismatch_and_writes_nothing(aws, table, u
     token = f"tok-{unique_name}"[:36]
     ddb.transact_write_items(TransactItems=[_put(table, "a", "first")], ClientRequestToken=token)
     with pytest.raises(ClientError) as err:
-        ddb.transact_write_items(TransactItems=[_put(table, "a", "second"), _put(table, "b", "second")],
-                                 ClientRequestToken=token)
+        ddb.transact_write_items(
+            TransactItems=[_put(table, "a", "second"), _put(table, "b", "second")], ClientRequestToken=token
+        )
     assert err.value.response["Error"]["Code"] == "IdempotentParameterMismatchException"
     assert (_v(ddb, table, "a"), _v(ddb, table, "b")) == ("first", None)
 
@@ -87,9 +88,13 @@ def test_consumed_capacity_of_a_transaction_and_of_its_repeat(aws, table, unique
     big = {"blob": {"S": "x" * 2500}}  # about 2.5 KB: 3 write units, doubled for a transaction
     elements = [_put(table, "a", "v", **big), _put(table, "b", "v")]
     token = f"tok-{unique_name}"[:36]
-    first = ddb.transact_write_items(TransactItems=elements, ClientRequestToken=token, ReturnConsumedCapacity="TOTAL")
+    first = ddb.transact_write_items(
+        TransactItems=elements, ClientRequestToken=token, ReturnConsumedCapacity="TOTAL"
+    )
     assert _units(first) == {table: 8.0}
-    again = ddb.transact_write_items(TransactItems=elements, ClientRequestToken=token, ReturnConsumedCapacity="TOTAL")
+    again = ddb.transact_write_items(
+        TransactItems=elements, ClientRequestToken=token, ReturnConsumedCapacity="TOTAL"
+    )
     # a repeat reads the items instead of writing them: 2 read units per started 4 KB, per item
     assert _units(again) == {table: 4.0}
     plain = ddb.transact_write_items(TransactItems=[_put(table, "c", "v")])

@@ -59,7 +59,9 @@ def test_delete_update_insert_with_quoted_names(aws, unique_name, hash_key, rang
     assert ddb.get_item(TableName=table, Key=missing)["Item"]["v"] == {"S": "new"}
 
     delete = f"DELETE FROM {_q(table)} WHERE {_where(names)}"
-    ddb.execute_statement(Statement=delete, Parameters=[_key(hash_key, range_key, "nobody")[n] for n in names])
+    ddb.execute_statement(
+        Statement=delete, Parameters=[_key(hash_key, range_key, "nobody")[n] for n in names]
+    )
     assert ddb.scan(TableName=table)["Count"] == 2  # deleting a missing key succeeds and changes nothing
     ddb.execute_statement(Statement=delete, Parameters=[live[n] for n in names])
     ddb.execute_statement(Statement=delete, Parameters=[missing[n] for n in names])
@@ -75,25 +77,35 @@ def test_execute_transaction_is_all_or_nothing(aws, unique_name):
     delete = f'DELETE FROM {_q(table)} WHERE "tenant id" = ?'
 
     with pytest.raises(ClientError) as err:
-        ddb.execute_transaction(TransactStatements=[
-            {"Statement": insert, "Parameters": [{"S": "new"}, {"S": "x"}]},
-            {"Statement": delete, "Parameters": [{"S": "old"}]},
-            {"Statement": update, "Parameters": [{"S": "x"}, {"S": "missing"}]},
-        ])
+        ddb.execute_transaction(
+            TransactStatements=[
+                {"Statement": insert, "Parameters": [{"S": "new"}, {"S": "x"}]},
+                {"Statement": delete, "Parameters": [{"S": "old"}]},
+                {"Statement": update, "Parameters": [{"S": "x"}, {"S": "missing"}]},
+            ]
+        )
     assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
-    assert [r["Code"] for r in err.value.response["CancellationReasons"]] == ["None", "None", "ConditionalCheckFailed"]
+    assert [r["Code"] for r in err.value.response["CancellationReasons"]] == [
+        "None",
+        "None",
+        "ConditionalCheckFailed",
+    ]
     assert [i["tenant id"]["S"] for i in ddb.scan(TableName=table)["Items"]] == ["old"]  # nothing applied
 
     with pytest.raises(ClientError) as err:
-        ddb.execute_transaction(TransactStatements=[
-            {"Statement": insert, "Parameters": [{"S": "old"}, {"S": "dup"}]},
-        ])
+        ddb.execute_transaction(
+            TransactStatements=[
+                {"Statement": insert, "Parameters": [{"S": "old"}, {"S": "dup"}]},
+            ]
+        )
     assert [r["Code"] for r in err.value.response["CancellationReasons"]] == ["DuplicateItem"]
 
-    ddb.execute_transaction(TransactStatements=[
-        {"Statement": insert, "Parameters": [{"S": "new"}, {"S": "x"}]},
-        {"Statement": update, "Parameters": [{"S": "changed"}, {"S": "old"}]},
-    ])
+    ddb.execute_transaction(
+        TransactStatements=[
+            {"Statement": insert, "Parameters": [{"S": "new"}, {"S": "x"}]},
+            {"Statement": update, "Parameters": [{"S": "changed"}, {"S": "old"}]},
+        ]
+    )
     got = {i["tenant id"]["S"]: i["v"]["S"] for i in ddb.scan(TableName=table)["Items"]}
     assert got == {"new": "x", "old": "changed"}
 
@@ -102,12 +114,21 @@ def test_batch_execute_statement_answers_per_statement(aws, unique_name):
     ddb = aws.dynamodb
     table = create_table(ddb, unique_name, hash_key=("tenant id", "S"), range_key=None, pitr=False)
     ddb.put_item(TableName=table, Item={"tenant id": {"S": "old"}})
-    out = ddb.batch_execute_statement(Statements=[
-        {"Statement": f'DELETE FROM {_q(table)} WHERE "tenant id" = ?', "Parameters": [{"S": "old"}]},
-        {"Statement": f"INSERT INTO {_q(table)} VALUE {{'tenant id': ?}}", "Parameters": [{"S": "new"}]},
-        {"Statement": f"INSERT INTO {_q(table)} VALUE {{'tenant id': ?}}", "Parameters": [{"S": "new"}]},
-        {"Statement": f'UPDATE {_q(table)} SET "v" = ? WHERE "tenant id" = ?',
-         "Parameters": [{"S": "x"}, {"S": "missing"}]},
-    ])["Responses"]
-    assert [r.get("Error", {}).get("Code") for r in out] == [None, None, "DuplicateItem", "ConditionalCheckFailed"]
+    out = ddb.batch_execute_statement(
+        Statements=[
+            {"Statement": f'DELETE FROM {_q(table)} WHERE "tenant id" = ?', "Parameters": [{"S": "old"}]},
+            {"Statement": f"INSERT INTO {_q(table)} VALUE {{'tenant id': ?}}", "Parameters": [{"S": "new"}]},
+            {"Statement": f"INSERT INTO {_q(table)} VALUE {{'tenant id': ?}}", "Parameters": [{"S": "new"}]},
+            {
+                "Statement": f'UPDATE {_q(table)} SET "v" = ? WHERE "tenant id" = ?',
+                "Parameters": [{"S": "x"}, {"S": "missing"}],
+            },
+        ]
+    )["Responses"]
+    assert [r.get("Error", {}).get("Code") for r in out] == [
+        None,
+        None,
+        "DuplicateItem",
+        "ConditionalCheckFailed",
+    ]
     assert [i["tenant id"]["S"] for i in ddb.scan(TableName=table)["Items"]] == ["new"]

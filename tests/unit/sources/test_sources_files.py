@@ -14,7 +14,7 @@ from recovery_helpers.sources import SourceRequest, find_impacted
 from recovery_helpers.tenancy import Tenancy
 from tests.diff_support import END, START, context, twin_tables, write_lines
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 T_END = dt.datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

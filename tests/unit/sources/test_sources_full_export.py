@@ -32,27 +32,45 @@ def incident(aws, sandbox, unique_name):
         ddb.put_item(TableName=table, Item={"pk": {"B": pk}, "sk": {"N": sk}, **attrs})
 
     for i in range(8):
-        put(b"\x00t1", str(i), v={"N": "1.5"}, s={"SS": ["a", "b"]}, m={"M": {"x": {"N": "1"}, "y": {"S": "z"}}})
+        put(
+            b"\x00t1",
+            str(i),
+            v={"N": "1.5"},
+            s={"SS": ["a", "b"]},
+            m={"M": {"x": {"N": "1"}, "y": {"S": "z"}}},
+        )
     put(b"\x00t2", "1", v={"N": "1"})
     t0 = _boundary(sandbox)
-    put(b"\x00t1", "1", v={"N": "1.5000000000000000000000000000000000001"}, s={"SS": ["a", "b"]},
-        m={"M": {"x": {"N": "1"}, "y": {"S": "z"}}})                                    # changed (38th digit)
+    put(
+        b"\x00t1",
+        "1",
+        v={"N": "1.5000000000000000000000000000000000001"},
+        s={"SS": ["a", "b"]},
+        m={"M": {"x": {"N": "1"}, "y": {"S": "z"}}},
+    )  # changed (38th digit)
     ddb.delete_item(TableName=table, Key={"pk": {"B": b"\x00t1"}, "sk": {"N": "2"}})  # deleted
-    put(b"\x00t2", "9", v={"N": "9"}, tenant={"S": "t2"})                             # created
+    put(b"\x00t2", "9", v={"N": "9"}, tenant={"S": "t2"})  # created
     put(b"\x00t1", "3", m={"M": {"y": {"S": "z"}, "x": {"N": "1.0"}}}, s={"SS": ["b", "a"]}, v={"N": "15E-1"})
     t1 = _boundary(sandbox)  # ^ the same item rewritten in another order and notation: not a finding
     return {"table": table, "bucket": bucket, "t0": t0, "t1": t1}
 
 
 def _request(aws, tmp_path, world, **options):
-    return request(aws, world["table"], world["t0"], world["t1"], tmp_path,
-                   options={"export_bucket": world["bucket"], **options})
+    return request(
+        aws,
+        world["table"],
+        world["t0"],
+        world["t1"],
+        tmp_path,
+        options={"export_bucket": world["bucket"], **options},
+    )
 
 
 def test_finds_what_differs_between_the_two_exports_with_both_images(aws, incident, tmp_path):
     records = []
-    req = _request(aws, tmp_path, incident,
-                   record=lambda action, result, **details: records.append((action, details)))
+    req = _request(
+        aws, tmp_path, incident, record=lambda action, result, **details: records.append((action, details))
+    )
     found = by_key(req.key_schema, list(full_export.find(req)))
     assert set(found) == {("AHQx", 1), ("AHQx", 2), ("AHQy", 9)}
     changed = found[("AHQx", 1)]
@@ -68,19 +86,29 @@ def test_finds_what_differs_between_the_two_exports_with_both_images(aws, incide
     assert not list(tmp_path.glob("full-export-work*")), "downloads are cleaned up"
 
     # a re-run reuses the "before" export (same ClientToken); given both exports, it starts none
-    again = _request(aws, tmp_path, incident,
-                     record=lambda action, result, **details: records.append((action, details)))
+    again = _request(
+        aws, tmp_path, incident, record=lambda action, result, **details: records.append((action, details))
+    )
     assert len(list(full_export.find(again))) == 3
     assert records[2][1]["export_arn"] == records[0][1]["export_arn"]
     arns = [records[0][1]["export_arn"], records[1][1]["export_arn"]]
-    reused = request(aws, incident["table"], incident["t0"], incident["t1"], tmp_path,
-                     options={"export_arns": arns[::-1]})  # in any order, and no bucket needed
+    reused = request(
+        aws, incident["table"], incident["t0"], incident["t1"], tmp_path, options={"export_arns": arns[::-1]}
+    )  # in any order, and no bucket needed
     assert len(list(full_export.find(reused))) == 3
     assert reused.stats.counters["exports_started"] == 0
 
     # tenants: filtered on the images
-    req = request(aws, incident["table"], incident["t0"], incident["t1"], tmp_path, tenancy="tenant",
-                  tenants=["t2"], options={"export_arns": arns})
+    req = request(
+        aws,
+        incident["table"],
+        incident["t0"],
+        incident["t1"],
+        tmp_path,
+        tenancy="tenant",
+        tenants=["t2"],
+        options={"export_arns": arns},
+    )
     assert set(by_key(req.key_schema, list(full_export.find(req)))) == {("AHQy", 9)}
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from recovery_helpers import diff
-from recovery_helpers.views import diff as display
 from recovery_helpers.errors import ApprovalError
 from recovery_helpers.plan import iter_plan, load_approvals
+from recovery_helpers.views import diff as display
 from tests.diff_support import END, START, context, twin_tables, write_lines
 
 
