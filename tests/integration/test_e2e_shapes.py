@@ -21,9 +21,10 @@ from recovery_helpers.items import KeySchema, canonical_json
 from recovery_helpers.runner import run_steps
 
 DIGITS_38 = "12345678901234567890123456789012345678"
-#: The largest magnitude the sandbox can Scan with a projection today: 1E+38 and more answer HTTP 500 there
-#: (issue 12 defect 4, fixed on the conformance branch; then these can be 1E+40 and 1E+100).
+#: Large magnitudes beside 38 digits: the sandbox scans them with a projection since issue 12 defect 4.
 BIG_38 = "-9.9999999999999999999999999999999999999E+37"
+BIG_40 = "1.5E+40"
+BIG_100 = "-9.99E+100"
 
 
 def _admin(sandbox) -> Aws:
@@ -234,7 +235,7 @@ def test_s_hash_s_range_tenant_in_a_key_prefix_from_the_change_log(sandbox, tmp_
 def test_n_hash_only_tenant_in_an_attribute_with_moves_from_a_full_compare(sandbox, tmp_path):
     schema = KeySchema("id", "N")
     w = _world(sandbox, tmp_path, "shape-n", schema)
-    ids = ["12345678.90123456789", DIGITS_38, "-0.5", "7", BIG_38, "0.000001", "42.125", "3", "8", "9"]
+    ids = ["12345678.90123456789", DIGITS_38, "-0.5", "7", BIG_38, "0.000001", "42.125", BIG_40, BIG_100, "9"]
 
     def doc(i: int, owner: str, **attrs: dict) -> dict:
         return {
