@@ -45,14 +45,8 @@ def _add_params_options(p: argparse.ArgumentParser, *, file_required: bool) -> N
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree of `recovery`."""
-    parser = argparse.ArgumentParser(
-        prog="recovery",
-        description="Partial recovery of corrupted DynamoDB items from point-in-time recovery.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_sandbox_parser(sub: argparse._SubParsersAction) -> None:
+    """`recovery sandbox`: the embedded AWS and its speed settings."""
     sb = sub.add_parser(
         "sandbox",
         help="serve the embedded AWS on 127.0.0.1 until interrupted",
@@ -74,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sb.add_argument("--latency-ms", type=float, help="added latency per request, in milliseconds")
 
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+    """`recovery run`: the notebooks headless with papermill."""
     run = sub.add_parser(
         "run",
         help="execute the runbook notebooks with papermill into runs/<incident_id>/",
@@ -94,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory of the notebooks (default: $RECOVERY_NOTEBOOKS or the repository's notebooks/)",
     )
 
+
+def _add_incident_parsers(sub: argparse._SubParsersAction) -> None:
+    """`recovery undo`, `open`, `archive` and `demo`: the commands around one incident's run folder."""
     undo = sub.add_parser(
         "undo",
         help="put back the live items the incident's patch backed up",
@@ -127,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage a demo incident in a sandbox and recover it end to end "
         "(recovery demo --help for its options)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of `recovery`."""
+    parser = argparse.ArgumentParser(
+        prog="recovery",
+        description="Partial recovery of corrupted DynamoDB items from point-in-time recovery.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sandbox_parser(sub)
+    _add_run_parser(sub)
+    _add_incident_parsers(sub)
     from .compare.command import add_parser as add_compare_exports
 
     add_compare_exports(sub)
