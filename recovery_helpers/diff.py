@@ -9,29 +9,31 @@ run in a thread pool; only one chunk of items per worker is in memory at a time.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from botocore.exceptions import ClientError
 
-from .aws import error_code, explain
 from .context import Context
-from .errors import ApprovalError, InputError, NotReadyError
+from .diff_checks import (  # noqa: F401 - re-exported: diff's names before the split
+    DiffPlan,
+    _check_restored,
+    _describe,
+    _mask_set,
+    _plan,
+    _plan_meta,
+    _tables,
+)
+from .diff_fetch import _fetch_and_write, _selected, classify  # noqa: F401 - re-exported
+from .errors import ApprovalError, InputError
 from .item_diff import MASK, diff_rows, key_text, show_value
-from .items import KeySchema, item_digest, items_equal, iter_chunks
+from .items import KeySchema
 from .plan import (
     ACTION_OF,
     CLASSIFICATIONS,
     Approvals,
-    PlanEntry,
-    PlanWriter,
     iter_plan,
     load_approvals,
     load_plan_meta,
@@ -39,18 +41,12 @@ from .plan import (
     save_approvals,
     segment_of,
 )
-from .progress import progress_bar
-from .refusals import REFUSED_FILE, Refusal, refuse, write_problem
-from .scan import BATCH_GET_MAX, batch_get
+from .scan import batch_get
 from .sources import (
-    IMAGE_SOURCES,
-    ImpactedSet,
     SourceRequest,
     check_inputs,
     find_impacted,
-    normalize_source_names,
 )
-from .tenancy import ALL, Tenancy, normalize_tenants
 from .times import parse_time
 
 __all__ = [
@@ -105,66 +101,6 @@ class DiffResult:
         return f"plan {self.digest[:12]}: {self.total} impacted items ({counts}); {self.proposed} proposed changes"
 
 
-# -- parameters --------------------------------------------------------------------------------------------
-def _mask_set(mask_attributes: Iterable[str] | str | None) -> tuple[str, ...]:
-    if mask_attributes is None:
-        return ()
-    if isinstance(mask_attributes, str):
-        mask_attributes = [m.strip() for m in mask_attributes.split(",")]
-    out = tuple(dict.fromkeys(m for m in mask_attributes if m))
-    if any(not isinstance(m, str) for m in out):
-        raise InputError(f"mask_attributes must be attribute names, got {out!r}")
-    return out
-
-
-# -- AWS reads ---------------------------------------------------------------------------------------------
-def _describe(ctx: Context, table_name: str, what: str) -> dict[str, Any]:
-    try:
-        return ctx.aws.dynamodb.describe_table(TableName=table_name)["Table"]
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            hint = (
-                "run 03_restore (or point its restored_table_name at an existing table)"
-                if what == "restored"
-                else "check table_name and region"
-            )
-            raise InputError(f"the {what} table {table_name!r} does not exist: {hint}.", cause=exc) from exc
-        raise explain(exc, "dynamodb:DescribeTable", table_name) from exc
-
-
-def _check_restored(ctx: Context, restored: str, live_schema: KeySchema) -> None:
-    """The restored table must exist, be readable (ACTIVE) and have the live table's key schema."""
-    if restored == ctx.table_name:
-        raise InputError(f"restored_table_name is the live table {restored!r}: run 03_restore to get a copy.")
-    desc = _describe(ctx, restored, "restored")
-    status = desc.get("TableStatus")
-    if status == "CREATING":
-        raise NotReadyError(
-            f"the restored table {restored!r} is still CREATING (a restore takes minutes to hours): wait and "
-            "run this step again, or re-run 03_restore, which waits until the table is ACTIVE."
-        )
-    if status not in ("ACTIVE", "UPDATING"):
-        raise NotReadyError(f"the restored table {restored!r} is {status}, not ACTIVE: re-run 03_restore.")
-    schema = KeySchema.from_description(desc)
-    if schema != live_schema:
-        raise InputError(
-            f"the restored table {restored!r} has the key {schema.describe()}, but the live table "
-            f"{ctx.table_name!r} has {live_schema.describe()}: restore from the live table's own backup."
-        )
-
-
-# -- classification and diffs ------------------------------------------------------------------------------
-def classify(restored: Mapping[str, Any] | None, live: Mapping[str, Any] | None) -> str:
-    """changed / deleted / created / unchanged, from the incident's point of view."""
-    if restored is None and live is None:
-        return "unchanged"
-    if live is None:
-        return "deleted"
-    if restored is None:
-        return "created"
-    return "unchanged" if items_equal(restored, live) else "changed"
-
-
 # -- the plan ----------------------------------------------------------------------------------------------
 def build_plan(
     ctx: Context,
@@ -205,7 +141,51 @@ def build_plan(
         max_workers,
     )
     live_schema, restored = _tables(ctx, plan.names)
-    request = SourceRequest(
+    request = _source_request(
+        ctx,
+        plan,
+        live_schema,
+        restored,
+        keys_file=keys_file,
+        log_file=log_file,
+        log_group=log_group,
+        audit_table_name=audit_table_name,
+        updated_attribute=updated_attribute,
+        max_workers=max_workers,
+        source_options=source_options,
+    )
+    check_inputs(request, plan.names)
+    # every source runs to completion before anything is fetched
+    impacted = find_impacted(request, plan.names, segments=plan.segments)
+    try:
+        if restored is None and impacted.needs_restored_table:
+            ctx.incident.require("restored_table_name", "03_restore")
+        meta = _plan_meta(ctx, plan, live_schema, restored, impacted, tenant_attribute, source_options)
+        digest, filtered = _fetch_and_write(
+            ctx, impacted, live_schema, restored, plan.tenancy, plan.tenants, max_workers, progress, meta=meta
+        )
+    finally:
+        impacted.cleanup()
+    _record_plan(ctx, plan, digest, filtered, impacted.total, tenant_attribute, restored)
+    return load_diff(ctx, mask_attributes=plan.mask, review_limit=review_limit)
+
+
+def _source_request(
+    ctx: Context,
+    plan: DiffPlan,
+    live_schema: KeySchema,
+    restored: str | None,
+    *,
+    keys_file: str | None,
+    log_file: str | None,
+    log_group: str | None,
+    audit_table_name: str | None,
+    updated_attribute: str | None,
+    max_workers: int,
+    source_options: Mapping[str, Any] | None,
+) -> SourceRequest:
+    """What every impacted-key source is asked: the tables, the window, the tenants and its own settings."""
+    return SourceRequest(
         aws=ctx.aws,
         table_name=ctx.table_name,
         key_schema=live_schema,
@@ -222,18 +202,18 @@ def build_plan(
         scratch_dir=ctx.incident.path,
         options={"max_workers": max_workers, "record": ctx.record, **dict(source_options or {})},
     )
-    check_inputs(request, plan.names)
-    # every source runs to completion before anything is fetched
-    impacted = find_impacted(request, plan.names, segments=plan.segments)
-    try:
-        if restored is None and impacted.needs_restored_table:
-            ctx.incident.require("restored_table_name", "03_restore")
-        meta = _plan_meta(ctx, plan, live_schema, restored, impacted, tenant_attribute, source_options)
-        digest, filtered = _fetch_and_write(
-            ctx, impacted, live_schema, restored, plan.tenancy, plan.tenants, max_workers, progress, meta=meta
-        )
-    finally:
-        impacted.cleanup()
+
+
+def _record_plan(
+    ctx: Context,
+    plan: DiffPlan,
+    digest: str,
+    filtered: int,
+    impacted: int,
+    tenant_attribute: str | None,
+    restored: str | None,
+) -> None:
+    """The written plan's digest in the incident state, and its counts in the timeline."""
     ctx.incident.update(plan_digest=digest, tenant_attribute=tenant_attribute, tenants=plan.tenants)
     written = load_plan_meta(ctx.incident)
     ctx.record(
@@ -241,207 +221,11 @@ def build_plan(
         digest=digest,
         counts=written["counts"],
         sources=plan.names,
-        impacted=impacted.total,
+        impacted=impacted,
         filtered_by_tenant=filtered,
         window=written["window"],
         restored_table_name=restored,
     )
-    return load_diff(ctx, mask_attributes=plan.mask, review_limit=review_limit)
-
-
-@dataclass(frozen=True)
-class DiffPlan:
-    """build_plan's checked parameters (before any AWS call)."""
-
-    start: dt.datetime
-    end: dt.datetime
-    names: list[str]
-    tenancy: Tenancy
-    tenants: list[str]
-    mask: tuple[str, ...]
-    segments: int
-
-
-def _plan(
-    impacted_source: str | Sequence[str],
-    keys_file: str | None,
-    log_file: str | None,
-    incident_start: Any,
-    incident_end: Any,
-    tenant_attribute: str | None,
-    tenants: Sequence[str] | str,
-    mask_attributes: Iterable[str],
-    segments: Any,
-    max_workers: Any,
-) -> DiffPlan:
-    """Check the parameters before any AWS call; InputError says what to change."""
-    start = parse_time(incident_start, "incident_start")
-    end = (
-        parse_time(incident_end, "incident_end")
-        if incident_end not in (None, "")
-        else dt.datetime.now(dt.UTC)
-    )
-    if end <= start:
-        raise InputError(
-            f"incident_end {end.isoformat()} is not after incident_start {start.isoformat()}: incident_end is "
-            "when the fix was deployed (exclusive). Give a later time, or None for now."
-        )
-    names = normalize_source_names(impacted_source)
-    tenancy = Tenancy.parse(tenant_attribute)
-    tenant_list = normalize_tenants(list(tenants) if not isinstance(tenants, str) else tenants)
-    if ALL not in tenant_list and not tenancy.configured:
-        raise InputError(
-            f"tenants={tenant_list!r} needs tenant_attribute (e.g. 'tenantId' or 'pk:^([^#]+)#') to tell "
-            "which tenant an item belongs to; or use tenants=['all']."
-        )
-    mask = _mask_set(mask_attributes)
-    if not isinstance(segments, int) or segments < 1 or not isinstance(max_workers, int) or max_workers < 1:
-        raise InputError(
-            f"segments and max_workers must be positive integers, got {segments}, {max_workers}."
-        )
-    for param, value in (("keys_file", keys_file), ("log_file", log_file)):
-        if param in names and value and not Path(value).is_file():
-            raise InputError(
-                f"{param} {value!r} does not exist (or is not a file): check the path "
-                f"(looked for {Path(value).resolve()}; a relative path is read from the kernel's "
-                "working directory, a parameters file's relative paths from that file's folder)."
-            )
-    return DiffPlan(start, end, names, tenancy, tenant_list, mask, segments)
-
-
-def _tables(ctx: Context, names: list[str]) -> tuple[KeySchema, str | None]:
-    """The live table's key schema and the restored table (None when the sources carry both versions)."""
-    live_schema = KeySchema.from_description(_describe(ctx, ctx.table_name, "live"))
-    restored = ctx.incident.get("restored_table_name")
-    if restored is None and not set(names) <= IMAGE_SOURCES:
-        restored = ctx.incident.require("restored_table_name", "03_restore")
-    if restored is not None:
-        _check_restored(ctx, restored, live_schema)
-    return live_schema, restored
-
-
-def _plan_meta(
-    ctx: Context,
-    plan: DiffPlan,
-    live_schema: KeySchema,
-    restored: str | None,
-    impacted: ImpactedSet,
-    tenant_attribute: str | None,
-    source_options: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """plan.json's metadata (the writer adds the digest and the counts)."""
-    return {
-        "incident_id": ctx.incident.incident_id,
-        "table_name": ctx.table_name,
-        "restored_table_name": restored,
-        "key_schema": asdict(live_schema),
-        "window": {"start": plan.start.isoformat(), "end": plan.end.isoformat()},
-        "sources": plan.names,
-        "sources_report": impacted.report(),
-        "tenant_attribute": tenant_attribute,
-        "tenants": plan.tenants,
-        "mask_attributes": list(plan.mask),
-        "impacted": impacted.total,
-        "segments": plan.segments,
-        "built_by": ctx.who,
-        "source_options": dict(source_options or {}),
-    }
-
-
-def _fetch_and_write(
-    ctx: Context,
-    impacted: ImpactedSet,
-    schema: KeySchema,
-    restored_table: str | None,
-    tenancy: Tenancy,
-    tenants: list[str],
-    max_workers: int,
-    progress: bool,
-    meta: dict[str, Any],
-) -> tuple[str, int]:
-    """Fetch both versions per segment in a thread pool, classify, write plan.jsonl / impacted.jsonl."""
-    incident = ctx.incident
-    writer = PlanWriter(incident)
-    filtered = 0
-    refused: list[Refusal] = []
-    lock = threading.Lock()
-    work = impacted.directory
-    bar = progress_bar(
-        total=impacted.total,
-        desc="fetching items",
-        unit="key",
-        disable=not progress,
-        done="fetched {n}/{total} items",
-    )
-    ddb = ctx.aws.dynamodb
-
-    def run_segment(index: int) -> None:
-        nonlocal filtered
-        with open(work / f"impacted-{index:04d}.jsonl", "w", encoding="utf-8") as out:
-            for chunk in iter_chunks(impacted.segment(index), BATCH_GET_MAX):
-                live = batch_get(ddb, ctx.table_name, [k.key for k in chunk], schema, consistent_read=True)
-                need = [k.key for k in chunk if not k.has_images]
-                before = batch_get(ddb, restored_table, need, schema, consistent_read=False) if need else {}
-                for k in chunk:
-                    old = k.before if k.has_images else before.get(k.key_id)
-                    new = live.get(k.key_id)
-                    tenant = tenancy.tenant_of(old, new, k.key)
-                    selected = _selected(tenancy, tenants, old, new, k.key)
-                    out.write(json.dumps({**k.to_json(), "tenant": tenant, "in_plan": selected}) + "\n")
-                    if not selected:
-                        with lock:
-                            filtered += 1
-                        continue
-                    classification = classify(old, new)
-                    entry = PlanEntry(
-                        key_id=k.key_id,
-                        key=k.key,
-                        classification=classification,
-                        action=ACTION_OF[classification],
-                        restored=old,
-                        live=new,
-                        restored_digest=item_digest(old),
-                        live_digest=item_digest(new),
-                        tenant=tenant,
-                        sources=k.sources,
-                        first_change=k.first_change.isoformat() if k.first_change else None,
-                    )
-                    problem = write_problem(entry, schema)
-                    if problem:
-                        with lock:
-                            refused.append(Refusal(k.key_id, k.key, classification, problem))
-                        continue
-                    writer.add(entry)
-                with lock:
-                    bar.update(len(chunk))
-
-    try:
-        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="diff") as pool:
-            for future in [pool.submit(run_segment, i) for i in range(impacted.segments)]:
-                future.result()
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        bar.close()
-    if refused:  # items the patch could not write safely: refused by name, before anything is written
-        writer.abort()
-        ctx.record("build plan", result="refused", refused=len(refused), refused_file=REFUSED_FILE)
-    refuse(refused, schema, incident.path)
-    with open(incident.path / "impacted.jsonl.tmp", "w", encoding="utf-8") as out:
-        for i in range(impacted.segments):
-            with open(work / f"impacted-{i:04d}.jsonl", encoding="utf-8") as part:
-                shutil.copyfileobj(part, out)
-    (incident.path / "impacted.jsonl.tmp").replace(incident.path / "impacted.jsonl")
-    return writer.close({**meta, "filtered_by_tenant": filtered}), filtered
-
-
-def _selected(tenancy: Tenancy, tenants: list[str], *versions: Mapping[str, Any] | None) -> bool:
-    """Is the item selected by the tenants filter? Any version's tenant counts (a bug may have moved it)."""
-    if ALL in tenants:
-        return True
-    found = {tenancy.tenant_of(v) for v in versions if v}
-    return any(t in tenants for t in found if t is not None)
 
 
 def load_diff(
