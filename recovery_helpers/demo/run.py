@@ -61,7 +61,8 @@ def _plan_counts(run_dir: Path) -> dict[str, int]:
     return json.loads(meta.read_text()).get("counts", {})
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The options of `recovery demo`."""
     parser = argparse.ArgumentParser(
         prog="recovery demo", description="Rehearse a partial recovery end to end."
     )
@@ -79,7 +80,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port", type=int, default=0, help="sandbox port with --stage-only (default: any free)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _print_summary(incident: DemoIncident, outcome: Any, run_dir: Path, started: float) -> None:
+    """The closing summary: ground truth, the plan's and the patch's counts, the checks, the archive."""
+    plan, journal = _plan_counts(run_dir), status_counts(run_dir / "journal.jsonl")
+    print()
+    print("== recovery demo summary ==")
+    print(
+        f"corrupted items (ground truth): {sum(incident.corrupted.values())} "
+        f"(updated {incident.corrupted['update']}, deleted {incident.corrupted['delete']}, "
+        f"created {incident.corrupted['create']})"
+    )
+    print(f"plan: {plan}")
+    print(f"patch results: {journal}")
+    print(
+        f"restored (put back or reverted): {plan.get('changed', 0) + plan.get('deleted', 0)}, "
+        f"deleted: {plan.get('created', 0)}, left alone: {plan.get('unchanged', 0)}, "
+        f"conflicts: {journal.get('conflict', 0)}"
+    )
+    for line in outcome.lines():
+        print(line)
+    print(f"archive: {run_dir.resolve()}")
+    print(f"took {time.time() - started:.1f}s")
+
+
+def _serve_until_interrupted(endpoint_url: str) -> None:
+    """--keep-sandbox: keep the sandbox up for a look around until Ctrl-C."""
+    print(f"sandbox still serving at {endpoint_url}; Ctrl-C to stop")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.stage_only:
         from ..rehearsal import stage_only
 
@@ -123,32 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"runbook failed at step {result.failed_step}: see {run_dir}", file=sys.stderr)
             return 1
         outcome = check(admin, incident)
-        plan, journal = _plan_counts(run_dir), status_counts(run_dir / "journal.jsonl")
-        print()
-        print("== recovery demo summary ==")
-        print(
-            f"corrupted items (ground truth): {sum(incident.corrupted.values())} "
-            f"(updated {incident.corrupted['update']}, deleted {incident.corrupted['delete']}, "
-            f"created {incident.corrupted['create']})"
-        )
-        print(f"plan: {plan}")
-        print(f"patch results: {journal}")
-        print(
-            f"restored (put back or reverted): {plan.get('changed', 0) + plan.get('deleted', 0)}, "
-            f"deleted: {plan.get('created', 0)}, left alone: {plan.get('unchanged', 0)}, "
-            f"conflicts: {journal.get('conflict', 0)}"
-        )
-        for line in outcome.lines():
-            print(line)
-        print(f"archive: {run_dir.resolve()}")
-        print(f"took {time.time() - started:.1f}s")
+        _print_summary(incident, outcome, run_dir, started)
         if args.keep_sandbox:
-            print(f"sandbox still serving at {sb.endpoint_url}; Ctrl-C to stop")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
+            _serve_until_interrupted(sb.endpoint_url)
         return 0 if outcome.ok else 1
 
 
