@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from ..aws import Aws, error_code
 from ..errors import RecoveryError
 from ..items import Key, KeySchema
 from .policies import partition_of, table_arn
+from .polling import backoff_delays, poll  # noqa: F401 - re-exported: probe's names before the split
 
 #: The write paths probed, in display order.
 WRITE_PATHS: tuple[str, ...] = (
@@ -258,42 +259,6 @@ def probe_read(ddb: Any, table_name: str, schema: KeySchema) -> ProbeResult:
         return ProbeResult(READ_PATH, outcome, code, detail)
 
 
-# -- polling ---------------------------------------------------------------------------------------------
-def backoff_delays(initial: float, maximum: float) -> Iterable[float]:
-    """initial, 2x, 4x, ... capped at maximum: the waits between polls."""
-    delay = initial
-    while True:
-        yield delay
-        delay = min(maximum, delay * 2)
-
-
-def poll(
-    attempt: Callable[[], list[ProbeResult]],
-    done: Callable[[list[ProbeResult]], bool],
-    *,
-    timeout_seconds: float,
-    initial_delay: float = 0.5,
-    max_delay: float = 8.0,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> tuple[list[ProbeResult], int, float]:
-    """Run ``attempt`` until ``done`` or the deadline (bounded backoff, never past the deadline).
-
-    Returns the last results, the number of attempts and the elapsed seconds.
-    """
-    start = clock()
-    attempts = 0
-    delays = backoff_delays(initial_delay, max_delay)
-    while True:
-        results = attempt()
-        attempts += 1
-        elapsed = clock() - start
-        remaining = timeout_seconds - elapsed
-        if done(results) or remaining <= 0:
-            return results, attempts, elapsed
-        sleep(min(next(delays), remaining))
-
-
 # -- verification as the application -----------------------------------------------------------------------
 def _simulate(aws: Aws, role: str, table: str, paths: Sequence[str]) -> list[ProbeResult]:
     """IAM's policy simulator for the application role (when it cannot be assumed)."""
@@ -310,6 +275,60 @@ def _simulate(aws: Aws, role: str, table: str, paths: Sequence[str]) -> list[Pro
         else:
             out.append(ProbeResult(path, ERROR, ",".join(ds), "simulation gave no decision"))
     return out
+
+
+def _verify_by_simulation(
+    aws: Aws,
+    table_name: str,
+    app_role_arn: str,
+    assume_error: Exception,
+    *,
+    expect: str,
+    paths: Sequence[str],
+    done: Callable[[list[ProbeResult]], bool],
+    timeout_seconds: float,
+    initial_delay: float,
+    max_delay: float,
+    sleep: Callable[[float], None],
+) -> Verification:
+    """AssumeRole refused: ask IAM's policy simulator instead; ``unverified`` when that is refused too."""
+    arn = table_arn(table_name, aws.account_id, aws.region, partition_of(app_role_arn))
+    try:
+        results, attempts, elapsed = poll(
+            lambda: _simulate(aws, app_role_arn, arn, paths),
+            done,
+            timeout_seconds=timeout_seconds,
+            initial_delay=initial_delay,
+            max_delay=max_delay,
+            sleep=sleep,
+        )
+    except (ClientError, BotoCoreError, ResponseParserError) as sim_error:
+        return Verification(
+            expect,
+            "unverified",
+            False,
+            [],
+            None,
+            0,
+            0.0,
+            f"could not act as {app_role_arn} ({assume_error}) nor simulate its policies "
+            f"({sim_error}). "
+            f"Check that the runbook's identity may sts:AssumeRole {app_role_arn} and that the role's "
+            "trust policy allows it, or grant iam:SimulatePrincipalPolicy on the role; then run this "
+            "step again.",
+        )
+    v = Verification(
+        expect,
+        "simulation",
+        done(results),
+        results,
+        None,
+        attempts,
+        elapsed,
+        f"AssumeRole refused ({assume_error}); IAM's policy simulator was used instead. It does "
+        "not see resource policies or SCPs.",
+    )
+    return v
 
 
 def verify_writes(
@@ -342,43 +361,19 @@ def verify_writes(
     try:
         app = aws.assume_role(app_role_arn, session_name=session_name)
     except (RecoveryError, BotoCoreError, ResponseParserError) as assume_error:
-        arn = table_arn(table_name, aws.account_id, aws.region, partition_of(app_role_arn))
-        try:
-            results, attempts, elapsed = poll(
-                lambda: _simulate(aws, app_role_arn, arn, paths),
-                done,
-                timeout_seconds=timeout_seconds,
-                initial_delay=initial_delay,
-                max_delay=max_delay,
-                sleep=sleep,
-            )
-        except (ClientError, BotoCoreError, ResponseParserError) as sim_error:
-            return Verification(
-                expect,
-                "unverified",
-                False,
-                [],
-                None,
-                0,
-                0.0,
-                f"could not act as {app_role_arn} ({assume_error}) nor simulate its policies "
-                f"({sim_error}). "
-                f"Check that the runbook's identity may sts:AssumeRole {app_role_arn} and that the role's "
-                "trust policy allows it, or grant iam:SimulatePrincipalPolicy on the role; then run this "
-                "step again.",
-            )
-        v = Verification(
-            expect,
-            "simulation",
-            done(results),
-            results,
-            None,
-            attempts,
-            elapsed,
-            f"AssumeRole refused ({assume_error}); IAM's policy simulator was used instead. It does "
-            "not see resource policies or SCPs.",
+        return _verify_by_simulation(
+            aws,
+            table_name,
+            app_role_arn,
+            assume_error,
+            expect=expect,
+            paths=paths,
+            done=done,
+            timeout_seconds=timeout_seconds,
+            initial_delay=initial_delay,
+            max_delay=max_delay,
+            sleep=sleep,
         )
-        return v
     client = app.with_config(PROBE_CONFIG, call_tag="probe")  # recorded apart: probe-calls.jsonl
     ddb = client.dynamodb
     results, attempts, elapsed = poll(
