@@ -16,51 +16,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import random
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..aws import Aws
-from ..items import KeySchema, from_json_safe, iter_chunks, to_json_safe
-
-TENANT_ATTRIBUTE = "pk"
-CORRUPTED_ATTRIBUTES = ["total", "currency", "shipping"]
-KEY = KeySchema("pk", "S", "sk", "S")
-
-
-@dataclass(frozen=True)
-class Names:
-    """The demo's AWS resource names; the default prefix gives the contract's defaults."""
-
-    table: str = "demo-orders"
-    app_role: str = "demo-app"
-    read_only_parameter: str = "read-only-customers"
-    deny_policy: str = "DenyWrite"
-    log_group: str = "/demo/orders-app"
-    audit_table: str = "demo-orders-audit"
-
-    @classmethod
-    def for_prefix(cls, prefix: str = "demo") -> Names:
-        if prefix == "demo":
-            return cls()
-        return cls(
-            f"{prefix}-orders",
-            f"{prefix}-app",
-            f"{prefix}-read-only-customers",
-            f"{prefix}-DenyWrite",
-            f"/{prefix}/orders-app",
-            f"{prefix}-orders-audit",
-        )
-
-
-DEFAULT = Names()
-TABLE, APP_ROLE, READ_ONLY_PARAMETER = DEFAULT.table, DEFAULT.app_role, DEFAULT.read_only_parameter
-DENY_POLICY, LOG_GROUP, AUDIT_TABLE = DEFAULT.deny_policy, DEFAULT.log_group, DEFAULT.audit_table
+from ..items import to_json_safe
+from .app import DemoApp
+from .names import (  # noqa: F401 - re-exported: stage's names before the split
+    APP_ROLE,
+    AUDIT_TABLE,
+    CORRUPTED_ATTRIBUTES,
+    DEFAULT,
+    DENY_POLICY,
+    KEY,
+    LOG_GROUP,
+    READ_ONLY_PARAMETER,
+    TABLE,
+    TENANT_ATTRIBUTE,
+    Names,
+)
+from .simulation import Clock, _now_iso, _order, _Simulation  # noqa: F401 - re-exported
 
 
 @dataclass
@@ -92,140 +70,7 @@ class DemoIncident:
         return cls(**json.loads(path.read_text()))
 
 
-# -- the simulated application -------------------------------------------------------------------------------
-class DemoApp:
-    """The orders service: writes as the app role, logs every change, refuses writes for read-only tenants."""
-
-    def __init__(
-        self,
-        app: Aws,
-        log_file: Path,
-        *,
-        names: Names = DEFAULT,
-        cloudwatch: bool = True,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        from ..appkit.change_logger import ChangeLogger
-        from ..appkit.guard import ReadOnlyGuard
-
-        self.ddb = app.dynamodb
-        self.table = names.table
-        handler = logging.FileHandler(log_file)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        self.file_log = logging.getLogger(f"demo-changes-{id(self)}")
-        self.file_log.propagate = False
-        self.file_log.setLevel(logging.INFO)
-        self.file_log.addHandler(handler)
-        self.changes = ChangeLogger(self.file_log, clock)
-        self.cloudwatch = (
-            ChangeLogger(
-                None, clock, logs_client=app.logs, log_group=names.log_group, log_stream="orders-app"
-            )
-            if cloudwatch
-            else None
-        )
-        self.guard = ReadOnlyGuard(names.read_only_parameter, ssm_client=app.ssm, ttl_seconds=1)
-        self.refused = 0
-
-    def _log(self, key: dict[str, Any], action: str, ship: bool = True) -> None:
-        plain = {name: value["S"] for name, value in key.items()}
-        self.changes.log_change(plain, action)
-        if ship and self.cloudwatch is not None:
-            self.cloudwatch.log_change(plain, action)
-
-    def load(self, items: Iterable[dict[str, Any]]) -> None:
-        """Initial data, batched (logged as creates to the file only: before log shipping was set up)."""
-        for chunk in iter_chunks(items, 25):
-            request = {self.table: [{"PutRequest": {"Item": item}} for item in chunk]}
-            while request:
-                request = self.ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-            for item in chunk:
-                self._log(KEY.key_of(item), "create", ship=False)
-
-    def put(self, item: dict[str, Any], action: str) -> bool:
-        if self.guard.is_read_only(item["pk"]["S"]):
-            self.refused += 1
-            return False
-        self.ddb.put_item(TableName=self.table, Item=item)
-        self._log(KEY.key_of(item), action)
-        return True
-
-    def update(
-        self,
-        key: dict[str, Any],
-        expression: str,
-        values: dict[str, Any] | None = None,
-        names: dict[str, str] | None = None,
-    ) -> bool:
-        if self.guard.is_read_only(key["pk"]["S"]):
-            self.refused += 1
-            return False
-        kwargs: dict[str, Any] = {"TableName": self.table, "Key": key, "UpdateExpression": expression}
-        if values:
-            kwargs["ExpressionAttributeValues"] = values
-        if names:
-            kwargs["ExpressionAttributeNames"] = names
-        self.ddb.update_item(**kwargs)
-        self._log(key, "update")
-        return True
-
-    def delete(self, key: dict[str, Any]) -> bool:
-        if self.guard.is_read_only(key["pk"]["S"]):
-            self.refused += 1
-            return False
-        self.ddb.delete_item(TableName=self.table, Key=key)
-        self._log(key, "delete")
-        return True
-
-
 # -- the world -------------------------------------------------------------------------------------------------
-def _order(rng: random.Random, tenant: str, n: int, when: str) -> dict[str, Any]:
-    cents = rng.randrange(100, 10_000_000)
-    total = Decimal(cents) / 100 + Decimal(rng.randrange(0, 10**12)) / Decimal(10**20)
-    item: dict[str, Any] = {
-        "pk": {"S": tenant},
-        "sk": {"S": f"order#{n:05d}"},
-        "status": {"S": rng.choice(["open", "paid", "shipped", "closed"])},
-        "total": {"N": str(total)},
-        "currency": {"S": rng.choice(["EUR", "USD", "GBP"])},
-        "shipping": {
-            "M": {
-                "method": {"S": rng.choice(["post", "courier"])},
-                "weightKg": {"N": str(Decimal(rng.randrange(1, 5000)) / 100)},
-                "address": {
-                    "M": {
-                        "street": {"S": f"{rng.randrange(1, 300)} Main St"},
-                        "zip": {"S": f"{rng.randrange(10000, 99999)}"},
-                        "city": {"S": rng.choice(["Lyon", "Porto", "Graz", "Turku"])},
-                    }
-                },
-            }
-        },
-        "lines": {
-            "L": [
-                {"M": {"sku": {"S": f"SKU-{rng.randrange(1000)}"}, "qty": {"N": str(rng.randrange(1, 9))}}}
-                for _ in range(rng.randrange(1, 4))
-            ]
-        },
-        "labels": {"SS": rng.sample(["gift", "priority", "fragile", "b2b", "promo"], k=2)},
-        "scores": {"NS": [str(rng.randrange(1, 50)), str(Decimal(rng.randrange(1, 500)) / 10)]},
-        "thumb": {"B": bytes(rng.randrange(256) for _ in range(12))},
-        "paid": {"BOOL": rng.random() < 0.5},
-        "coupon": {"NULL": True},
-        "updatedAt": {"S": when},
-    }
-    if item["scores"]["NS"][0] == item["scores"]["NS"][1]:
-        item["scores"]["NS"].pop()
-    return item
-
-
-Clock = Callable[[], float]
-
-
-def _now_iso(clock: Clock) -> str:
-    return dt.datetime.fromtimestamp(clock(), tz=dt.UTC).isoformat(timespec="milliseconds")
-
-
 def _next_second(clock: Clock) -> dt.datetime:
     """The next whole second, once the clock has passed it (at most a second's wait): everything written before
     is strictly earlier, everything after strictly later. Restore times are chosen on such boundaries."""
@@ -358,137 +203,6 @@ def stage(
     )
     incident.save(out_dir / "incident-facts.json")
     return incident
-
-
-class _Simulation:
-    """The bug's writes and the tenants' legitimate ones, through the app, with the table mirrored in ``model``
-    (key_id -> the live item, None once deleted) so that the ground truth is known exactly."""
-
-    def __init__(self, app: DemoApp, rng: random.Random, clock: Clock) -> None:
-        self.app, self.rng, self.clock = app, rng, clock
-        self.model: dict[str, dict[str, Any] | None] = {}
-        self.bug_updated: set[str] = set()
-        self.bug_deleted: set[str] = set()
-        self.bug_created: set[str] = set()
-        self.legit = 0
-
-    def now_iso(self) -> str:
-        return _now_iso(self.clock)
-
-    def run_bug(self, affected: tuple[str, ...], victims: dict[str, list[str]], others: list[str]) -> None:
-        """The incident: bug writes for the affected tenants, interleaved with legitimate writes everywhere."""
-        rng, step = self.rng, 0
-        for tenant in affected:
-            pool = victims[tenant]
-            rng.shuffle(pool)
-            updates, deletes = max(4, len(pool) // 10), max(2, len(pool) * 3 // 100)
-            for k in pool[:updates]:
-                self.bug_update(k)
-                step += 1
-                if step % 3 == 0:
-                    self.legit_other(rng.choice(others), step)
-            for k in pool[updates : updates + deletes]:
-                self.app.delete(KEY.key_from_id(k))
-                self.model[k] = None
-                self.bug_deleted.add(k)
-                self.legit_other(rng.choice(others), step)
-                step += 1
-            for n in range(max(3, len(pool) // 50)):
-                dup = _order(rng, tenant, 90_000 + n, self.now_iso())
-                dup["status"] = {"S": "duplicate"}
-                self.app.put(dup, "create")
-                k = KEY.key_id(KEY.key_of(dup))
-                self.model[k] = dup
-                self.bug_created.add(k)
-            for k in pool[: min(6, updates // 2)]:  # customers edit orders the bug already corrupted
-                self.legit_update(k)
-
-    def bug_update(self, k: str) -> None:
-        key = KEY.key_from_id(k)
-        item = self.model[k]
-        assert item is not None
-        total = Decimal(item["total"]["N"]) * 100
-        stamp = {"S": self.now_iso()}
-        self.app.update(
-            key,
-            "SET #t = :t, currency = :c, updatedAt = :u REMOVE shipping.address",
-            {":t": {"N": str(total)}, ":c": {"S": "XXX"}, ":u": stamp},
-            {"#t": "total"},
-        )
-        new = json.loads(json.dumps(to_json_safe(item)))
-        new = from_json_safe(new)
-        new["total"] = {"N": str(total)}
-        new["currency"] = {"S": "XXX"}
-        new["updatedAt"] = stamp
-        new["shipping"]["M"].pop("address", None)
-        self.model[k] = new
-        self.bug_updated.add(k)
-
-    def legit_update(self, k: str) -> None:
-        key = KEY.key_from_id(k)
-        note = {"S": f"customer called at {self.now_iso()}"}
-        self.app.update(key, "SET notes = :n", {":n": note})
-        item = dict(self.model[k] or {})
-        item["notes"] = note
-        self.model[k] = item
-        self.legit += 1
-
-    def legit_other(self, tenant: str, n: int) -> None:
-        rng, model = self.rng, self.model
-        choice = rng.random()
-        existing = [k for k in model if json.loads(k)[0]["S"] == tenant and model[k] is not None]
-        if choice < 0.5 and existing:
-            k = rng.choice(existing)
-            status = {"S": rng.choice(["paid", "shipped", "closed"])}
-            stamp = {"S": self.now_iso()}
-            self.app.update(
-                KEY.key_from_id(k),
-                "SET #s = :s, updatedAt = :u",
-                {":s": status, ":u": stamp},
-                {"#s": "status"},
-            )
-            item = dict(model[k] or {})
-            item["status"] = status
-            item["updatedAt"] = stamp
-            model[k] = item
-        elif choice < 0.8:
-            item = _order(rng, tenant, 50_000 + n, self.now_iso())
-            self.app.put(item, "create")
-            model[KEY.key_id(KEY.key_of(item))] = item
-        elif existing:
-            k = rng.choice(existing)
-            self.app.delete(KEY.key_from_id(k))
-            model[k] = None
-        self.legit += 1
-
-    def outcome(
-        self, pre_bug: dict[str, Any]
-    ) -> tuple[dict[str, dict[str, Any] | None], list[dict[str, Any]]]:
-        """The table a correct recovery leaves, and the ground truth (one line per corrupted item)."""
-        expected: dict[str, dict[str, Any] | None] = dict(self.model)
-        truth = []
-        for k in sorted(self.bug_updated | self.bug_deleted | self.bug_created):
-            if k in self.bug_created:
-                expected[k], kind = None, "create"
-            elif k in self.bug_deleted:
-                expected[k], kind = pre_bug[k], "delete"
-            else:
-                item = dict(self.model[k] or {})
-                for name in CORRUPTED_ATTRIBUTES:
-                    if name in pre_bug[k]:
-                        item[name] = pre_bug[k][name]
-                    else:
-                        item.pop(name, None)
-                expected[k], kind = item, "update"
-            truth.append(
-                {
-                    "key": KEY.key_to_plain(KEY.key_from_id(k)),
-                    "key_id": k,
-                    "kind": kind,
-                    "expected": to_json_safe(expected[k]),
-                }
-            )
-        return expected, truth
 
 
 def _write_truth(
