@@ -29,8 +29,7 @@ class SinglePath:
 
     def _write_single(self, w: Write) -> dict[str, Any]:
         """One conditional write, its item backed up (durably) right before it is sent; its outcome."""
-        change, live, request = w.change, w.live, w.request
-        op = request.op
+        op = w.request.op
         extra: dict[str, Any] = {}
         if op == "UpdateItem" or self.tuning.return_old:
             extra["ReturnValues"] = "ALL_OLD"
@@ -48,83 +47,104 @@ class SinglePath:
                     TableName=self.table,
                     ReturnConsumedCapacity="TOTAL",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    **request.params,
+                    **w.request.params,
                     **extra,
                 )
             except ClientError as exc:
                 maybe_landed = maybe_landed or self._tls.maybe_landed
                 code = _code(exc)
-                if code == "ConditionalCheckFailedException":
-                    return self._condition_failed(w, exc.response.get("Item"), maybe_landed=maybe_landed)
-                if code in FATAL_CODES:
-                    self.not_written(w)  # refused: nothing was written
-                    raise Fatal(explain(exc, f"dynamodb:{op}", self.table)) from exc
-                if code in THROTTLE_CODES and attempt < THROTTLE_ROUNDS:
+                if (
+                    code != "ConditionalCheckFailedException"
+                    and code not in FATAL_CODES
+                    and code in THROTTLE_CODES
+                    and attempt < THROTTLE_ROUNDS
+                ):
                     delay = self._throttled(delay)
                     continue
-                error = str(explain(exc, f"dynamodb:{op}", self.table))
-                if maybe_landed or _status(exc) >= 500 or code in UNKNOWN_OUTCOME_CODES:
-                    return {"status": "failed", "error": error, "maybe_written": True}
-                self.not_written(w)
-                return {"status": "failed", "error": error, "maybe_written": False}
+                return self._single_refused(w, exc, maybe_landed=maybe_landed)
             except BotoCoreError as exc:
                 maybe_landed = maybe_landed or self._tls.maybe_landed or not _never_sent(exc)
-                if not maybe_landed:
-                    self.not_written(w)
-                return {
-                    "status": "failed",
-                    "error": f"{type(exc).__name__}: {exc}"
-                    + (
-                        " (the write may have landed: the next run settles it by reading the item again)"
-                        if maybe_landed
-                        else " (the write never reached DynamoDB: the next run sends it again)"
-                    ),
-                    "maybe_written": maybe_landed,
-                }
-            capacity = (resp.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0
-            self._add_capacity(capacity, bool(resp.get("ResponseMetadata", {}).get("RetryAttempts")))
-            if op == "UpdateItem":
-                # ALL_OLD: the item as it really was (an attribute not listed may have changed since the read;
-                # it is kept, and the backup and the journal hold the true before/after for undo)
-                old = resp.get("Attributes")
-                if old is None or change.attributes is None or change.target is None:  # pragma: no cover
-                    return self._done(change, live, request.after, capacity=capacity, via=op)
-                if item_digest(old) != item_digest(live) and self.backup is not None:
-                    self.backup.append(self._backup_line(change, old, "replaced"))
-                return self._done(
-                    change,
-                    old,
-                    apply_update(old, change.attributes, change.target),
-                    capacity=capacity,
-                    via=op,
-                )
-            old = resp.get("Attributes")  # ALL_OLD: what the write replaced
-            if self.tuning.return_old and item_digest(old) != w.live_digest:
-                # DynamoDB conditions cannot say "and no other attribute": one was added in the moment between
-                # the read and the write. The replaced item is kept (backup + journal), the fact reported.
-                added = sorted(set(old or {}) - set(live or {}))
-                if self.backup is not None:
-                    self.backup.append(self._backup_line(change, old, "replaced"))
-                return self._done(
-                    change,
-                    old,
-                    change.target,
-                    capacity=capacity,
-                    note=f"attributes {added} were added between the read and the write and "
-                    "were overwritten; the replaced item is in the backup",
-                    raced=True,
-                    via=op,
-                )
+                return self._single_lost(w, exc, maybe_landed=maybe_landed)
+            return self._single_written(w, resp)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _single_refused(self, w: Write, exc: ClientError, *, maybe_landed: bool) -> dict[str, Any]:
+        """DynamoDB's error answer to a single write (after the throttling retries): its outcome."""
+        op = w.request.op
+        code = _code(exc)
+        if code == "ConditionalCheckFailedException":
+            return self._condition_failed(w, exc.response.get("Item"), maybe_landed=maybe_landed)
+        if code in FATAL_CODES:
+            self.not_written(w)  # refused: nothing was written
+            raise Fatal(explain(exc, f"dynamodb:{op}", self.table)) from exc
+        error = str(explain(exc, f"dynamodb:{op}", self.table))
+        if maybe_landed or _status(exc) >= 500 or code in UNKNOWN_OUTCOME_CODES:
+            return {"status": "failed", "error": error, "maybe_written": True}
+        self.not_written(w)
+        return {"status": "failed", "error": error, "maybe_written": False}
+
+    def _single_lost(self, w: Write, exc: BotoCoreError, *, maybe_landed: bool) -> dict[str, Any]:
+        """No answer from DynamoDB (after the SDK's retries): failed, and whether the write may have landed."""
+        if not maybe_landed:
+            self.not_written(w)
+        return {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}"
+            + (
+                " (the write may have landed: the next run settles it by reading the item again)"
+                if maybe_landed
+                else " (the write never reached DynamoDB: the next run sends it again)"
+            ),
+            "maybe_written": maybe_landed,
+        }
+
+    def _single_written(self, w: Write, resp: dict[str, Any]) -> dict[str, Any]:
+        """The write was applied: its outcome, from the item it replaced (ReturnValues=ALL_OLD)."""
+        change, live, request = w.change, w.live, w.request
+        op = request.op
+        capacity = (resp.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0
+        self._add_capacity(capacity, bool(resp.get("ResponseMetadata", {}).get("RetryAttempts")))
+        if op == "UpdateItem":
+            # ALL_OLD: the item as it really was (an attribute not listed may have changed since the read;
+            # it is kept, and the backup and the journal hold the true before/after for undo)
+            old = resp.get("Attributes")
+            if old is None or change.attributes is None or change.target is None:  # pragma: no cover
+                return self._done(change, live, request.after, capacity=capacity, via=op)
+            if item_digest(old) != item_digest(live) and self.backup is not None:
+                self.backup.append(self._backup_line(change, old, "replaced"))
             return self._done(
                 change,
-                live,
-                change.target,
+                old,
+                apply_update(old, change.attributes, change.target),
                 capacity=capacity,
-                before_digest=w.live_digest,
-                after_digest=change.target_digest,
                 via=op,
             )
-        raise AssertionError("unreachable")  # pragma: no cover
+        old = resp.get("Attributes")  # ALL_OLD: what the write replaced
+        if self.tuning.return_old and item_digest(old) != w.live_digest:
+            # DynamoDB conditions cannot say "and no other attribute": one was added in the moment between
+            # the read and the write. The replaced item is kept (backup + journal), the fact reported.
+            added = sorted(set(old or {}) - set(live or {}))
+            if self.backup is not None:
+                self.backup.append(self._backup_line(change, old, "replaced"))
+            return self._done(
+                change,
+                old,
+                change.target,
+                capacity=capacity,
+                note=f"attributes {added} were added between the read and the write and "
+                "were overwritten; the replaced item is in the backup",
+                raced=True,
+                via=op,
+            )
+        return self._done(
+            change,
+            live,
+            change.target,
+            capacity=capacity,
+            before_digest=w.live_digest,
+            after_digest=change.target_digest,
+            via=op,
+        )
 
     def _condition_failed(self, w: Write, found: Item | None, *, maybe_landed: bool) -> dict[str, Any]:
         """The condition did not hold on the item found.
