@@ -22,6 +22,7 @@ from ..incident import utc_now
 from ..items import KeySchema, to_json_safe
 from ..journal import JsonlFile
 from ..ratelimit import RateLimiter
+from .apply_start import new_report, record_start, resume_lookup
 from .checks import (
     key_schema,
     validate_attributes,
@@ -33,7 +34,6 @@ from .engine import DEFAULT_WRITE_MODE, READ_BATCH, TRANSACT_BATCH, Engine, Engi
 from .plan_reading import check_plan, plan_changes, plan_stamp
 from .reports import PatchReport
 from .requests import Change, condition_summary
-from .resume import changes_for
 from .run import RunSpec, fill_report, run_engine
 from .state import BACKUP_FILE, JOURNAL_FILE, journal_state
 
@@ -91,45 +91,12 @@ def apply_plan(
     attrs = validate_attributes(attributes, schema)
     _check_approver(approvals, ctx.who, require_distinct_approver)
     run = _choose_run(ctx, digest, attrs)
-    report = PatchReport(
-        incident_id=incident.incident_id,
-        table_name=ctx.table_name,
-        plan_digest=digest,
-        patch_id=run.run_id,
-        dry_run=dry_run,
-        attributes=list(attrs) if attrs else None,
-        executor=ctx.who,
-        approved_by=approvals.approved_by,
-        schema=schema,
-        write_mode=mode,
-    )
+    report = new_report(ctx, run, digest, dry_run, attrs, approvals, schema, mode)
     stamp = plan_stamp(ctx)
     _count(ctx, report, approvals, attrs, seg, run)
     if dry_run:
         return _dry_run(ctx, report, schema, approvals, attrs, seg, run, stamp)
-    incident.update(
-        patch_id=run.run_id,
-        patch_plan_digest=digest,
-        patch_status="running",
-        patch_attributes=list(attrs) if attrs else None,
-    )
-    ctx.record(
-        "patch started",
-        patch_id=run.run_id,
-        plan_digest=digest,
-        executor=report.executor,
-        approved_by=approvals.approved_by,
-        approved=report.approved,
-        to_do=report.to_do,
-        already_done=report.already_done,
-        attributes=report.attributes,
-        max_workers=max_workers,
-        max_write_rate=max_write_rate,
-        write_mode=mode,
-        transact_batch_size=transact_batch_size if mode != "single" else None,
-        segments=list(seg) if seg else None,
-        resumed=run.resuming,
-    )
+    record_start(ctx, report, run, approvals, mode, max_workers, max_write_rate, transact_batch_size, seg)
     spec = RunSpec(
         kind="patch",
         verb="patched",
@@ -149,18 +116,7 @@ def apply_plan(
         tuning=tuning,
         interrupted_counts=("patched", "unchanged", "conflict", "failed", "ambiguous"),
         final=run.final,
-        resume_lookup=(
-            (
-                lambda keys: changes_for(
-                    keys,
-                    # checked=stamp: items as the first pass read them (binary as bytes), so that a replay
-                    # rebuilds the very request that was sent
-                    (c for _, c in plan_changes(ctx, approvals, attrs, None, checked=stamp) if c is not None),
-                )
-            )
-            if run.resuming
-            else None
-        ),
+        resume_lookup=resume_lookup(ctx, approvals, attrs, run, stamp),
     )
     feed = _ChangeFeed(ctx, approvals, attrs, seg, run, stamp, spec.run_fields)
     engine, elapsed = run_engine(ctx, schema, spec, feed.changes, after=feed.flush)

@@ -26,6 +26,7 @@ from pathlib import Path
 from ..items import Item, from_json_safe, item_digest
 from ..journal import iter_jsonl
 from .engine import Engine
+from .engine_basics import SendOutcome
 from .requests import Change, Write, build_write, pdigest, project
 
 #: DynamoDB keeps a ClientRequestToken for 10 minutes after the request completes; a replay is sent only while
@@ -181,37 +182,65 @@ def _replay(
     mine = [k for k in order if k in pending.keys and pending.keys[k].token == token]
     if not mine:
         return set()
-    writes: list[Write] = []
     rebuildable = bool(order) and all(k in changes and k in items for k in order)
-    if rebuildable:
-        for key_id in order:
-            change, item = changes[key_id], items[key_id]
-            writes.append(
-                Write(
-                    change, item, pdigest(item, change.attributes), build_write(change, item, engine.schema)
-                )
-            )
+    writes = _rebuild(engine, order, items, changes) if rebuildable else []
     by_id = {w.change.key_id: w for w in writes}
     age = _age_seconds(pending.token_times.get(token), when)
 
     def all_ambiguous(why: str) -> set[str]:
-        outcomes = []
-        for key_id in mine:
-            if key_id not in changes:
-                continue
-            change, item = changes[key_id], pending.keys[key_id].item
-            after = by_id[key_id].request.after if key_id in by_id else None
-            found = live.get(key_id)
-            outcomes.append(
-                (change, engine.ambiguous(change, item, found, f"{_why(found, item, after)}; {why}"))
-            )
-        engine.finish_many(outcomes)
-        return {c.key_id for c, _ in outcomes}
+        return _all_ambiguous(engine, pending, mine, changes, live, by_id, why)
 
+    why_not = _why_not_replay(rebuildable, age, mine, by_id, live)
+    if why_not:
+        return all_ambiguous(why_not)
+    elements = [w.request.transact_element(engine.table) for w in writes]
+    outcome = engine.send_transaction(writes, elements, token)  # Fatal (permissions...) stops the run
+    return _settle_replay(engine, outcome, mine, by_id, all_ambiguous)
+
+
+def _rebuild(
+    engine: Engine, order: list[str], items: dict[str, Item], changes: dict[str, Change]
+) -> list[Write]:
+    """The writes of the transaction, in the order they were sent, built from the items read before it."""
+    writes: list[Write] = []
+    for key_id in order:
+        change, item = changes[key_id], items[key_id]
+        writes.append(
+            Write(change, item, pdigest(item, change.attributes), build_write(change, item, engine.schema))
+        )
+    return writes
+
+
+def _all_ambiguous(
+    engine: Engine,
+    pending: InFlightSet,
+    mine: list[str],
+    changes: dict[str, Change],
+    live: dict[str, Item],
+    by_id: dict[str, Write],
+    why: str,
+) -> set[str]:
+    """Journal every in-flight key of the transaction as ambiguous (both versions, for the engineer)."""
+    outcomes = []
+    for key_id in mine:
+        if key_id not in changes:
+            continue
+        change, item = changes[key_id], pending.keys[key_id].item
+        after = by_id[key_id].request.after if key_id in by_id else None
+        found = live.get(key_id)
+        outcomes.append((change, engine.ambiguous(change, item, found, f"{_why(found, item, after)}; {why}")))
+    engine.finish_many(outcomes)
+    return {c.key_id for c, _ in outcomes}
+
+
+def _why_not_replay(
+    rebuildable: bool, age: float, mine: list[str], by_id: dict[str, Write], live: dict[str, Item]
+) -> str | None:
+    """Why replaying the transaction could not tell what became of it (None: it can be replayed)."""
     if not rebuildable:
-        return all_ambiguous("its transaction cannot be rebuilt from the run folder to replay it")
+        return "its transaction cannot be rebuilt from the run folder to replay it"
     if age >= REPLAY_WINDOW_SECONDS:
-        return all_ambiguous(
+        return (
             f"its transaction was sent {age / 60:.0f} minutes ago, past DynamoDB's 10-minute idempotency "
             "window, so replaying it could not tell"
         )
@@ -222,12 +251,21 @@ def _replay(
         and _could_apply(by_id[k], live.get(k))
     ]
     if risky:
-        return all_ambiguous(
+        return (
             "replaying its transaction could write over a version of the item that has no backup (an "
             "attribute the condition does not compare changed since)"
         )
-    elements = [w.request.transact_element(engine.table) for w in writes]
-    outcome = engine.send_transaction(writes, elements, token)  # Fatal (permissions...) stops the run
+    return None
+
+
+def _settle_replay(
+    engine: Engine,
+    outcome: SendOutcome,
+    mine: list[str],
+    by_id: dict[str, Write],
+    all_ambiguous: Callable[[str], set[str]],
+) -> set[str]:
+    """Settle the in-flight keys from the replay's answer; the keys settled (final now or left failed)."""
     if outcome.kind == "written":
         note = (
             "replayed on resume with its ClientRequestToken: DynamoDB ran this transaction once (before the "

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from ..context import Context
-from ..errors import InputError
+from ..errors import InputError, RecoveryError
 from ..incident import utc_now
 from ..items import from_json_safe, item_digest
 from ..journal import JsonlFile
@@ -70,13 +72,7 @@ def undo(
     report.to_undo = sum(
         1 for line in patched_lines(incident.path / JOURNAL_FILE, run_id) if line["key_id"] not in final
     )
-    left = [
-        {
-            **line,
-            "reason": f"not undone: the patch could not tell whether it wrote this key ({line['reason']})",
-        }
-        for line in final_lines(incident.path / JOURNAL_FILE, run_id, "ambiguous")
-    ]
+    left = _left_ambiguous(incident.path / JOURNAL_FILE, run_id)
     if report.to_undo == 0 and report.already_done == 0 and not left:
         raise InputError(
             f"patch {run_id} of incident {incident.incident_id!r} changed no item: nothing to undo."
@@ -95,13 +91,59 @@ def undo(
         to_undo=report.to_undo,
         already_done=report.already_done,
     )
-    spec = RunSpec(
+    spec = _undo_spec(
+        incident.path,
+        run_id,
+        final,
+        report,
+        limiter,
+        max_workers,
+        mode,
+        transact_batch_size,
+        progress,
+        tuning,
+    )
+    engine, elapsed = run_engine(ctx, schema, spec, changes)
+    fill_report(report, engine, elapsed)
+    report.ambiguous += len(left)
+    report.ambiguous_items.extend(left[: max(0, 1000 - len(report.ambiguous_items))])
+    _record_finish(ctx, report, run_id, mode, engine.fatal)
+    if engine.fatal is not None:
+        raise engine.fatal
+    return report
+
+
+def _left_ambiguous(patch_journal: Path, run_id: str) -> list[dict[str, Any]]:
+    """The keys the patch journaled as ambiguous: not undone, listed for the engineer."""
+    return [
+        {
+            **line,
+            "reason": f"not undone: the patch could not tell whether it wrote this key ({line['reason']})",
+        }
+        for line in final_lines(patch_journal, run_id, "ambiguous")
+    ]
+
+
+def _undo_spec(
+    run_dir: Path,
+    run_id: str,
+    final: set[str],
+    report: UndoReport,
+    limiter: RateLimiter,
+    max_workers: int,
+    mode: str,
+    transact_batch_size: int,
+    progress: bool,
+    tuning: EngineTuning | None,
+) -> RunSpec:
+    """How the engine runs this undo: its journal and backup files, tokens, and what a resume replays."""
+    return RunSpec(
         kind="undo",
         verb="undone",
         run_id=run_id,
         run_fields={"patch_id": run_id},
-        journal_path=undo_path,
-        backup_path=incident.path / UNDO_BACKUP_FILE,
+        journal_path=run_dir / UNDO_FILE,
+        backup_path=run_dir / UNDO_BACKUP_FILE,
         token_scope=f"undo|{run_id}|{utc_now()}|{os.getpid()}",
         total=report.to_undo,
         limiter=limiter,
@@ -114,15 +156,17 @@ def undo(
         interrupted_counts=("undone", "ambiguous"),
         final=final,
         resume_lookup=lambda keys: changes_for(
-            keys, (_reverse(line) for line in patched_lines(incident.path / JOURNAL_FILE, run_id))
+            keys, (_reverse(line) for line in patched_lines(run_dir / JOURNAL_FILE, run_id))
         ),
     )
-    engine, elapsed = run_engine(ctx, schema, spec, changes)
-    fill_report(report, engine, elapsed)
-    report.ambiguous += len(left)
-    report.ambiguous_items.extend(left[: max(0, 1000 - len(report.ambiguous_items))])
-    complete = engine.fatal is None and report.failed == 0
-    incident.update(patch_status="undone" if complete else "undoing")
+
+
+def _record_finish(
+    ctx: Context, report: UndoReport, run_id: str, mode: str, fatal: RecoveryError | None
+) -> None:
+    """The incident's state (undone only when nothing failed) and the "undo finished" record."""
+    complete = fatal is None and report.failed == 0
+    ctx.incident.update(patch_status="undone" if complete else "undoing")
     ctx.record(
         "undo finished",
         result="ok" if report.ok and complete else "problems",
@@ -138,11 +182,8 @@ def undo(
         transactions=report.transactions,
         write_capacity_units=report.write_capacity_units,
         seconds=round(report.elapsed_seconds, 3),
-        error=str(engine.fatal) if engine.fatal else None,
+        error=str(fatal) if fatal else None,
     )
-    if engine.fatal is not None:
-        raise engine.fatal
-    return report
 
 
 def _reverse(line: dict[str, object]) -> Change:
