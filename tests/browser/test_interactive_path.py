@@ -44,7 +44,7 @@ def _key_ids(run_dir: Path) -> dict[str, str]:
     return out
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(900)
 def test_an_engineer_rehearses_the_demo_incident_in_jupyterlab(chromium, screenshots, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
