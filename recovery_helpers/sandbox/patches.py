@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .clock import Clock
+from .operations import DATA_PLANE
 from .settings import SandboxSettings
 
 _installed = False
@@ -117,21 +118,6 @@ def _speed_up_dispatch() -> None:
 
 
 # -- speed: data-plane answers are already DynamoDB JSON ------------------------------------------------------
-_FAST_OPERATIONS = {
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "Query",
-    "Scan",
-    "TransactGetItems",
-    "TransactWriteItems",
-    "ExecuteStatement",
-    "BatchExecuteStatement",
-    "ExecuteTransaction",
-}
 
 
 def _json_default(value: Any) -> Any:
@@ -156,7 +142,7 @@ def _fast_serialized(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def serialized(self: Any, action_result: Any) -> Any:
         result = getattr(action_result, "result", None)
-        if isinstance(result, dict) and self._get_action() in _FAST_OPERATIONS:
+        if isinstance(result, dict) and self._get_action() in DATA_PLANE:
             body = json.dumps(_without_none(result), default=_json_default, separators=(",", ":"))
             headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
             return 200, headers, body

@@ -16,25 +16,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import LimitedStream
 
 from . import observers
+from .operations import DATA_PLANE
 from .screening import screen_request
 from .settings import SandboxSettings
-
-#: DynamoDB operations that read or write items: the ones AWS throttles.
-DATA_PLANE = {
-    "GetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "BatchGetItem",
-    "BatchWriteItem",
-    "Query",
-    "Scan",
-    "TransactGetItems",
-    "TransactWriteItems",
-    "ExecuteStatement",
-    "BatchExecuteStatement",
-    "ExecuteTransaction",
-}
 
 StartResponse = Callable[..., Any]
 
