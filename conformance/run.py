@@ -167,19 +167,77 @@ def suite_env(endpoint: str) -> dict[str, str]:
     return env
 
 
-def read_known() -> set[str]:
-    if not KNOWN.exists():
-        return set()
-    return {line for line in KNOWN.read_text().splitlines() if line.strip() and not line.startswith("#")}
+KINDS = {
+    "behaviour": "both answer, the result differs (order, counts, values, capacity)",
+    "wording": "both refuse with the same error code; only the message, or which of two faults is named, differs",
+    "state": "needs a table state the sandbox does not have (e.g. CREATING: sandbox tables are ACTIVE at once)",
+    "lenient": "the sandbox accepts what DynamoDB refuses, or answers another error code: must be fixed",
+    "unsorted": "not yet sorted into a kind (a title new to the list): sort it, fix it if it is lenient",
+}
+FORBIDDEN = ("lenient", "unsorted")  # a list holding these kinds fails the run
 
 
-def write_known(titles: set[str]) -> None:
+def parse_known(text: str) -> dict[str, str]:
+    """{title: kind} from the list's lines ``kind<TAB>title``; a line without a kind is ``unsorted``."""
+    known: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        kind, tab, title = line.partition("\t")
+        if not tab:
+            kind, title = "unsorted", line
+        if kind not in KINDS:
+            raise ValueError(f"{KNOWN.name} line {number}: unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        known[title] = kind
+    return known
+
+
+def read_known() -> dict[str, str]:
+    return parse_known(KNOWN.read_text()) if KNOWN.exists() else {}
+
+
+def format_known(known: dict[str, str]) -> str:
     header = (
-        "# dynalite tests (full titles) the sandbox is known to fail. This list may only shrink: a new failure\n"
-        "# fails `make conformance`; a fixed test must be removed (python conformance/run.py --update).\n"
-        "# See docs/reference/sandbox-conformance.md.\n"
+        "# dynalite tests (full titles) the sandbox is known to fail, one a line: kind<TAB>title.\n"
+        "# This list may only shrink: a new failure fails `make conformance`; a fixed test must be removed\n"
+        "# (python conformance/run.py --update keeps the kinds; a title it adds is `unsorted`).\n"
+        "# Kinds (a `lenient` or `unsorted` line fails the run too):\n"
+        + "".join(f"#   {kind:<10} {meaning}\n" for kind, meaning in KINDS.items())
+        + "# See docs/reference/sandbox-conformance.md.\n"
     )
-    KNOWN.write_text(header + "".join(f"{t}\n" for t in sorted(titles)))
+    return header + "".join(f"{known[t]}\t{t}\n" for t in sorted(known))
+
+
+def write_known(known: dict[str, str]) -> None:
+    KNOWN.write_text(format_known(known))
+
+
+def updated(known: dict[str, str], ran: set[str], failing: set[str]) -> dict[str, str]:
+    """The list after a run: titles of suites not run stay, those run are this run's failures (kinds kept)."""
+    return {t: known.get(t, "unsorted") for t in (set(known) - ran) | failing}
+
+
+def forbidden_lines(known: dict[str, str]) -> list[str]:
+    """The messages for lines whose kind may not stay on the list (empty when the list is acceptable)."""
+    return [
+        f"{kind.upper()} DIFFERENCE: {title}" for title, kind in sorted(known.items()) if kind in FORBIDDEN
+    ]
+
+
+def check_kinds(known: dict[str, str]) -> int:
+    """Print what to do about lenient/unsorted lines; 1 when there are any."""
+    bad = forbidden_lines(known)
+    for message in bad:
+        print(message)
+    if bad:
+        print(
+            f"{len(bad)} line(s) of {KNOWN.name} are lenient or unsorted: the sandbox must never accept what "
+            "DynamoDB refuses. Fix each lenient one in recovery_helpers/sandbox/ (with a test) so it leaves the "
+            "list; give each unsorted one its kind (behaviour, wording, state or lenient) by reading its message "
+            "(--failures)."
+        )
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,13 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ran_titles = {t for outcome in results.values() for t in outcome}
-    known_here = known & ran_titles
+    known_here = set(known) & ran_titles
     if args.update:
-        kept = (known - ran_titles) | failing
+        kept = updated(known, ran_titles, failing)
         write_known(kept)
         print(f"{KNOWN.name} rewritten: {len(kept)} titles")
-        return 0
-    fixed, new = sorted(known_here - failing), sorted(failing - known)
+        return check_kinds(kept)
+    fixed, new = sorted(known_here - failing), sorted(failing - set(known))
     for title in fixed:
         print(f"FIXED (remove it from {KNOWN.name}): {title}")
     for title in new:
@@ -262,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     if fixed:
         print(f"{len(fixed)} known difference(s) now pass: remove them (python conformance/run.py --update)")
     print("conformance: no new difference")
-    return 0
+    return check_kinds(known)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,60 @@
+"""The conformance list's format (kind<TAB>title) and its rule: no lenient or unsorted difference may stay."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+RUN = Path(__file__).resolve().parents[2] / "conformance" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def run():
+    spec = importlib.util.spec_from_file_location("conformance_run", RUN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lines_are_read_as_kind_and_title(run):
+    text = "# header\n\nwording\tscan validations should x\nstate\tgetItem y if table is being created\n"
+    assert run.parse_known(text) == {
+        "scan validations should x": "wording",
+        "getItem y if table is being created": "state",
+    }
+
+
+def test_a_line_without_a_kind_is_unsorted(run):
+    assert run.parse_known("query validations should z\n") == {"query validations should z": "unsorted"}
+
+
+def test_an_unknown_kind_is_refused_with_its_line(run):
+    with pytest.raises(ValueError, match="line 2: unknown kind 'harmless'"):
+        run.parse_known("wording\ta\nharmless\tb\n")
+
+
+def test_the_written_list_reads_back_the_same(run):
+    known = {"b title": "behaviour", "a title": "lenient", "c title": "unsorted"}
+    assert run.parse_known(run.format_known(known)) == known
+
+
+def test_update_keeps_kinds_drops_fixed_titles_and_marks_new_ones_unsorted(run):
+    known = {"fixed": "lenient", "still": "wording", "other suite": "state"}
+    after = run.updated(known, ran={"fixed", "still", "new"}, failing={"still", "new"})
+    assert after == {"still": "wording", "new": "unsorted", "other suite": "state"}
+
+
+def test_lenient_and_unsorted_lines_fail_the_run(run, capsys):
+    assert run.check_kinds({"a": "wording", "b": "behaviour", "c": "state"}) == 0
+    assert run.check_kinds({"a": "wording", "b": "lenient", "c": "unsorted"}) == 1
+    out = capsys.readouterr().out
+    assert "LENIENT DIFFERENCE: b" in out and "UNSORTED DIFFERENCE: c" in out
+    assert "Fix each lenient one" in out
+
+
+def test_the_committed_list_parses_and_has_only_known_kinds(run):
+    known = run.read_known()
+    assert known, "conformance/known-differences.txt is empty or missing"
+    assert set(known.values()) <= set(run.KINDS)
