@@ -50,6 +50,11 @@ def _invalid(message: str) -> Refusal:
 
 def check(operation: str, body: dict[str, Any]) -> None:
     """Raise Refusal for what DynamoDB refuses in ``operation`` before it reads the table."""
+    if operation == "CreateTable":
+        from .table_rules import check_create_table
+
+        check_create_table(body)
+        return
     if operation == "BatchGetItem":
         for request in (body.get("RequestItems") or {}).values():
             _expression_parameters(request, ["ProjectionExpression"], ["AttributesToGet"])

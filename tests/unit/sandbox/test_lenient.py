@@ -1,0 +1,104 @@
+"""No lenient difference left (issue 14): requests DynamoDB refuses, found lenient by the conformance suite.
+
+Each test sends, through boto3 over HTTP, what the sandbox used to accept (or answer with another error code)
+and checks DynamoDB's code and message, and that nothing was created or written.
+"""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import create_table, table_names
+
+
+def _refusal(call, **kwargs) -> tuple[str, str]:
+    with pytest.raises(ClientError) as err:
+        call(**kwargs)
+    response = err.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return response["Error"]["Code"], response["Error"]["Message"]
+
+
+def _table(name: str, keys: list[tuple[str, str]], **extra) -> dict:
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in dict(keys)]
+        + extra.pop("defs", []),
+        "KeySchema": [{"AttributeName": a, "KeyType": t} for a, t in keys],
+        "BillingMode": "PAY_PER_REQUEST",
+        **extra,
+    }
+
+
+def _index(name: str, keys: list[tuple[str, str]], projection: dict) -> dict:
+    return {
+        "IndexName": name,
+        "KeySchema": [{"AttributeName": a, "KeyType": t} for a, t in keys],
+        "Projection": projection,
+    }
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (
+            _table("T", [("a", "HASH"), ("b", "HASH")]),
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        ),
+        (
+            _table("T", [("a", "RANGE"), ("b", "RANGE")]),
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ),
+        (
+            _table(
+                "T",
+                [("a", "HASH")],
+                defs=[{"AttributeName": "c", "AttributeType": "S"}],
+                LocalSecondaryIndexes=[
+                    _index("index1", [("a", "HASH"), ("c", "RANGE")], {"ProjectionType": "ALL"})
+                ],
+            ),
+            (
+                "One or more parameter values were invalid: Table KeySchema does not have a range key, which is "
+                "required when specifying a LocalSecondaryIndex"
+            ),
+        ),
+        (
+            _table(
+                "T",
+                [("a", "HASH")],
+                defs=[{"AttributeName": "c", "AttributeType": "S"}],
+                GlobalSecondaryIndexes=[
+                    _index("index1", [("c", "HASH")], {"ProjectionType": "ALL", "NonKeyAttributes": ["x"]})
+                ],
+            ),
+            "One or more parameter values were invalid: ProjectionType is ALL, but NonKeyAttributes is specified",
+        ),
+        (
+            _table(
+                "T",
+                [("a", "HASH")],
+                defs=[{"AttributeName": "c", "AttributeType": "S"}],
+                GlobalSecondaryIndexes=[_index("index1", [("c", "HASH")], {"ProjectionType": "ALL"})] * 2,
+            ),
+            "One or more parameter values were invalid: Duplicate index name: index1",
+        ),
+    ],
+    ids=["two-hash-keys", "two-range-keys", "lsi-on-hash-only-table", "nonkey-with-all", "duplicate-index"],
+)
+def test_create_table_with_an_invalid_schema_is_refused_and_creates_nothing(
+    aws, unique_name, request_, message
+):
+    ddb = aws.dynamodb
+    code, got = _refusal(ddb.create_table, **{**request_, "TableName": unique_name})
+    assert (code, got) == ("ValidationException", message)
+    assert unique_name not in table_names(ddb)
+
+
+def test_an_invalid_create_table_for_a_name_in_use_is_a_validation_error(aws, unique_name):
+    """DynamoDB validates the request before it looks the name up: ValidationException, not ResourceInUse."""
+    ddb = aws.dynamodb
+    create_table(ddb, unique_name, range_key=None, pitr=False)
+    code, _ = _refusal(ddb.create_table, **_table(unique_name, [("pk", "HASH"), ("x", "HASH")]))
+    assert code == "ValidationException"
