@@ -165,6 +165,9 @@ def _put_item(backend: Any, body: dict[str, Any]) -> None:
     table = _table(backend, body.get("TableName"))
     if table is not None and "Item" in body:
         check_item(table, body["Item"])
+    elif "Item" in body and item_size(body["Item"]) > MAX_ITEM_BYTES:
+        # DynamoDB measures the item before it looks the table up (only on this failing path, so no cost)
+        raise _invalid("Item size has exceeded the maximum allowed size")
 
 
 def _keyed(backend: Any, body: dict[str, Any]) -> None:

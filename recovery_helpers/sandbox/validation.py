@@ -309,8 +309,37 @@ def _constraints(value: Any, shape: Any, path: str, errors: list[str]) -> None:
         for i, child in enumerate(value, start=1):
             _constraints(child, shape.member, f"{path}.{i}.member", errors)
     elif kind == "map" and not _only_values(shape.value):
+        if path == "requestItems":
+            _request_items(value, errors)
         for key, child in value.items():
             _constraints(child, shape.value, f"{path}.{key}.member", errors)
+
+
+def _request_items(value: dict[str, Any], errors: list[str]) -> None:
+    """BatchGetItem/BatchWriteItem: the table names (map keys) and, for writes, 1 to 25 requests a table."""
+    if any(
+        not key.startswith("arn:")
+        and not (
+            TABLE_NAME["min"] <= len(key) <= TABLE_NAME["max"] and re.fullmatch(TABLE_NAME["pattern"], key)
+        )
+        for key in value
+    ):
+        _violation(
+            errors,
+            value,
+            "requestItems",
+            "Map keys must satisfy constraint: [Member must have length less than or equal to 255, Member must "
+            "have length greater than or equal to 3, Member must satisfy regular expression pattern: "
+            f"{TABLE_NAME['pattern']}]",
+        )
+    if any(isinstance(v, list) and not 1 <= len(v) <= 25 for v in value.values()):
+        _violation(
+            errors,
+            value,
+            "requestItems",
+            "Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must "
+            "have length greater than or equal to 1]",
+        )
 
 
 def _only_values(shape: Any) -> bool:

@@ -7,6 +7,7 @@ and checks DynamoDB's code and message, and that nothing was created or written.
 from __future__ import annotations
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import create_table, table_names
@@ -102,3 +103,37 @@ def test_an_invalid_create_table_for_a_name_in_use_is_a_validation_error(aws, un
     create_table(ddb, unique_name, range_key=None, pitr=False)
     code, _ = _refusal(ddb.create_table, **_table(unique_name, [("pk", "HASH"), ("x", "HASH")]))
     assert code == "ValidationException"
+
+
+def _unchecked_client(aws):
+    """boto3 without its own parameter checks: the request reaches the sandbox as a careless client sends it."""
+    return aws.session.client(
+        "dynamodb", endpoint_url=aws.endpoint_url, config=Config(parameter_validation=False)
+    )
+
+
+def test_an_item_over_400_kb_is_refused_before_the_table_is_looked_up(aws, unique_name):
+    """DynamoDB measures the item first: ValidationException even when the table does not exist."""
+    item = {"pk": {"S": "k"}, "big": {"S": "x" * 409_600}}
+    code, message = _refusal(aws.dynamodb.put_item, TableName=unique_name, Item=item)
+    assert (code, message) == ("ValidationException", "Item size has exceeded the maximum allowed size")
+
+
+def test_batch_table_names_and_request_counts_are_checked_as_dynamodb_does(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    raw = _unchecked_client(aws)
+    code, message = _refusal(raw.batch_write_item, RequestItems={table: []})
+    assert code == "ValidationException"
+    assert "Map value must satisfy constraint: [Member must have length less than or equal to 25" in message
+    put = {"PutRequest": {"Item": {"pk": {"S": "a"}}}}
+    for call, request in (
+        (raw.batch_write_item, [put]),
+        (raw.batch_get_item, {"Keys": [{"pk": {"S": "a"}}]}),
+    ):
+        code, message = _refusal(call, RequestItems={"ab": request})
+        assert code == "ValidationException"
+        assert (
+            "Map keys must satisfy constraint: [Member must have length less than or equal to 255" in message
+        )
+    assert ddb.scan(TableName=table)["Count"] == 0
