@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import expression_limits
 from .validation import VALIDATION, Refusal, check_attribute_value
 
 #: operation -> (expression parameters, the legacy parameters they replace)
@@ -50,6 +51,7 @@ def _invalid(message: str) -> Refusal:
 
 def check(operation: str, body: dict[str, Any]) -> None:
     """Raise Refusal for what DynamoDB refuses in ``operation`` before it reads the table."""
+    expression_limits.check(body)
     if operation == "CreateTable":
         from .table_rules import check_create_table
 

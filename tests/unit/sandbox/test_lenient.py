@@ -137,3 +137,80 @@ def test_batch_table_names_and_request_counts_are_checked_as_dynamodb_does(aws, 
             "Map keys must satisfy constraint: [Member must have length less than or equal to 255" in message
         )
     assert ddb.scan(TableName=table)["Count"] == 0
+
+
+def _update(ddb, table: str, **kwargs) -> None:
+    ddb.update_item(TableName=table, Key={"pk": {"S": "k"}}, **kwargs)
+
+
+def test_an_expression_over_4096_bytes_is_refused_and_4096_bytes_pass(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k"}})
+    at_limit = "attribute_exists(pk) AND " + "a" * (4096 - 31) + " <> :v"
+    assert len(at_limit) == 4096
+    _update(
+        ddb,
+        table,
+        UpdateExpression="SET x = :v",
+        ConditionExpression=at_limit,
+        ExpressionAttributeValues={":v": {"S": "y"}},
+    )
+    code, message = _refusal(
+        ddb.update_item,
+        TableName=table,
+        Key={"pk": {"S": "k"}},
+        UpdateExpression="SET x = :w",
+        ConditionExpression=at_limit + " ",
+        ExpressionAttributeValues={":v": {"S": "y"}, ":w": {"S": "z"}},
+    )
+    assert (code, message) == (
+        "ValidationException",
+        "Invalid ConditionExpression: Expression size has exceeded the maximum allowed size; expression size: 4097",
+    )
+    code, message = _refusal(ddb.scan, TableName=table, ProjectionExpression=",".join(["pk"] * 1366))
+    assert code == "ValidationException" and message.startswith(
+        "Invalid ProjectionExpression: Expression size"
+    )
+    assert ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})["Item"]["x"] == {"S": "y"}
+
+
+def test_an_expression_with_more_than_300_operators_is_refused_and_300_pass(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k"}, "n": {"N": "0"}})
+    values = {":v": {"N": "1"}, ":z": {"N": "5"}}
+    # 150 comparisons (one of them on size()) joined by 149 ANDs: 300 operators
+    condition = " AND ".join(["n <> :v"] * 149 + ["size(pk) <> :z"])
+    _update(
+        ddb,
+        table,
+        UpdateExpression="SET n = n + :v",
+        ConditionExpression=condition,
+        ExpressionAttributeValues=values,
+    )
+    code, message = _refusal(
+        ddb.update_item,
+        TableName=table,
+        Key={"pk": {"S": "k"}},
+        UpdateExpression="SET n = n + :v",
+        ConditionExpression=condition + " AND n <> :v",
+        ExpressionAttributeValues=values,
+    )
+    assert (code, message) == (
+        "ValidationException",
+        "Invalid ConditionExpression: The expression contains too many operators; operator count: 302",
+    )
+    adds = "SET n = n" + " + :v" * 301
+    code, message = _refusal(
+        ddb.update_item,
+        TableName=table,
+        Key={"pk": {"S": "k"}},
+        UpdateExpression=adds,
+        ExpressionAttributeValues={":v": {"N": "1"}},
+    )
+    assert (code, message) == (
+        "ValidationException",
+        "Invalid UpdateExpression: The expression contains too many operators; operator count: 301",
+    )
+    assert ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})["Item"]["n"] == {"N": "1"}
