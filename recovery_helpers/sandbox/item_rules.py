@@ -259,8 +259,21 @@ def _batch_get(backend: Any, body: dict[str, Any]) -> None:
                 raise _invalid("Too many items requested for the BatchGetItem call")
 
 
+def _start_key(query: bool) -> Any:
+    def check(backend: Any, body: dict[str, Any]) -> None:
+        table = _table(backend, body.get("TableName"))
+        if table is not None and body.get("ExclusiveStartKey") is not None:
+            from . import start_keys
+
+            start_keys.check(table, body, query=query)
+
+    return check
+
+
 CHECKS = {
     "put_item": _put_item,
+    "scan": _start_key(query=False),
+    "query": _start_key(query=True),
     "get_item": _keyed,
     "delete_item": _keyed,
     "update_item": _update_item,

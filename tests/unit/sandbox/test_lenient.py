@@ -214,3 +214,65 @@ def test_an_expression_with_more_than_300_operators_is_refused_and_300_pass(aws,
         "Invalid UpdateExpression: The expression contains too many operators; operator count: 301",
     )
     assert ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})["Item"]["n"] == {"N": "1"}
+
+
+def test_a_starting_key_that_does_not_fit_the_schema_is_refused(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, gsi=("g", "S"), pitr=False)
+    for start in (
+        {},
+        {"pk": {"S": "a"}},
+        {"pk": {"S": "a"}, "sk": {"N": "1"}},
+        {"pk": {"S": "a"}, "zz": {"S": "1"}},
+        {"pk": {"S": "a"}, "sk": {"S": "1"}, "zz": {"S": "1"}},
+    ):
+        code, message = _refusal(ddb.scan, TableName=table, ExclusiveStartKey=start)
+        assert (code, message) == (
+            "ValidationException",
+            "The provided starting key is invalid: The provided key element does not match the schema",
+        ), start
+    code, message = _refusal(
+        ddb.scan, TableName=table, IndexName="by-g", ExclusiveStartKey={"pk": {"S": "a"}, "sk": {"S": "1"}}
+    )
+    assert (code, message) == ("ValidationException", "The provided starting key is invalid")
+    code, message = _refusal(
+        ddb.query,
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "a"}},
+        ExclusiveStartKey={"pk": {"S": "other"}, "sk": {"S": "1"}},
+    )
+    assert (code, message) == (
+        "ValidationException",
+        "The provided starting key is outside query boundaries based on provided conditions",
+    )
+
+
+def test_pages_still_follow_their_last_evaluated_key_on_tables_and_indexes(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, gsi=("g", "S"), pitr=False)
+    for i in range(3):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": str(i)}, "g": {"S": "x"}})
+
+    def walk(call, **kwargs) -> int:
+        seen, start = 0, {}
+        while True:
+            page = call(TableName=table, Limit=1, **kwargs, **start)
+            seen += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return seen
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    assert walk(ddb.scan) == 3
+    assert walk(ddb.scan, IndexName="by-g") == 3
+    values = {":p": {"S": "a"}}
+    assert walk(ddb.query, KeyConditionExpression="pk = :p", ExpressionAttributeValues=values) == 3
+    assert (
+        walk(
+            ddb.query,
+            IndexName="by-g",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "x"}},
+        )
+        == 3
+    )
