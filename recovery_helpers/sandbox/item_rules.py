@@ -291,10 +291,13 @@ def install() -> None:
     # writing one is refused, checked in _update_item above
     validators.UpdateHashRangeKeyValidator.check_for_hash_or_range_key = lambda self, node: node
 
+    from . import missing_table
+
     for name, check in CHECKS.items():
         original = getattr(DynamoHandler, name)
 
-        def handler(self: Any, _original: Any = original, _check: Any = check) -> Any:
+        def handler(self: Any, _original: Any = original, _check: Any = check, _name: str = name) -> Any:
+            missing_table.check(self.dynamodb_backend, _name, self.body)
             _check(self.dynamodb_backend, self.body)
             return _original(self)
 

@@ -276,3 +276,15 @@ def test_pages_still_follow_their_last_evaluated_key_on_tables_and_indexes(aws, 
         )
         == 3
     )
+
+
+def test_a_malformed_expression_on_a_missing_table_is_a_validation_error(aws, unique_name):
+    """DynamoDB parses the expressions before it looks the table up: ValidationException, not ResourceNotFound."""
+    ddb = aws.dynamodb
+    key = {"pk": {"S": "a"}}
+    code, _ = _refusal(ddb.get_item, TableName=unique_name, Key=key, ProjectionExpression="a,b,a,#a")
+    assert code == "ValidationException"
+    code, _ = _refusal(ddb.update_item, TableName=unique_name, Key=key, UpdateExpression="SET a = ")
+    assert code == "ValidationException"
+    code, _ = _refusal(ddb.get_item, TableName=unique_name, Key=key, ProjectionExpression="a, b")
+    assert code == "ResourceNotFoundException"  # a well-formed request: the table is what is wrong
