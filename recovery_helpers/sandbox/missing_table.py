@@ -21,28 +21,35 @@ def check(backend: Any, operation: str, body: dict[str, Any]) -> None:
         return
     from moto.dynamodb.exceptions import DynamodbException, MockValidationException
 
-    try:
-        _parse(body)
-    except MockValidationException:
-        raise
-    except DynamodbException as exc:
-        if exc.error_type.endswith("ValidationException"):
-            raise
-    except ValueError as exc:  # moto's condition parser words some syntax errors as ValueError
-        raise MockValidationException(f"Invalid expression: {exc}") from None
+    for name, parse in _parsers(body):
+        try:
+            parse()
+        except DynamodbException as exc:
+            if exc.error_type.endswith("ValidationException"):
+                raise
+        except Exception:  # noqa: BLE001 - moto's parsers fail on some malformed input (IndexError, ...)
+            raise MockValidationException(
+                f"Invalid {name}: Syntax error; the expression is malformed"
+            ) from None
 
 
-def _parse(body: dict[str, Any]) -> None:
+def _parsers(body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(expression parameter, a call parsing it with moto's parser) for each expression the request has."""
     from moto.dynamodb.comparisons import create_condition_expression_parser
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.responses import ProjectionExpressionParser
 
     names = body.get("ExpressionAttributeNames") or {}
     values = body.get("ExpressionAttributeValues") or {}
+    out: list[tuple[str, Any]] = []
     if body.get("ProjectionExpression"):
-        ProjectionExpressionParser(body["ProjectionExpression"], names).parse()
+        out.append(
+            ("ProjectionExpression", ProjectionExpressionParser(body["ProjectionExpression"], names).parse)
+        )
     for name in ("ConditionExpression", "FilterExpression"):
         if body.get(name):
-            create_condition_expression_parser(body[name], names, values).parse()
+            out.append((name, create_condition_expression_parser(body[name], names, values).parse))
     if body.get("UpdateExpression"):
-        UpdateExpressionParser.make(body["UpdateExpression"])
+        expression = body["UpdateExpression"]
+        out.append(("UpdateExpression", lambda: UpdateExpressionParser.make(expression)))
+    return out

@@ -288,3 +288,46 @@ def test_a_malformed_expression_on_a_missing_table_is_a_validation_error(aws, un
     assert code == "ValidationException"
     code, _ = _refusal(ddb.get_item, TableName=unique_name, Key=key, ProjectionExpression="a, b")
     assert code == "ResourceNotFoundException"  # a well-formed request: the table is what is wrong
+
+
+@pytest.mark.parametrize(
+    ("projection", "start"),
+    [
+        ("whatever(stuff)", "Invalid ProjectionExpression: Syntax error; "),
+        (":a", "Invalid ProjectionExpression: Syntax error; "),
+        ("(a)", "Invalid ProjectionExpression: Syntax error; "),
+        ("a..b", "Invalid ProjectionExpression: Syntax error; "),
+        ("a[b]", "Invalid ProjectionExpression: Syntax error; "),
+        ("a-b", "Invalid ProjectionExpression: Syntax error; "),
+        (
+            "a.abORt",
+            "Invalid ProjectionExpression: Attribute name is a reserved keyword; reserved keyword: abORt",
+        ),
+    ],
+)
+def test_a_projection_outside_dynamodbs_grammar_is_refused(aws, unique_name, projection, start):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k"}, "a": {"M": {"b": {"S": "x"}}}})
+    code, message = _refusal(
+        ddb.get_item, TableName=table, Key={"pk": {"S": "k"}}, ProjectionExpression=projection
+    )
+    assert code == "ValidationException" and message.startswith(start), message
+    item = ddb.get_item(
+        TableName=table,
+        Key={"pk": {"S": "k"}},
+        ProjectionExpression=" a.b , #p",
+        ExpressionAttributeNames={"#p": "pk"},
+    )["Item"]
+    assert item == {"pk": {"S": "k"}, "a": {"M": {"b": {"S": "x"}}}}
+
+
+def test_legacy_key_conditions_no_key_can_be_read_by_are_a_validation_error(aws, unique_name):
+    """moto answered HTTP 500 (KeyError) for a KeyConditions NULL on the partition key."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, pitr=False)
+    code, message = _refusal(ddb.query, TableName=table, KeyConditions={"pk": {"ComparisonOperator": "NULL"}})
+    assert (code, message) == (
+        "ValidationException",
+        "Attempted conditional constraint is not an indexable operation",
+    )
