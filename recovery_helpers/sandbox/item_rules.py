@@ -176,6 +176,21 @@ def _keyed(backend: Any, body: dict[str, Any]) -> None:
         check_key(table, body["Key"])
 
 
+def _key_paths(backend: Any, body: dict[str, Any], operation: str) -> None:
+    table = _table(backend, body.get("TableName"))
+    if table is not None and (
+        body.get("ProjectionExpression") or body.get("FilterExpression") or body.get("QueryFilter")
+    ):
+        from . import key_paths
+
+        key_paths.check(table, body, operation)
+
+
+def _get_item(backend: Any, body: dict[str, Any]) -> None:
+    _keyed(backend, body)
+    _key_paths(backend, body, "get_item")
+
+
 def _update_item(backend: Any, body: dict[str, Any]) -> None:
     for name, update in (body.get("AttributeUpdates") or {}).items():
         action, value = update.get("Action") or "PUT", update.get("Value")
@@ -284,6 +299,7 @@ def _start_key(query: bool) -> Any:
             from . import start_keys
 
             start_keys.check(table, body, query=query)
+        _key_paths(backend, body, "query" if query else "scan")
 
     return check
 
@@ -292,7 +308,7 @@ CHECKS = {
     "put_item": _put_item,
     "scan": _start_key(query=False),
     "query": _start_key(query=True),
-    "get_item": _keyed,
+    "get_item": _get_item,
     "delete_item": _keyed,
     "update_item": _update_item,
     "batch_write_item": _batch_write,

@@ -331,3 +331,40 @@ def test_legacy_key_conditions_no_key_can_be_read_by_are_a_validation_error(aws,
         "ValidationException",
         "Attempted conditional constraint is not an indexable operation",
     )
+
+
+def test_key_attributes_are_scalars_and_a_query_filter_may_not_name_the_key_it_reads(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, pitr=False)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "m": {"M": {"x": {"S": "y"}}}})
+    key = {"pk": {"S": "a"}, "sk": {"S": "1"}}
+    code, message = _refusal(ddb.get_item, TableName=table, Key=key, ProjectionExpression="pk.x")
+    assert (code, message) == (
+        "ValidationException",
+        "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: Key: pk",
+    )
+    code, _ = _refusal(ddb.scan, TableName=table, FilterExpression="attribute_exists(sk[0])")
+    assert code == "ValidationException"
+    code, message = _refusal(
+        ddb.query,
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        FilterExpression="sk = :s",
+        ExpressionAttributeValues={":p": {"S": "a"}, ":s": {"S": "1"}},
+    )
+    assert (code, message) == (
+        "ValidationException",
+        "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk",
+    )
+    # nested paths into other attributes, and key attributes in a Scan filter, stay fine
+    assert ddb.get_item(TableName=table, Key=key, ProjectionExpression="m.x")["Item"] == {
+        "m": {"M": {"x": {"S": "y"}}}
+    }
+    assert (
+        ddb.scan(
+            TableName=table,
+            FilterExpression="sk = :s AND m.x = :y",
+            ExpressionAttributeValues={":s": {"S": "1"}, ":y": {"S": "y"}},
+        )["Count"]
+        == 1
+    )
