@@ -70,7 +70,10 @@ class Costs:
 
         parts = [f"<p>{html.escape(self.remark)}</p>"] if self.remark else []
         if self.estimates:
-            parts.append(tidy_html(self.to_frame(), caption=f"What {self.step} will cost (estimate)"))
+            parts.append(
+                f"<p style='margin:4px 0'><b>What {html.escape(self.step)} will cost (estimate)</b></p>"
+            )
+            parts.append(tidy_html(self.to_frame()))
             for e in self.estimates:
                 notes = "".join(f"<li>{html.escape(n)}</li>" for n in e.notes)
                 parts.append(
@@ -81,15 +84,32 @@ class Costs:
 
 
 def _figure(name: str, value: Any) -> str:
-    if name in ("items", "bytes"):
+    """A figure as a reader wants it: thousands separated, bytes also in KiB/MiB/GiB, no "0.0" for "a little"."""
+    if name == "items":
         return f"{value:,}"
+    if name == "bytes":
+        return f"{value:,}" + (f" ({_binary(value)})" if value >= 1024 else "")
     if name in ("read_units", "write_units"):
         return f"{value:,.0f}"
     if name == "export_gb":
-        return f"{value:.3f}"
+        return _small(value, 3)
     if name == "minutes":
-        return f"{value:.1f}"
+        return _small(value, 1)
     return str(value)
+
+
+def _small(value: float, digits: int) -> str:
+    """``0`` for nothing, ``<0.1`` (``<0.001``) for less than the last digit shown, else the rounded value."""
+    floor = 10**-digits
+    return "0" if not value else f"<{floor:.{digits}f}" if value < floor else f"{value:,.{digits}f}"
+
+
+def _binary(size: float) -> str:
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        size /= 1024
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}"
+    return ""
 
 
 def _recorded(ctx: Context, costs: Costs) -> Costs:

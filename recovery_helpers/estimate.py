@@ -230,7 +230,14 @@ def estimate_full_compare(
         _units(per_item, 4096) * 0.5 + _units(per_item, 4096) + _units(per_item, 4096) * 0.5
     )
     rate = API_ITEMS_PER_SECOND * max_workers / 4
-    notes = [f"figures from {figures.source}", f"{rate:g} items/s through the API"]
+    notes = [
+        f"figures from {figures.source} (the live table; the restored one is about as large)",
+        (
+            "read units per item: 1/2 per 4 KB for each of the two eventually consistent scans, 1 per 4 KB "
+            "for the consistent read of the live item"
+        ),
+        f"{rate:g} items/s through the API",
+    ]
     if read_capacity:
         rate = min(rate, read_capacity / max(1.0, units / max(1, figures.items)))
         notes.append(f"limited by {read_capacity:g} read units/s of the tables")
@@ -272,7 +279,8 @@ def estimate_patch(
         minutes=items / rate / 60 if items else 0.0,
         capped_by="max_write_rate",
         notes=[
-            f"{rate:g} writes/s" + (" (max_write_rate)" if max_write_rate else ""),
+            f"{rate:g} writes/s"
+            + (" (max_write_rate)" if max_write_rate else " (no max_write_rate: in-region planning figure)"),
             "transactional writes cost 2 write units per KB"
             if transactional
             else "single writes cost 1 write unit per KB",
