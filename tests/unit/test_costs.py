@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
 from recovery_helpers import costs, estimate, patch
-from recovery_helpers.context import open_context
+from recovery_helpers.context import CallRecorder, open_context
 from recovery_helpers.plan import iter_plan
 from tests.conftest import create_table
-from tests.unit.patch.test_patch import make_scenario
+from tests.unit.patch.test_patch import before_call, make_scenario
 
 
 def _fill(ddb, table: str, n: int = 20) -> None:
@@ -144,3 +145,21 @@ def test_patch_cost_counts_the_dry_runs_writes_twice_through_transactions(aws, t
     shown = frame.set_index("figure")["patch"]
     assert shown["write units"] == f"{auto.write_units:,.0f}" and shown["export GB"] == "0"
     assert shown["minutes"] == "<0.1", "a few seconds are not shown as 0.0 minutes"
+
+
+def test_the_estimates_read_describe_table_and_at_most_one_small_scan_page(aws, tmp_path, unique_name):
+    scans: list[dict] = []
+    before_call(aws, "Scan", scans.append)  # every Scan the runbook's clients send from now on
+    table = create_table(aws.dynamodb, unique_name)
+    _fill(aws.dynamodb, table, estimate.SAMPLE_ITEMS + 50)
+    ctx = _ctx(aws, tmp_path, table)
+    scans.clear()
+    calls = ctx.incident.file(CallRecorder.FILE)
+    already = len(calls.read_text().splitlines()) if calls.is_file() else 0
+
+    costs.before_restore(ctx)
+    costs.before_diff(ctx, impacted_source=["full_compare", "full_export"])
+    lines = [json.loads(x) for x in calls.read_text().splitlines()[already:]]
+    # the sandbox reports no TableSizeBytes, so each estimate samples one page; on AWS only DescribeTable
+    assert [x["operation"] for x in lines] == ["DescribeTable", "Scan", "DescribeTable", "Scan"]
+    assert [s.get("Limit") for s in scans] == [estimate.SAMPLE_ITEMS] * 2
