@@ -29,13 +29,7 @@ EXPRESSION_PARAMETERS: dict[str, tuple[list[str], list[str]]] = {
         ["AttributesToGet", "ScanFilter", "ConditionalOperator"],
     ),
 }
-EXPRESSIONS = (
-    "UpdateExpression",
-    "ConditionExpression",
-    "KeyConditionExpression",
-    "FilterExpression",
-    "ProjectionExpression",
-)
+EXPRESSIONS = expression_limits.EXPRESSIONS  # every expression parameter, in the order DynamoDB reports them
 _NAME_KEY = re.compile(r"^#[0-9a-zA-Z_]+$")
 _VALUE_KEY = re.compile(r"^:[0-9a-zA-Z_]+$")
 _NAME_USE = re.compile(r"#[0-9a-zA-Z_]+")
