@@ -35,6 +35,11 @@ def _refuse(message: str) -> Refusal:
 
 def check(expression: str, names: dict[str, Any] | None) -> None:
     """Raise Refusal (ValidationException) for a ProjectionExpression DynamoDB refuses."""
+    _check(expression, tuple(sorted(names or {})))
+
+
+@functools.lru_cache(maxsize=256)  # a job sends one projection many times: an accepted one is read once
+def _check(expression: str, names: tuple[str, ...]) -> None:
     paths = expression.split(",")
     for path in paths:
         if not _PATH.fullmatch(path):
@@ -45,7 +50,7 @@ def check(expression: str, names: dict[str, Any] | None) -> None:
             if word.upper() in _reserved():
                 raise _refuse(f"Attribute name is a reserved keyword; reserved keyword: {word}")
     for placeholder in _PLACEHOLDER.findall(expression):
-        if placeholder not in (names or {}):
+        if placeholder not in names:
             raise _refuse(
                 "An expression attribute name used in the document path is not defined; "
                 f"attribute name: {placeholder}"
