@@ -7,8 +7,10 @@
 Starts a sandbox in this process (IAM off: the suite signs with dummy keys), runs the vendored tests under
 ``conformance/dynalite/test`` in REMOTE mode against it (``npm ci`` first if ``node_modules`` is missing; it
 installs from the npm registry, nothing else is fetched), and compares the failing test titles with the committed
-list of known differences. Exit status 1 when a test fails that is not on the list (a regression); a listed test
-that now passes is reported so that it is removed from the list (the list may only shrink).
+list of known differences. Exit status 1 when a test fails that is not on the list (a regression) or a line is
+``unsorted``; a listed test that now passes is reported so that it is removed from the list (the list may only
+shrink). ``lenient`` lines are reported loudly (LENIENT DIFFERENCE) but fail the run only with
+``--require-no-lenient``.
 """
 
 from __future__ import annotations
@@ -174,7 +176,8 @@ KINDS = {
     "lenient": "the sandbox accepts what DynamoDB refuses, or answers another error code: must be fixed",
     "unsorted": "not yet sorted into a kind (a title new to the list): sort it, fix it if it is lenient",
 }
-FORBIDDEN = ("lenient", "unsorted")  # a list holding these kinds fails the run
+FORBIDDEN = ("lenient", "unsorted")  # kinds printed loudly after every run
+ALWAYS_FAIL = ("unsorted",)  # a list holding these fails the run; `lenient` only with --require-no-lenient
 
 
 def parse_known(text: str) -> dict[str, str]:
@@ -201,7 +204,8 @@ def format_known(known: dict[str, str]) -> str:
         "# dynalite tests (full titles) the sandbox is known to fail, one a line: kind<TAB>title.\n"
         "# This list may only shrink: a new failure fails `make conformance`; a fixed test must be removed\n"
         "# (python conformance/run.py --update keeps the kinds; a title it adds is `unsorted`).\n"
-        "# Kinds (a `lenient` or `unsorted` line fails the run too):\n"
+        "# Kinds (an `unsorted` line fails the run; a `lenient` one is reported loudly and fails it only with\n"
+        "# --require-no-lenient):\n"
         + "".join(f"#   {kind:<10} {meaning}\n" for kind, meaning in KINDS.items())
         + "# See docs/reference/sandbox-conformance.md.\n"
     )
@@ -224,20 +228,31 @@ def forbidden_lines(known: dict[str, str]) -> list[str]:
     ]
 
 
-def check_kinds(known: dict[str, str]) -> int:
-    """Print what to do about lenient/unsorted lines; 1 when there are any."""
+def check_kinds(known: dict[str, str], require_no_lenient: bool = False) -> int:
+    """Print what to do about lenient/unsorted lines; 1 when an unsorted one is listed, or (with
+    ``require_no_lenient``) a lenient one."""
     bad = forbidden_lines(known)
     for message in bad:
         print(message)
-    if bad:
+    counts = Counter(kind for kind in known.values() if kind in FORBIDDEN)
+    if counts["lenient"]:
         print(
-            f"{len(bad)} line(s) of {KNOWN.name} are lenient or unsorted: the sandbox must never accept what "
-            "DynamoDB refuses. Fix each lenient one in recovery_helpers/sandbox/ (with a test) so it leaves the "
-            "list; give each unsorted one its kind (behaviour, wording, state or lenient) by reading its message "
-            "(--failures)."
+            f"{counts['lenient']} LENIENT DIFFERENCE(S) in {KNOWN.name}: the sandbox accepts what DynamoDB "
+            "refuses there, so the runbook may pass a rehearsal that AWS would fail. Fix each one in "
+            "recovery_helpers/sandbox/ (with a test) so it leaves the list (python conformance/run.py --update). "
+            + (
+                "--require-no-lenient: this fails the run."
+                if require_no_lenient
+                else "Not failing the run (use --require-no-lenient to make it fail)."
+            )
         )
-        return 1
-    return 0
+    if counts["unsorted"]:
+        print(
+            f"{counts['unsorted']} UNSORTED line(s) in {KNOWN.name}: give each its kind (behaviour, wording, "
+            "state or lenient) by reading its message (--failures). This fails the run."
+        )
+    failing_kinds = ALWAYS_FAIL + (("lenient",) if require_no_lenient else ())
+    return 1 if any(counts[kind] for kind in failing_kinds) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         help="do not re-run new failures alone (faster; a late assertion may blame the next test)",
     )
     parser.add_argument("--failures", action="store_true", help="print each failing test and its message")
+    parser.add_argument(
+        "--require-no-lenient",
+        action="store_true",
+        help="fail the run while any `lenient` line is listed (by default they are only reported)",
+    )
     args = parser.parse_args(argv)
 
     ensure_node_modules()
@@ -306,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = updated(known, ran_titles, failing)
         write_known(kept)
         print(f"{KNOWN.name} rewritten: {len(kept)} titles")
-        return check_kinds(kept)
+        return check_kinds(kept, args.require_no_lenient)
     fixed, new = sorted(known_here - failing), sorted(failing - set(known))
     for title in fixed:
         print(f"FIXED (remove it from {KNOWN.name}): {title}")
@@ -320,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     if fixed:
         print(f"{len(fixed)} known difference(s) now pass: remove them (python conformance/run.py --update)")
     print("conformance: no new difference")
-    return check_kinds(known)
+    return check_kinds(known, args.require_no_lenient)
 
 
 if __name__ == "__main__":
