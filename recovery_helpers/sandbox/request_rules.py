@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import expression_limits, projections
+from . import condition_rules, expression_limits, projections
 from .validation import VALIDATION, Refusal, check_attribute_value
 
 #: operation -> (expression parameters, the legacy parameters they replace)
@@ -174,6 +174,7 @@ def _expressions(body: dict[str, Any]) -> None:
     for expression in EXPRESSIONS:
         if body.get(expression) == "":
             raise _invalid(f"Invalid {expression}: The expression can not be empty;")
+    condition_rules.check(body)
     if isinstance(body.get("ProjectionExpression"), str):
         projections.check(body["ProjectionExpression"], names)
     unused_names = [k for k in names or {} if k not in set(_NAME_USE.findall(text))]

@@ -368,3 +368,163 @@ def test_key_attributes_are_scalars_and_a_query_filter_may_not_name_the_key_it_r
         )["Count"]
         == 1
     )
+
+
+@pytest.mark.parametrize(
+    ("expression", "values", "message"),
+    [
+        ("pk = :a OR pk = :b", None, "Invalid operator used in KeyConditionExpression: OR"),
+        ("pk <> :a", None, "Invalid operator used in KeyConditionExpression: <>"),
+        ("pk IN (:a, :b)", None, "Invalid operator used in KeyConditionExpression: IN"),
+        ("attribute_exists(pk)", {}, "Invalid operator used in KeyConditionExpression: attribute_exists"),
+        ("pk = :a AND pk = :b", None, "KeyConditionExpressions must only contain one condition per key"),
+        (
+            "pk.x = :a",
+            {":a": {"S": "k"}},
+            "KeyConditionExpressions cannot have conditions on nested attributes",
+        ),
+        ("size(pk) = :n", {":n": {"N": "1"}}, "KeyConditionExpressions cannot contain nested operations"),
+        (":a = :b", None, "Invalid condition in KeyConditionExpression: No key attribute specified"),
+        (
+            "pk = sk",
+            {},
+            "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition",
+        ),
+        (
+            "pk = :a AND begins_with(:b, sk)",
+            None,
+            (
+                "Invalid condition in KeyConditionExpression: begins_with operator must have the key attribute as its "
+                "first operand"
+            ),
+        ),
+        (
+            "pk = :a AND sk BETWEEN :b AND :a",
+            None,
+            (
+                "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal "
+                "to lower bound; lower bound operand: AttributeValue: {S:k2}, upper bound operand: AttributeValue: "
+                "{S:k1}"
+            ),
+        ),
+        (
+            "pk = :a AND sk BETWEEN :a AND :n",
+            {":a": {"S": "k1"}, ":n": {"N": "1"}},
+            (
+                "Invalid KeyConditionExpression: The BETWEEN operator requires same data type for lower and upper "
+                "bounds; lower bound operand: AttributeValue: {S:k1}, upper bound operand: AttributeValue: {N:1}"
+            ),
+        ),
+    ],
+)
+def test_a_key_condition_outside_dynamodbs_grammar_is_refused_even_on_a_missing_table(
+    aws, unique_name, expression, values, message
+):
+    """moto evaluated these (or answered ResourceNotFound on a missing table); DynamoDB refuses them unread."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, pitr=False)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k1"}, "sk": {"S": "1"}})
+    values = {":a": {"S": "k1"}, ":b": {"S": "k2"}} if values is None else values
+    for name in (table, unique_name + "-missing"):
+        request = {"TableName": name, "KeyConditionExpression": expression}
+        if values:
+            request["ExpressionAttributeValues"] = values
+        code, got = _refusal(ddb.query, **request)
+        assert (code, got) == ("ValidationException", message), name
+
+
+def test_valid_key_conditions_in_every_form_still_answer(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, pitr=False)
+    for sk in ("a1", "a2", "b1"):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "k"}, "sk": {"S": sk}})
+    values = {":p": {"S": "k"}, ":lo": {"S": "a1"}, ":hi": {"S": "a2"}, ":x": {"S": "a"}}
+    counts = {}
+    for expression in (
+        "pk = :p",
+        "#p = :p AND #s BETWEEN :lo AND :hi",
+        "pk = :p and begins_with(sk, :x)",
+        "(pk = :p) AND (sk > :lo)",
+        "pk = :p AND sk >= :hi",
+    ):
+        used = {k: v for k, v in values.items() if k in expression}
+        names = {k: v for k, v in {"#p": "pk", "#s": "sk"}.items() if k in expression}
+        extra = {"ExpressionAttributeNames": names} if names else {}
+        counts[expression] = ddb.query(
+            TableName=table, KeyConditionExpression=expression, ExpressionAttributeValues=used, **extra
+        )["Count"]
+    assert list(counts.values()) == [3, 2, 2, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("call", "extra", "message"),
+    [
+        (
+            "delete_item",
+            {"ConditionExpression": "n BETWEEN :hi AND :lo"},
+            (
+                "Invalid ConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to "
+                "lower bound; lower bound operand: AttributeValue: {N:10}, upper bound operand: AttributeValue: {N:9}"
+            ),
+        ),
+        (
+            "delete_item",
+            {"ConditionExpression": "n BETWEEN :lo AND :s"},
+            (
+                "Invalid ConditionExpression: The BETWEEN operator requires same data type for lower and upper bounds; "
+                "lower bound operand: AttributeValue: {N:9}, upper bound operand: AttributeValue: {S:x}"
+            ),
+        ),
+        (
+            "scan",
+            {"FilterExpression": "attribute_type(n, :s)"},
+            (
+                "Invalid FilterExpression: Invalid attribute type name found; type: x, valid types: "
+                "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}"
+            ),
+        ),
+        (
+            "scan",
+            {"FilterExpression": "begins_with(n, :lo)"},
+            (
+                "Invalid FilterExpression: Incorrect operand type for operator or function; operator or function: "
+                "begins_with, operand type: N"
+            ),
+        ),
+        (
+            "scan",
+            {"FilterExpression": "n.m = n.m"},
+            (
+                "Invalid FilterExpression: The first operand must be distinct from the remaining operands for this "
+                "operator or function; operator: =, first operand: [n, m]"
+            ),
+        ),
+    ],
+)
+def test_conditions_dynamodb_refuses_after_reading_them_are_refused(aws, unique_name, call, extra, message):
+    """moto evaluated these conditions (BETWEEN 10 AND 9 is simply false); DynamoDB refuses them, writes nothing."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k"}, "n": {"N": "9"}})
+    values = {":lo": {"N": "9"}, ":hi": {"N": "10"}, ":s": {"S": "x"}}
+    text = next(iter(extra.values()))
+    request = {"TableName": table, **extra}
+    if any(k in text for k in values):
+        request["ExpressionAttributeValues"] = {k: v for k, v in values.items() if k in text}
+    if call == "delete_item":
+        request["Key"] = {"pk": {"S": "k"}}
+    code, got = _refusal(getattr(ddb, call), **request)
+    assert (code, got) == ("ValidationException", message)
+    assert "Item" in ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})
+    ddb.delete_item(
+        TableName=table,
+        Key={"pk": {"S": "k"}},
+        ConditionExpression="n BETWEEN :lo AND :hi AND attribute_type(n, :t) AND size(pk) = :one",
+        ExpressionAttributeValues={
+            ":lo": {"N": "9"},
+            ":hi": {"N": "10"},
+            ":t": {"S": "N"},
+            ":one": {"N": "1"},
+        },
+    )
+    assert "Item" not in ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})
