@@ -94,7 +94,7 @@ def _shown(value: Value, kind: str) -> str:
     return str(raw)
 
 
-def _greater(kind: str, x: Any, y: Any) -> bool:
+def greater(kind: str, x: Any, y: Any) -> bool:
     """DynamoDB's order of two values of one scalar type (S by code point, N numerically, B by bytes)."""
     try:
         if kind == "N":
@@ -393,7 +393,7 @@ class _Parser:
                 "function",
                 f"The BETWEEN operator requires same data type for lower and upper bounds; {bounds}",
             )
-        elif _greater(t1, x.av[t1], y.av[t2]):
+        elif greater(t1, x.av[t1], y.av[t2]):
             self.error(
                 "function",
                 "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .conditions import greater
 from .validation import VALIDATION, Refusal, check_attribute_value
 
 _ARGUMENTS = {
@@ -105,6 +106,10 @@ def _check_arguments(op: str, values: list[dict[str, Any]]) -> None:
     for kind in kinds:
         if op in _TYPES and kind not in _TYPES[op].split():
             raise _invalid(f"{_PREFIX}ComparisonOperator {op} is not valid for {kind} AttributeValue type")
+    if op == "BETWEEN" and greater(kinds[0], values[0][kinds[0]], values[1][kinds[0]]):
+        raise _invalid(
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
+        )
 
 
 class _Builder:

@@ -528,3 +528,30 @@ def test_conditions_dynamodb_refuses_after_reading_them_are_refused(aws, unique_
         },
     )
     assert "Item" not in ddb.get_item(TableName=table, Key={"pk": {"S": "k"}})
+
+
+def test_legacy_between_bounds_in_the_wrong_order_are_refused(aws, unique_name):
+    """moto evaluated BETWEEN "b" AND "a" as false (a conditional-check failure); DynamoDB refuses the request."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, pitr=False)
+    key = {"pk": {"S": "k"}, "sk": {"S": "b"}}
+    ddb.put_item(TableName=table, Item=key)
+    backwards = {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"S": "b"}, {"S": "a"}]}
+    message = (
+        "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"
+    )
+    for name in (table, unique_name + "-missing"):
+        code, got = _refusal(ddb.delete_item, TableName=name, Key=key, Expected={"sk": backwards})
+        assert (code, got) == ("ValidationException", message)
+    code, got = _refusal(
+        ddb.query,
+        TableName=table,
+        KeyConditions={
+            "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "k"}]},
+            "sk": backwards,
+        },
+    )
+    assert (code, got) == ("ValidationException", message)
+    forwards = {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "9"}, {"N": "10"}]}
+    assert ddb.scan(TableName=table, ScanFilter={"n": forwards})["Count"] == 0
+    assert "Item" in ddb.get_item(TableName=table, Key=key)
