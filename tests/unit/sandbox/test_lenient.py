@@ -555,3 +555,49 @@ def test_legacy_between_bounds_in_the_wrong_order_are_refused(aws, unique_name):
     forwards = {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "9"}, {"N": "10"}]}
     assert ddb.scan(TableName=table, ScanFilter={"n": forwards})["Count"] == 0
     assert "Item" in ddb.get_item(TableName=table, Key=key)
+
+
+@pytest.mark.parametrize(
+    ("projection", "names", "message"),
+    [
+        (
+            "b[1], b.a, #a.b, a",
+            {"#a": "a"},
+            (
+                "Two document paths overlap with each other; must remove or rewrite one of these paths; "
+                "path one: [a, b], path two: [a]"
+            ),
+        ),
+        (
+            "pk, m.x, pk",
+            None,
+            (
+                "Two document paths overlap with each other; must remove or rewrite one of these paths; "
+                "path one: [pk], path two: [pk]"
+            ),
+        ),
+        (
+            "m.x, #m[1]",
+            {"#m": "m"},
+            (
+                "Two document paths conflict with each other; must remove or rewrite one of these paths; "
+                "path one: [m, x], path two: [m, [1]]"
+            ),
+        ),
+    ],
+)
+def test_overlapping_or_conflicting_projection_paths_are_refused(
+    aws, unique_name, projection, names, message
+):
+    """moto answered these (ResourceNotFound on a missing table); DynamoDB refuses them before the lookup."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k"}, "m": {"M": {"x": {"S": "y"}}}})
+    extra = {"ExpressionAttributeNames": names} if names else {}
+    for name in (table, unique_name + "-missing"):
+        code, got = _refusal(
+            ddb.get_item, TableName=name, Key={"pk": {"S": "k"}}, ProjectionExpression=projection, **extra
+        )
+        assert (code, got) == ("ValidationException", f"Invalid ProjectionExpression: {message}")
+    item = ddb.get_item(TableName=table, Key={"pk": {"S": "k"}}, ProjectionExpression="m.x, m.z, pk")["Item"]
+    assert item == {"pk": {"S": "k"}, "m": {"M": {"x": {"S": "y"}}}}
