@@ -293,6 +293,13 @@ def _indexable(table: Any, body: dict[str, Any]) -> None:
 def _start_key(query: bool) -> Any:
     def check(backend: Any, body: dict[str, Any]) -> None:
         table = _table(backend, body.get("TableName"))
+        index = body.get("IndexName")
+        if (
+            table is not None
+            and index
+            and all(i.name != index for i in [*table.indexes, *table.global_indexes])
+        ):
+            raise _invalid(f"The table does not have the specified index: {index}")  # moto: ResourceNotFound
         if query and table is not None and body.get("KeyConditions"):
             _indexable(table, body)
         if table is not None and body.get("ExclusiveStartKey") is not None:

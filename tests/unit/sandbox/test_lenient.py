@@ -601,3 +601,23 @@ def test_overlapping_or_conflicting_projection_paths_are_refused(
         assert (code, got) == ("ValidationException", f"Invalid ProjectionExpression: {message}")
     item = ddb.get_item(TableName=table, Key={"pk": {"S": "k"}}, ProjectionExpression="m.x, m.z, pk")["Item"]
     assert item == {"pk": {"S": "k"}, "m": {"M": {"x": {"S": "y"}}}}
+
+
+def test_a_query_or_scan_of_an_index_the_table_does_not_have_is_a_validation_error(aws, unique_name):
+    """moto answered ResourceNotFoundException (as if the table were missing); DynamoDB: ValidationException."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, gsi=("g", "S"), pitr=False)
+    message = "The table does not have the specified index: whatever"
+    code, got = _refusal(
+        ddb.query,
+        TableName=table,
+        IndexName="whatever",
+        KeyConditionExpression="g = :g",
+        ExpressionAttributeValues={":g": {"S": "x"}},
+    )
+    assert (code, got) == ("ValidationException", message)
+    code, got = _refusal(ddb.scan, TableName=table, IndexName="whatever")
+    assert (code, got) == ("ValidationException", message)
+    assert ddb.scan(TableName=table, IndexName="by-g")["Count"] == 0
+    code, _ = _refusal(ddb.scan, TableName=unique_name + "-missing", IndexName="whatever")
+    assert code == "ResourceNotFoundException"
