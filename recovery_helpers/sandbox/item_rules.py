@@ -274,20 +274,15 @@ def _batch_get(backend: Any, body: dict[str, Any]) -> None:
                 raise _invalid("Too many items requested for the BatchGetItem call")
 
 
-NOT_INDEXABLE = {"NULL", "NOT_NULL", "NE", "CONTAINS", "NOT_CONTAINS", "IN"}
-
-
-def _indexable(table: Any, body: dict[str, Any]) -> None:
-    """Legacy KeyConditions on key attributes with an operator no key can be read by (moto: KeyError, HTTP 500)."""
+def _query_keys(table: Any, body: dict[str, Any]) -> None:
+    """Key conditions the key schema read cannot serve (moto: KeyError/HTTP 500, or another reading)."""
+    from . import query_keys
     from .start_keys import _schemas
 
     _, schema, _ = _schemas(table, body.get("IndexName"))
-    conditions = body["KeyConditions"]
-    if not schema or schema[0][0] not in conditions:
-        return  # moto answers: no such index, or "Query condition missed key schema element"
-    for name, _, _ in schema:
-        if (conditions.get(name) or {}).get("ComparisonOperator") in NOT_INDEXABLE:
-            raise _invalid("Attempted conditional constraint is not an indexable operation")
+    keys = query_keys.key_conditions(body)
+    if schema and keys is not None:
+        query_keys.check(schema, keys)
 
 
 def _start_key(query: bool) -> Any:
@@ -300,8 +295,8 @@ def _start_key(query: bool) -> Any:
             and all(i.name != index for i in [*table.indexes, *table.global_indexes])
         ):
             raise _invalid(f"The table does not have the specified index: {index}")  # moto: ResourceNotFound
-        if query and table is not None and body.get("KeyConditions"):
-            _indexable(table, body)
+        if query and table is not None:
+            _query_keys(table, body)
         if table is not None and body.get("ExclusiveStartKey") is not None:
             from . import start_keys
 

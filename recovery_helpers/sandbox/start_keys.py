@@ -14,9 +14,6 @@ from typing import Any
 
 INVALID = "The provided starting key is invalid"
 NO_MATCH = "The provided key element does not match the schema"
-_EQUALS = re.compile(
-    r"([#A-Za-z_][0-9A-Za-z_]*)\s*=\s*(:[0-9A-Za-z_]+)|(:[0-9A-Za-z_]+)\s*=\s*([#A-Za-z_][0-9A-Za-z_]*)"
-)
 
 
 def _invalid(message: str) -> Exception:
@@ -93,26 +90,6 @@ def check(table: Any, body: dict[str, Any], *, query: bool) -> None:
         except Exception as exc:  # noqa: BLE001 - moto's validation exception: the same words, prefixed
             raise _invalid(f"{INVALID}: {getattr(exc, 'message', exc)}") from None
     if query:
-        _same_partition(body, start, read_schema)
+        from .query_keys import check_start
 
-
-def _same_partition(body: dict[str, Any], start: dict[str, Any], schema: list[tuple[str, str, bool]]) -> None:
-    """A Query's starting key must be in the partition the query reads (its hash key's = condition)."""
-    hash_name = schema[0][0]
-    wanted = _hash_value(body, hash_name)
-    if wanted is not None and start[hash_name] != wanted:
-        raise _invalid("The provided starting key is outside query boundaries based on provided conditions")
-
-
-def _hash_value(body: dict[str, Any], hash_name: str) -> dict[str, Any] | None:
-    conditions = body.get("KeyConditions")
-    if conditions and hash_name in conditions:
-        values = conditions[hash_name].get("AttributeValueList") or []
-        return values[0] if values else None
-    expression, names = body.get("KeyConditionExpression") or "", body.get("ExpressionAttributeNames") or {}
-    values = body.get("ExpressionAttributeValues") or {}
-    for match in _EQUALS.finditer(expression):
-        path, value = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
-        if names.get(path, path) == hash_name and value in values:
-            return values[value]
-    return None
+        check_start(body, start, read_schema)

@@ -621,3 +621,58 @@ def test_a_query_or_scan_of_an_index_the_table_does_not_have_is_a_validation_err
     assert ddb.scan(TableName=table, IndexName="by-g")["Count"] == 0
     code, _ = _refusal(ddb.scan, TableName=unique_name + "-missing", IndexName="whatever")
     assert code == "ResourceNotFoundException"
+
+
+def _eq(op: str = "EQ", *values: str) -> dict:
+    return {"ComparisonOperator": op, "AttributeValueList": [{"S": v} for v in values or ("a",)]}
+
+
+@pytest.mark.parametrize(
+    ("conditions", "index"),
+    [
+        ({"KeyConditionExpression": "pk > :a"}, None),
+        ({"KeyConditionExpression": "y = :a AND z = :a"}, None),
+        ({"KeyConditionExpression": "pk = :a AND zz = :a"}, None),
+        ({"KeyConditionExpression": "g BETWEEN :a AND :a"}, "by-g"),
+        ({"KeyConditions": {"pk": _eq("GT")}}, None),
+        ({"KeyConditions": {"pk": _eq(), "zz": _eq()}}, None),
+        ({"KeyConditions": {"g": _eq("BETWEEN", "a", "b")}}, "by-g"),
+        ({"KeyConditions": {"g": _eq(), "z": _eq()}}, "by-g"),
+    ],
+)
+def test_a_key_condition_the_key_schema_cannot_serve_is_refused(aws, unique_name, conditions, index):
+    """moto answered some of these, or another message (a range condition on a partition key, a condition
+    no key of the table or GSI holds)."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, gsi=("g", "S"), pitr=False)
+    ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "g": {"S": "a"}})
+    extra = {"IndexName": index} if index else {}
+    if "KeyConditionExpression" in conditions:
+        extra["ExpressionAttributeValues"] = {":a": {"S": "a"}}
+    code, got = _refusal(ddb.query, TableName=table, **conditions, **extra)
+    assert (code, got) == ("ValidationException", "Query key condition not supported")
+
+
+def test_a_starting_key_outside_the_sort_key_condition_is_refused_and_pages_still_follow(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, pitr=False)
+    for sk in ("1", "2", "3", "4"):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": sk}})
+    query = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :p AND sk > :lo",
+        "ExpressionAttributeValues": {":p": {"S": "a"}, ":lo": {"S": "2"}},
+    }
+    code, got = _refusal(ddb.query, **query, ExclusiveStartKey={"pk": {"S": "a"}, "sk": {"S": "1"}})
+    assert (code, got) == (
+        "ValidationException",
+        "The provided starting key does not match the range key predicate",
+    )
+    seen, start = [], {}
+    while True:
+        page = ddb.query(**query, Limit=1, **start)
+        seen += [item["sk"]["S"] for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            break
+        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    assert seen == ["3", "4"]
