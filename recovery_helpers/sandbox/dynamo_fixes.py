@@ -257,6 +257,8 @@ def _item_size_as_dynamodb_counts() -> None:
             item = original(self, table_name, key, *args, **kwargs)
             if item is not None and item_rules.item_size(item.attrs) > item_rules.MAX_ITEM_BYTES:
                 raise ItemSizeToUpdateTooLarge()
+            if item is not None:
+                item_rules.check_index_types(table, item.to_json()["Attributes"])  # as a put would be checked
             return item
         except Exception:
             if before is not None:

@@ -133,6 +133,13 @@ def check_item(table: Any, item: dict[str, Any]) -> None:
                 f"{kind} actual: {actual}"
             )
         _check_key_piece(name, kind, item[name][kind], is_hash)
+    check_index_types(table, item)
+    if item_size(item) > MAX_ITEM_BYTES:
+        raise _invalid("Item size has exceeded the maximum allowed size")
+
+
+def check_index_types(table: Any, item: dict[str, Any]) -> None:
+    """Each index key attribute the item has is of the type the table defines for it."""
     types = {a["AttributeName"]: a["AttributeType"] for a in table.attr}
     for index in list(table.indexes) + list(table.global_indexes):
         for part in index.schema:
@@ -144,8 +151,6 @@ def check_item(table: Any, item: dict[str, Any]) -> None:
                     f"One or more parameter values were invalid: Type mismatch for Index Key {name} "
                     f"Expected: {kind} Actual: {actual} IndexName: {index.name}"
                 )
-    if item_size(item) > MAX_ITEM_BYTES:
-        raise _invalid("Item size has exceeded the maximum allowed size")
 
 
 def _key_of(table: Any, attrs: dict[str, Any]) -> tuple[Any, ...]:
