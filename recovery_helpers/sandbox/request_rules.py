@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import condition_rules, expression_limits, projections
+from . import condition_rules, expression_limits, projections, update_syntax
 from .validation import VALIDATION, Refusal, check_attribute_value
 
 #: operation -> (expression parameters, the legacy parameters they replace)
@@ -174,6 +174,7 @@ def _expressions(body: dict[str, Any]) -> None:
     for expression in EXPRESSIONS:
         if body.get(expression) == "":
             raise _invalid(f"Invalid {expression}: The expression can not be empty;")
+    update_syntax.check(body)
     condition_rules.check(body)
     if isinstance(body.get("ProjectionExpression"), str):
         projections.check(body["ProjectionExpression"], names)

@@ -715,3 +715,33 @@ def test_an_update_giving_an_index_key_the_wrong_type_is_refused_and_writes_noth
         )["Count"]
         == 1
     )
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("set a = b + c + d", 'Syntax error; token: "+", near: "c + d"'),
+        ("SET a = :v - b - c", 'Syntax error; token: "-", near: "b - c"'),
+        ("set a=set", 'Syntax error; token: "set", near: "= set"'),
+    ],
+)
+def test_update_syntax_errors_moto_read_are_refused_even_on_a_missing_table(
+    aws, unique_name, expression, message
+):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    key = {"pk": {"S": "k"}}
+    ddb.put_item(TableName=table, Item={**key, "b": {"N": "1"}, "c": {"N": "1"}, "d": {"N": "1"}})
+    extra = {"ExpressionAttributeValues": {":v": {"N": "5"}}} if ":v" in expression else {}
+    for name in (table, unique_name + "-missing"):
+        code, got = _refusal(ddb.update_item, TableName=name, Key=key, UpdateExpression=expression, **extra)
+        assert (code, got) == ("ValidationException", f"Invalid UpdateExpression: {message}")
+    ddb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET a = if_not_exists(a, :v) + b, e = list_append(if_not_exists(e, :l), :l) "
+        "REMOVE d ADD n :v",
+        ExpressionAttributeValues={":v": {"N": "5"}, ":l": {"L": [{"S": "x"}]}},
+    )
+    item = ddb.get_item(TableName=table, Key=key)["Item"]
+    assert item["a"] == {"N": "6"} and item["n"] == {"N": "5"} and "d" not in item
