@@ -40,8 +40,8 @@ def _shard_lines(run_dir: Path, seg: tuple[int, int]) -> tuple[list[dict], list[
 def test_two_processes_patch_like_one_with_a_backup_per_shard_then_verify_and_undo(
     sandbox, aws, tmp_path, unique_name
 ):
-    one = make_scenario(aws, tmp_path / "one", f"{unique_name}-1", n=180)
-    two = make_scenario(aws, tmp_path / "two", f"{unique_name}-2", n=180)
+    one = make_scenario(aws, tmp_path / "one", f"{unique_name}-1", n=120)
+    two = make_scenario(aws, tmp_path / "two", f"{unique_name}-2", n=120)
     one.approve()
     two.approve()
     single = patch.apply_plan(one.ctx, dry_run=False, progress=False)
@@ -50,8 +50,9 @@ def test_two_processes_patch_like_one_with_a_backup_per_shard_then_verify_and_un
     assert {c: getattr(split, c) for c in COUNTS} == {c: getattr(single, c) for c in COUNTS}
     assert split.patched == len(two.changed_ids())
     assert_recovered(two, two.changed_ids())
-    assert {k: v for k, v in two.snapshot().items()} .keys() == one.snapshot().keys()
-    assert all(items_equal(v, one.snapshot()[k]) for k, v in two.snapshot().items())
+    table_one, table_two = one.snapshot(), two.snapshot()
+    assert table_two.keys() == table_one.keys()
+    assert all(items_equal(item, table_one[k]) for k, item in table_two.items())
     run_dir = two.ctx.incident.path
     assert not (run_dir / patch.JOURNAL_FILE).exists() and not (run_dir / patch.BACKUP_FILE).exists()
     for i in range(2):
