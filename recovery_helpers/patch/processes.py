@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -198,7 +199,7 @@ def run_processes(
     workers = []
     for i in range(processes):
         receive, send = mp.Pipe(duplex=False)
-        job = (send, spec, run_id, digest, stamp, (i, processes), worker_options, rate)
+        job = (send, spec, run_id, digest, stamp, (i, processes), worker_options, rate, os.getpid())
         proc = mp.Process(target=_worker_main, args=job, name=f"patch-segment-{i}-of-{processes}")
         proc.start()
         send.close()
@@ -256,7 +257,7 @@ def _lost(i: int, processes: int, exitcode: int | None, answer: Any) -> Recovery
     )
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """On Linux, have the kernel kill this worker when its parent dies (no orphan writes on after a kill)."""
     try:
         import ctypes
@@ -265,7 +266,9 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass  # elsewhere the segment lock refuses a second process on the same segment
+        return  # elsewhere the segment lock refuses a second process on the same segment
+    if os.getppid() != parent:  # the parent died before the line above: nothing was written yet
+        os._exit(1)
 
 
 def _worker_main(
@@ -277,9 +280,10 @@ def _worker_main(
     segment: tuple[int, int],
     options: SegmentOptions,
     rate: float | None,
+    parent: int,
 ) -> None:
     """One worker process: patch its segment, send back its outcome (or its error)."""
-    _die_with_parent()
+    _die_with_parent(parent)
     try:
         ctx = spec.open()
         outcome: Any = patch_segment(ctx, run_id, digest, stamp, segment, options, rate)

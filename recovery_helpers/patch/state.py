@@ -42,7 +42,9 @@ def _lines(source: Path | Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
     return iter_jsonl(source) if isinstance(source, Path) else source
 
 
-def final_lines(source: Path | Iterable[dict[str, Any]], run_id: str, status: str) -> Iterator[dict[str, Any]]:
+def final_lines(
+    source: Path | Iterable[dict[str, Any]], run_id: str, status: str
+) -> Iterator[dict[str, Any]]:
     """The first final journal line of each key of run ``run_id`` when its status is ``status``.
 
     ``source``: a journal file, or journal lines (every shard's: ``shards.iter_journals``)."""

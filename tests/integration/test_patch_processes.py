@@ -147,7 +147,9 @@ def test_segments_on_two_machines_copied_together_verify_as_one(sandbox, aws, tm
     assert verification.checked == first.patched + second.patched + first.unchanged + second.unchanged
 
 
-def test_a_run_folder_mixing_layouts_is_refused_before_anything_is_written(sandbox, aws, tmp_path, unique_name):
+def test_a_run_folder_mixing_layouts_is_refused_before_anything_is_written(
+    sandbox, aws, tmp_path, unique_name
+):
     sc = make_scenario(aws, tmp_path, unique_name, n=30)
     sc.approve()
     patch.apply_plan(sc.ctx, dry_run=False, progress=False, segments=(0, 2))  # segment 1 still to do
