@@ -14,8 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from .. import plan as planlib
 from ..context import Context
 from ..errors import ApprovalError, InputError
@@ -266,6 +264,8 @@ def _dry_run(
                 "condition": condition_summary(change),
             }
         )
+    import pandas as pd
+
     report.writes = pd.DataFrame(
         rows, columns=[*schema.names, "action", "classification", "tenant", "condition"]
     )
