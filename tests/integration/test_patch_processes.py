@@ -83,32 +83,57 @@ apply_plan(ctx, dry_run=False, max_workers=2, max_write_rate=30, write_mode=sys.
 """
 
 
-@pytest.mark.parametrize("write_mode", ["single", "transact"])
-def test_a_worker_killed_mid_run_is_resumed_by_the_same_call(sandbox, aws, tmp_path, unique_name, write_mode):
+def _worker_pid(lock: Path) -> int | None:
+    text = lock.read_text() if lock.exists() else ""
+    return int(text.split()[1]) if text.startswith("process ") else None
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(("victim", "write_mode"), [("worker", "single"), ("parent", "transact")])
+def test_a_patch_killed_mid_run_is_resumed_by_the_same_call(
+    sandbox, aws, tmp_path, unique_name, victim, write_mode
+):
+    """SIGKILL of one worker (the others finish, the call fails naming the segment), or of the parent (its
+    workers die with it): the same call run again ends correct, no key written twice."""
     sc = make_scenario(aws, tmp_path, unique_name, n=150)
     sc.approve()
     approved = sc.changed_ids()
     enable_stream(sc)  # one stream record per write applied from here on
     run_dir = sc.ctx.incident.path
-    victim = shard_dir(run_dir, (0, 2))
+    locks = [shard_dir(run_dir, (i, 2)) / "segment.lock" for i in range(2)]
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, "inc", sc.table, sandbox.endpoint_url, str(sc.runs_dir), write_mode],
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ},
         stderr=subprocess.PIPE,
     )
+    workers: list[int] = []
     try:
-        # segment 0's worker names itself in its lock file; kill it once it has journaled some keys
-        lock = victim / "segment.lock"
+        # each worker names itself in its segment's lock file; kill once segment 0 has journaled some keys
         while child.poll() is None:
             lines = [j for j in _shard_lines(run_dir, (0, 2))[0] if j["status"] == "patched"]
-            if len(lines) >= 5 and lock.exists() and lock.read_text().startswith("process "):
-                os.kill(int(lock.read_text().split()[1]), signal.SIGKILL)
+            workers = [pid for pid in map(_worker_pid, locks) if pid]
+            if len(lines) >= 5 and len(workers) == 2:
+                os.kill(child.pid if victim == "parent" else workers[0], signal.SIGKILL)
                 break
             time.sleep(0.02)
     finally:
         _, err = child.communicate(timeout=120)
-    assert child.returncode != 0 and b"segment 0 of 2 stopped" in err, err[-2000:]
+    assert child.returncode != 0
+    if victim == "worker":
+        assert b"segment 0 of 2 stopped" in err, err[-2000:]
+    else:  # the workers die with their parent (bounded wait for the kernel to deliver it)
+        deadline = time.monotonic() + 30
+        while not all(map(_gone, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(map(_gone, workers))
     patched_before = sum(1 for j in _shard_lines(run_dir, (0, 2))[0] if j["status"] == "patched")
     mine = [k for k in approved if planlib.segment_of(k, 2) == 0]
     assert 5 <= patched_before < len(mine), "segment 0 should have been stopped part-way"
