@@ -20,6 +20,7 @@ from recovery_helpers.context import open_context
 from recovery_helpers.errors import InputError, RecoveryError
 from recovery_helpers.items import from_json_safe, items_equal
 from recovery_helpers.journal import iter_jsonl
+from recovery_helpers.lift import journal_counts
 from recovery_helpers.patch.shards import patch_files, shard_dir
 from tests.unit.patch.test_patch import (
     assert_recovered,
@@ -64,6 +65,7 @@ def test_two_processes_patch_like_one_with_a_backup_per_shard_then_verify_and_un
         assert set(reads) == mine  # a backup of exactly the items this shard replaced, as it found them
         assert all(items_equal(from_json_safe(b["item"]), two.corrupted[k]) for k, b in reads.items())
 
+    assert journal_counts(two.ctx).get("patched") == split.patched  # 06_lift's summary counts every shard
     verification = patch.verify(two.ctx)
     assert verification.ok and verification.checked == split.patched + split.unchanged
     assert verification.pending == 0
