@@ -138,7 +138,9 @@ def test_a_patch_killed_mid_run_is_resumed_by_the_same_call(
         assert all(map(_gone, workers))
     patched_before = sum(1 for j in _shard_lines(run_dir, (0, 2))[0] if j["status"] == "patched")
     mine = [k for k in approved if planlib.segment_of(k, 2) == 0]
-    assert 5 <= patched_before < len(mine), "segment 0 should have been stopped part-way (with its parent too)"
+    assert 5 <= patched_before < len(mine), (
+        "segment 0 should have been stopped part-way (with its parent too)"
+    )
 
     report = patch.apply_plan(sc.ctx, dry_run=False, progress=False, max_processes=2, write_mode=write_mode)
     assert report.failed == 0 and report.conflicts == 0, report.summary()
