@@ -73,6 +73,9 @@ def test_two_processes_patch_like_one_with_a_backup_per_shard_then_verify_and_un
     assert undone.ok and undone.undone == split.patched
     for k in two.changed_ids():
         assert items_equal(two.get(k), two.corrupted[k]), k
+    # patched again after the undo: a new patch id, every key written again (none skipped as done before)
+    again = patch.apply_plan(two.ctx, dry_run=False, progress=False, max_processes=2)
+    assert again.patch_id == f"{split.patch_id}.2" and again.ok and again.patched == split.patched
 
 
 CHILD = """
