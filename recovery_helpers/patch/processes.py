@@ -26,6 +26,7 @@ from .. import errors
 from ..context import CallRecorder, Context
 from ..errors import InputError, RecoveryError
 from ..incident import Incident
+from ..kernel_guard import die_with_parent
 from ..ratelimit import RateLimiter, RateStats
 from .engine import Engine, EngineTuning
 from .reports import REPORT_LIMIT
@@ -257,20 +258,6 @@ def _lost(i: int, processes: int, exitcode: int | None, answer: Any) -> Recovery
     )
 
 
-def _die_with_parent(parent: int) -> None:
-    """On Linux, have the kernel kill this worker when its parent dies (no orphan writes on after a kill)."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return  # elsewhere the segment lock refuses a second process on the same segment
-    if os.getppid() != parent:  # the parent died before the line above: nothing was written yet
-        os._exit(1)
-
-
 def _worker_main(
     send: Connection,
     spec: ContextSpec,
@@ -283,7 +270,7 @@ def _worker_main(
     parent: int,
 ) -> None:
     """One worker process: patch its segment, send back its outcome (or its error)."""
-    _die_with_parent(parent)
+    die_with_parent(parent)  # on Linux killed with the parent: no orphan writing on after a kill
     try:
         ctx = spec.open()
         outcome: Any = patch_segment(ctx, run_id, digest, stamp, segment, options, rate)
