@@ -25,6 +25,14 @@ PATCH_WRITES_PER_SECOND = 500.0
 #: Export throughput assumed for the minutes estimate (GB per minute) and the fixed start-up minutes.
 EXPORT_GB_PER_MINUTE = 1.0
 EXPORT_STARTUP_MINUTES = 5.0
+#: Restore planning figures (AWS publishes no restore rate: "restore times are directly related to the
+#: configuration of your tables (such as the size of the tables and the number of underlying partitions)", and
+#: it advises documenting the restore times you measure). Fixed start-up minutes (provisioning the new table,
+#: even when empty) and GB per minute of table data; each restored global secondary index is counted as
+#: another pass over the data (an upper bound: an index holds only its projected attributes). Replace them
+#: with what your own rehearsal measured.
+RESTORE_STARTUP_MINUTES = 20.0
+RESTORE_GB_PER_MINUTE = 1.0
 SAMPLE_ITEMS = 100
 
 
@@ -35,6 +43,9 @@ class TableFigures:
     items: int
     bytes: int
     source: str  # "DescribeTable" or "sample of N items"
+    read_capacity: float | None = None  # provisioned read units per second (None: on-demand or unknown)
+    write_capacity: float | None = None  # provisioned write units per second (None: on-demand or unknown)
+    indexes: int = 0  # global secondary indexes
 
     @property
     def average_item_bytes(self) -> float:
@@ -108,14 +119,28 @@ def table_figures(dynamodb: Any, table_name: str, *, sample: int = SAMPLE_ITEMS)
     """Items and bytes of a table from DescribeTable; when it reports no size, from a small Scan sample."""
     table = dynamodb.describe_table(TableName=table_name)["Table"]
     items, size = int(table.get("ItemCount") or 0), int(table.get("TableSizeBytes") or 0)
+    extra = provisioned(table)
     if size:
-        return TableFigures(items, size, "DescribeTable")
+        return TableFigures(items, size, "DescribeTable", **extra)
     page = dynamodb.scan(TableName=table_name, Limit=sample)
     rows = page.get("Items", [])
     if not rows:
-        return TableFigures(items, 0, "DescribeTable")
+        return TableFigures(items, 0, "DescribeTable", **extra)
     average = sum(item_size(r) for r in rows) / len(rows)
-    return TableFigures(items, round(average * items), f"sample of {len(rows)} items")
+    return TableFigures(items, round(average * items), f"sample of {len(rows)} items", **extra)
+
+
+def provisioned(table: dict[str, Any]) -> dict[str, Any]:
+    """Provisioned read/write units (None when on-demand) and the number of global secondary indexes."""
+    mode = (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
+    is_provisioned = mode == "PROVISIONED"
+    throughput = table.get("ProvisionedThroughput") or {}
+    read, write = throughput.get("ReadCapacityUnits") or 0, throughput.get("WriteCapacityUnits") or 0
+    return {
+        "read_capacity": float(read) if is_provisioned and read else None,
+        "write_capacity": float(write) if is_provisioned and write else None,
+        "indexes": len(table.get("GlobalSecondaryIndexes") or []),
+    }
 
 
 def _units(per_item_bytes: float, unit_bytes: int) -> int:
@@ -144,10 +169,41 @@ def estimate_export(figures: TableFigures, *, exports: int = 1) -> Estimate:
     )
 
 
-def estimate_full_export_diff(figures: TableFigures) -> Estimate:
-    """impacted_source='full_export': two exports (run at once) and the engine's comparison."""
-    export = estimate_export(figures, exports=2)
-    one_export = estimate_export(figures).minutes  # the two exports run at the same time
+def estimate_restore(figures: TableFigures, *, restore_indexes: bool = True) -> Estimate:
+    """03_restore: a new table from PITR or a backup; no read or write capacity, time grows with the data."""
+    passes = 1 + (figures.indexes if restore_indexes else 0)
+    minutes = RESTORE_STARTUP_MINUTES + figures.bytes / 1e9 / RESTORE_GB_PER_MINUTE * passes
+    index_note = (
+        f"{figures.indexes} global secondary index(es) restored too, each counted as another pass"
+        if restore_indexes and figures.indexes
+        else "no global secondary index to build"
+        if not figures.indexes
+        else f"{figures.indexes} global secondary index(es) left out (restore_indexes=False)"
+    )
+    return Estimate(
+        "restore",
+        figures.items,
+        figures.bytes,
+        minutes=minutes,
+        capped_by="restore_indexes / timeout_seconds",
+        notes=[
+            f"figures from {figures.source}",
+            "a restore consumes no read or write capacity of the live table",
+            (
+                f"minutes assume {RESTORE_STARTUP_MINUTES:g} min start-up + {RESTORE_GB_PER_MINUTE:g} GB/min "
+                "(AWS publishes no restore rate; replace with your rehearsal's figure)"
+            ),
+            index_note,
+        ],
+    )
+
+
+def estimate_full_export_diff(figures: TableFigures, *, reused: int = 0) -> Estimate:
+    """impacted_source='full_export': two exports (run at once, minus ``reused`` ones) and the comparison."""
+    new_exports = max(0, 2 - reused)
+    export = estimate_export(figures, exports=new_exports)
+    # the exports run at the same time; none to make: only the comparison
+    one_export = estimate_export(figures).minutes if new_exports else 0.0
     engine_minutes = 2 * figures.items / ENGINE_ITEMS_PER_SECOND / 60
     return Estimate(
         "full_export diff",
@@ -156,7 +212,11 @@ def estimate_full_export_diff(figures: TableFigures) -> Estimate:
         export_gb=export.export_gb,
         minutes=one_export + engine_minutes,
         capped_by="compare_engine / source_options.memory_limit",
-        notes=[*export.notes, f"comparison at {ENGINE_ITEMS_PER_SECOND:g} items/s (DuckDB, 2 cores)"],
+        notes=[
+            *export.notes,
+            f"{new_exports} new export(s), {2 - new_exports} reused (export_arns)",
+            f"comparison at {ENGINE_ITEMS_PER_SECOND:g} items/s (DuckDB, 2 cores)",
+        ],
     )
 
 
@@ -170,7 +230,14 @@ def estimate_full_compare(
         _units(per_item, 4096) * 0.5 + _units(per_item, 4096) + _units(per_item, 4096) * 0.5
     )
     rate = API_ITEMS_PER_SECOND * max_workers / 4
-    notes = [f"figures from {figures.source}", f"{rate:g} items/s through the API"]
+    notes = [
+        f"figures from {figures.source} (the live table; the restored one is about as large)",
+        (
+            "read units per item: 1/2 per 4 KB for each of the two eventually consistent scans, 1 per 4 KB "
+            "for the consistent read of the live item"
+        ),
+        f"{rate:g} items/s through the API",
+    ]
     if read_capacity:
         rate = min(rate, read_capacity / max(1.0, units / max(1, figures.items)))
         notes.append(f"limited by {read_capacity:g} read units/s of the tables")
@@ -186,12 +253,23 @@ def estimate_full_compare(
 
 
 def estimate_patch(
-    items: int, average_item_bytes: float, *, max_write_rate: float | None = None, transactional: bool = True
+    items: int,
+    average_item_bytes: float,
+    *,
+    max_write_rate: float | None = None,
+    transactional: bool = True,
+    write_capacity: float | None = None,
 ) -> Estimate:
-    """05_patch: one consistent read and one conditional write per item (transactions cost twice)."""
-    write_units = items * _units(average_item_bytes, 1024) * (2 if transactional else 1)
+    """05_patch: one consistent read and one conditional write per item (transactions cost twice); a
+    provisioned table's ``write_capacity`` (units per second) slows it down further."""
+    per_item = _units(average_item_bytes, 1024) * (2 if transactional else 1)
+    write_units = items * per_item
     read_units = items * _units(average_item_bytes, 4096)
     rate = min(max_write_rate, PATCH_WRITES_PER_SECOND) if max_write_rate else PATCH_WRITES_PER_SECOND
+    capacity_note = []
+    if write_capacity and write_capacity / per_item < rate:
+        rate = write_capacity / per_item
+        capacity_note = [f"limited by the table's {write_capacity:g} provisioned write units/s"]
     return Estimate(
         "patch",
         items,
@@ -201,9 +279,11 @@ def estimate_patch(
         minutes=items / rate / 60 if items else 0.0,
         capped_by="max_write_rate",
         notes=[
-            f"{rate:g} writes/s" + (" (max_write_rate)" if max_write_rate else ""),
+            f"{rate:g} writes/s"
+            + (" (max_write_rate)" if max_write_rate else " (no max_write_rate: in-region planning figure)"),
             "transactional writes cost 2 write units per KB"
             if transactional
             else "single writes cost 1 write unit per KB",
+            *capacity_note,
         ],
     )

@@ -87,6 +87,27 @@ def test_the_full_diff_page_and_csv_hold_every_planned_key(archived):
     assert '{"S":' not in page and '{"N":' not in page  # values as stored, not DynamoDB JSON
 
 
+def test_the_archived_steps_show_their_estimates_and_the_timeline_keeps_them(archived):
+    record = json.loads((archived / "incident.json").read_text())
+    estimates = {e["step"]: e for e in record["timeline"] if e["action"] == "estimate"}
+    assert set(estimates) == {"restore", "patch"}, "the demo's log_file diff reads only the impacted keys"
+    patch = estimates["patch"]
+    planned = sum(1 for e in iter_plan_of(archived) if e.action != "none")
+    assert patch["items"] == planned and patch["capped_by"] == "max_write_rate"
+    for page, step in (("03_restore.html", "restore"), ("05_patch.html", "patch")):
+        text = (archived / page).read_text(encoding="utf-8")
+        assert f"What {step} will cost (estimate)" in text and "basis" in text, page
+        assert f"{step}: items={estimates[step]['items']} bytes={estimates[step]['bytes']}" in text, page
+    assert "only the impacted keys are read" in (archived / "04_diff.html").read_text(encoding="utf-8")
+    assert "estimate" in (archived / "index.html").read_text(encoding="utf-8")
+
+
+def iter_plan_of(run_dir):
+    from recovery_helpers.incident import Incident
+
+    return iter_plan(Incident(run_dir.name, run_dir.parent))
+
+
 def test_the_index_page_links_every_step_and_shows_approvals_and_patch_results(archived):
     page = (archived / "index.html").read_text(encoding="utf-8")
     for step in STEP_PAGES:

@@ -8,7 +8,9 @@ import nbformat
 import papermill as pm
 import pytest
 
+from recovery_helpers import estimate
 from recovery_helpers.items import items_equal
+from recovery_helpers.plan import iter_plan
 from tests.unit.patch.test_patch import assert_recovered, make_scenario, writes
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_patch.ipynb"
@@ -33,7 +35,10 @@ def _run(sc, tmp_path: Path, name: str, **params) -> str:
     )
     nb = nbformat.read(out, as_version=4)
     return "\n".join(
-        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+        o.get("text", "") + o.get("data", {}).get("text/plain", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
     )
 
 
@@ -53,6 +58,14 @@ def test_dry_run_then_patch_then_undo(sandbox, aws, tmp_path, unique_name):
     calls = sandbox.calls
     text = _run(sc, tmp_path, "dry")
     assert "DRY RUN" in text and writes(sandbox, calls) == 0
+    sizes = [
+        max(estimate.item_size(e.restored or {}), estimate.item_size(e.live or {}))
+        for e in iter_plan(sc.ctx.incident)
+        if e.action != "none"
+    ]
+    # shown before the patch cell, in a dry run too: write_mode="auto" without max_write_rate is transactional
+    expected = estimate.estimate_patch(len(sc.changed_ids()), sum(sizes) / len(sizes), transactional=True)
+    assert expected.line() in text and "basis: transactional writes cost 2 write units per KB" in text
 
     text = _run(sc, tmp_path, "patch", dry_run=False)
     assert f"patched: {len(sc.changed_ids())}" in text and "OK" in text

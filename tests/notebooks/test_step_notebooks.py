@@ -10,6 +10,7 @@ import nbformat
 import papermill
 import pytest
 
+from recovery_helpers import estimate
 from tests.conftest import create_table
 from tests.containment_support import attempt, make_app_role
 
@@ -130,7 +131,9 @@ def test_prepare_contain_restore_lift_run_headless_in_order(sandbox, aws, unique
 
     assert attempt(put) == "denied"
 
-    _run("03_restore", tmp_path, **common, restore_time=t.isoformat(), poll_seconds=0.05)
+    text = _run("03_restore", tmp_path, **common, restore_time=t.isoformat(), poll_seconds=0.05)
+    # the estimate shown before the restore: the live table's figures (DescribeTable, or a sample)
+    assert estimate.estimate_restore(estimate.table_figures(aws.dynamodb, table)).line() in text
     state = json.loads((tmp_path / "runs" / "nb" / "incident.json").read_text())["state"]
     restored = state["restored_table_name"]
     assert aws.dynamodb.get_item(TableName=restored, Key={"pk": {"S": "t1"}, "sk": {"S": "a"}})["Item"][
