@@ -225,6 +225,12 @@ def _profile_engine_threads() -> tuple[list[Any], patch.EngineTuning]:
     return profiles, patch.EngineTuning(worker_context=profiled)
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (the patch's worker processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_engine(args: argparse.Namespace) -> None:
     """Run apply_plan once and print what it cost (time, CPU, memory) as one JSON line."""
     import tracemalloc
@@ -236,7 +242,7 @@ def child_engine(args: argparse.Namespace) -> None:
     profiles, tuning = _profile_engine_threads() if args.profile_engine else (None, patch.EngineTuning())
     tuning = dataclasses.replace(tuning, return_old=not args.no_return_old)
     rss0 = peak_rss_kb()
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
     report = patch.apply_plan(
         ctx,
         dry_run=False,
@@ -246,8 +252,10 @@ def child_engine(args: argparse.Namespace) -> None:
         write_mode=args.write_mode,
         transact_batch_size=args.transact_batch,
         tuning=tuning,
+        max_processes=args.max_processes,
     )
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # with max_processes > 1 the workers' CPU counts too (they are waited for, so RUSAGE_CHILDREN has it)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0 + _children_cpu() - k0
     peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
     if profiles is not None:
         import io
@@ -295,6 +303,7 @@ def run_engine(
     write_mode: str = patch.DEFAULT_WRITE_MODE,
     transact_batch: int = patch.TRANSACT_BATCH,
     profile_to: str | None = None,
+    max_processes: int = 1,
 ) -> dict[str, Any]:
     cmd = (
         [
@@ -312,6 +321,8 @@ def run_engine(
             write_mode,
             "--transact-batch",
             str(transact_batch),
+            "--max-processes",
+            str(max_processes),
         ]
         + (["--tracemalloc"] if trace else [])
         + (["--profile-engine", profile_to] if profile_to else [])
@@ -327,6 +338,66 @@ def run_engine(
     result["calls"] = _delta(sb.calls(), before)
     result["server_cpu"] = sb.cpu_seconds() - server_cpu
     return result
+
+
+def _processes_runs(
+    args: argparse.Namespace,
+    sb: SandboxProcess,
+    runs_dir: Path,
+    latency: float,
+    mode: str,
+    workers: int,
+    reset: Any,
+    requests: list[dict[str, Any]],
+) -> int:
+    """The engine with max_processes=P for each P of --processes: median of --repeat runs, ratios to the first."""
+    counts = [int(p) for p in args.processes.split(",") if p.strip()]
+    load = os.getloadavg()
+    print(
+        f"processes {counts}: write_mode={mode}, {workers} threads per process, latency {latency:g} ms, "
+        f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    results = []
+    for p in counts:
+        runs = []
+        for attempt in range(args.repeat):
+            incident = f"procs-{p}-{attempt}"
+            copy_plan(runs_dir, "plan-1x", incident)
+            sb.control("settings", {"latency_ms": latency})
+            one = run_engine(
+                sb,
+                runs_dir,
+                incident,
+                workers,
+                write_mode=mode,
+                transact_batch=args.transact_batch,
+                max_processes=p,
+            )
+            reset(requests)
+            if one["patched"] != args.items or one["conflicts"] or one["failed"]:
+                raise RuntimeError(f"engine run with {p} processes is wrong: {one}")
+            runs.append(one)
+        runs.sort(key=lambda r: r["patched"] / r["elapsed"])
+        res = runs[len(runs) // 2]
+        results.append(
+            (
+                p,
+                res["patched"] / res["elapsed"],
+                1000 * res["cpu"] / res["patched"],
+                1000 * res["server_cpu"] / res["patched"],
+                "/".join(f"{r['patched'] / r['elapsed']:.0f}" for r in runs),
+            )
+        )
+    base_rate, base_cpu = results[0][1], results[0][2]
+    for p, rate, cpu, server, all_rates in results:
+        print(
+            f"processes={p} items_per_s={rate:.0f} ratio={rate / base_rate:.2f} "
+            f"client_cpu_ms_per_item={cpu:.3f} cpu_ratio={cpu / base_cpu:.2f} "
+            f"sandbox_cpu_ms_per_item={server:.3f} runs={all_rates} write_mode={mode}"
+        )
+    load = os.getloadavg()
+    print(f"load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return 0
 
 
 def copy_plan(runs_dir: Path, source: str, target: str) -> None:
@@ -403,6 +474,14 @@ def main(argv: list[str] | None = None) -> int:
         help="instead of the benchmark: one engine run (first of --write-modes, first of --latencies) under "
         "cProfile in every engine thread; the merged stats, sorted by own time, go to FILE",
     )
+    ap.add_argument(
+        "--processes",
+        metavar="P,P,...",
+        help="instead of the benchmark: the engine at the first of --latencies in the first of --write-modes "
+        "with max_processes=P for each P (e.g. 1,2,4), --repeat runs each; items/s and client CPU ms/item "
+        "(all processes) as ratios to the first P",
+    )
+    ap.add_argument("--max-processes", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--serve-profiled-sandbox", help=argparse.SUPPRESS)
     ap.add_argument("--keep", action="store_true", help="keep the run folders (printed) after the run")
     ap.add_argument("--child-incident", help=argparse.SUPPRESS)
@@ -593,6 +672,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"sandbox profile in {args.profile_sandbox}"
             )
             return 0
+
+        if args.processes:
+            return _processes_runs(
+                args, sb, runs_dir, latencies[0], modes[0], workers_for(modes[0]), reset, main_requests
+            )
 
         rows = []
         for latency in latencies:

@@ -18,6 +18,9 @@ from .errors import InputError
 
 INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 FILE_NAME = "incident.json"
+#: Taken (flock) around every read-modify-write of incident.json, so that several processes patching segments
+#: of one run folder never lose each other's timeline records.
+LOCK_NAME = ".incident.lock"
 
 
 def utc_now() -> str:
@@ -45,6 +48,36 @@ def validate_incident_id(incident_id: str) -> str:
     return incident_id
 
 
+class _ProcessLock:
+    """A re-entrant lock across the threads of this process and (with flock) the processes of this machine."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> _ProcessLock:
+        self._thread_lock.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                import fcntl
+
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except ImportError:  # no flock (Windows): threads of one process are still serialised
+                pass
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
+        self._thread_lock.release()
+
+
 class Incident:
     """One incident's run folder. Cheap to open from every notebook; writes are atomic and thread-safe."""
 
@@ -53,7 +86,7 @@ class Incident:
         self.runs_dir = Path(runs_dir)
         self.path = self.runs_dir / incident_id
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
+        self._lock = _ProcessLock(self.path / LOCK_NAME)
         self._file = self.path / FILE_NAME
         #: Callables given the data just before each save (e.g. to merge AWS call counts).
         self.before_save: list[Any] = []

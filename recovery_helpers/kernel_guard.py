@@ -30,13 +30,15 @@ WATCHDOG_SECONDS = 0.05
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> str:
+def die_with_parent(parent: int | None = None) -> str:
     """Make this process die when the runner that started it does; returns how ("pdeathsig", "watchdog",
-    or "off" when no runner pid is known)."""
-    try:
-        parent = int(os.environ.get(RUNNER_PID_ENV) or 0)
-    except ValueError:
-        parent = 0
+    or "off" when no runner pid is known). ``parent``: the pid to die with (default: the runner's, from the
+    environment); a patch worker process passes its parent's (``patch.processes``)."""
+    if parent is None:
+        try:
+            parent = int(os.environ.get(RUNNER_PID_ENV) or 0)
+        except ValueError:
+            parent = 0
     if not parent:
         return "off"
     how = "watchdog"

@@ -91,8 +91,14 @@ class LiftReport:
 
 
 def journal_counts(ctx: Context) -> dict[str, int]:
-    """Per-status counts of the patch journal (``journal.jsonl``), empty when nothing was patched."""
-    return status_counts(ctx.incident.path / "journal.jsonl")
+    """Per-status counts of the patch journal (``journal.jsonl``, and each segment's in ``patch-shards/``),
+    empty when nothing was patched."""
+    run_dir = ctx.incident.path
+    counts: dict[str, int] = {}
+    for path in [run_dir / "journal.jsonl", *sorted(run_dir.glob("patch-shards/*/journal.jsonl"))]:
+        for status, n in status_counts(path).items():
+            counts[status] = counts.get(status, 0) + n
+    return counts
 
 
 @dataclass(frozen=True)

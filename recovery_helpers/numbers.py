@@ -10,6 +10,7 @@ rounds: digits are moved, never recomputed, so every number keeps every digit wh
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -51,12 +52,19 @@ def _trimmed(d: Decimal) -> Decimal:
     return Decimal((sign, tuple(int(c) for c in stripped), exponent))
 
 
+#: Text that is already canonical: an integer or a decimal without leading or trailing zeros, no exponent,
+#: short enough to be inside DynamoDB's range (what DynamoDB itself returns, so the usual case).
+_CANONICAL = re.compile(r"-?(?:[1-9][0-9]{0,39}(?:\.[0-9]{0,39}[1-9])?|0\.[0-9]{0,39}[1-9])")
+
+
 def normalize_number(text: Any) -> str:
     """A number as DynamoDB stores and returns it: no leading/trailing zeros, plain (no exponent) notation.
 
     Exact for any number of digits (never rounds); magnitudes outside DynamoDB's range (which DynamoDB
     would refuse) keep the exponent form, so the text stays short and still canonical.
     """
+    if type(text) is str and _CANONICAL.fullmatch(text):
+        return text  # already in that form (the common case: read from DynamoDB); nothing to move
     d = _trimmed(_parse(text))
     if d.is_zero():
         return "0"

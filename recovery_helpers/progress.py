@@ -81,7 +81,7 @@ def progress_bar(
 
     ``done`` is the final headless line, formatted with ``n`` and ``total`` (``"fetched {n}/{total} items"``).
     """
-    if headless():
+    if disable or headless():  # disabled: nothing is drawn, and IPython need not be imported to tell
         return TextProgress(total, done, desc, unit, disable)
     from tqdm.auto import tqdm
 

@@ -143,8 +143,10 @@ def _patch_html(run_dir: Path, data: dict[str, Any]) -> str:
     finished = [e for e in timeline if e.get("action") == "patch finished"]
     verified = [e for e in timeline if e.get("action") == "verify patch"]
     statuses: Counter[str] = Counter()
-    journal = run_dir / "journal.jsonl"
-    if journal.is_file():
+    # the whole plan's journal, and each segment's of a patch split across processes or machines
+    for journal in [run_dir / "journal.jsonl", *sorted(run_dir.glob("patch-shards/*/journal.jsonl"))]:
+        if not journal.is_file():
+            continue
         with journal.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():

@@ -7,13 +7,12 @@ resumed: finished keys are skipped, a key backed up without an outcome is settle
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import pandas as pd
 
 from .. import plan as planlib
 from ..context import Context
@@ -27,15 +26,17 @@ from .checks import (
     key_schema,
     validate_attributes,
     validate_numbers,
+    validate_processes,
     validate_read_batch,
     validate_write_mode,
 )
 from .engine import DEFAULT_WRITE_MODE, READ_BATCH, TRANSACT_BATCH, Engine, EngineTuning
 from .plan_reading import check_plan, plan_changes, plan_stamp
+from .processes import SegmentOptions, run_processes
 from .reports import PatchReport
 from .requests import Change, condition_summary
 from .run import RunSpec, fill_report, run_engine
-from .state import BACKUP_FILE, JOURNAL_FILE, journal_state
+from .shards import check_layout, patch_files, run_state, segment_lock, segmented_run_id
 
 #: Skipped-entry journal lines written at once.
 SKIPPED_FLUSH = 1000
@@ -66,12 +67,15 @@ def apply_plan(
     write_mode: str = DEFAULT_WRITE_MODE,
     transact_batch_size: int = TRANSACT_BATCH,
     tuning: EngineTuning | None = None,
+    max_processes: int = 1,
 ) -> PatchReport:
     """Apply the approved entries of the reviewed plan to the live table (``dry_run=True``: only list them).
 
     ``attributes``: None restores whole items; a list reverts only those attributes of updated items
     (items the incident deleted are put back whole, items it created are deleted). ``segments=(i, n)``: only
-    the keys of segment i of n, so n processes can share one plan. ``read_batch_size``: keys per consistent
+    the keys of segment i of n (one machine's share), its backup and journal in
+    ``patch-shards/segment-i-of-n/``. ``max_processes=P``: P worker processes, each patching one segment
+    of P with ``max_write_rate / P``, merged into one report. ``read_batch_size``: keys per consistent
     BatchGetItem (1: GetItem per key instead). ``limiter``: a RateLimiter to share (else one for
     max_write_rate). ``write_mode``: ``"single"`` (one conditional write per item), ``"transact"``
     (TransactWriteItems of ``transact_batch_size`` items, 2 WCU per item on AWS) or ``"auto"`` (transactions
@@ -81,6 +85,7 @@ def apply_plan(
     if not isinstance(dry_run, bool):
         raise InputError(f"dry_run must be True or False, got {dry_run!r}")
     seg = validate_numbers(max_workers, segments)
+    processes = validate_processes(max_processes, seg, limiter)
     limiter = limiter or RateLimiter(max_write_rate)  # validates max_write_rate
     mode = validate_write_mode(write_mode, transact_batch_size, limiter)
     validate_read_batch(read_batch_size)
@@ -90,37 +95,73 @@ def apply_plan(
     schema = key_schema(ctx)
     attrs = validate_attributes(attributes, schema)
     _check_approver(approvals, ctx.who, require_distinct_approver)
-    run = _choose_run(ctx, digest, attrs)
+    total = seg[1] if seg else processes if processes > 1 else None
+    run = _choose_run(ctx, digest, attrs, total, seg)
     report = new_report(ctx, run, digest, dry_run, attrs, approvals, schema, mode)
     stamp = plan_stamp(ctx)
     _count(ctx, report, approvals, attrs, seg, run)
     if dry_run:
         return _dry_run(ctx, report, schema, approvals, attrs, seg, run, stamp)
-    record_start(ctx, report, run, approvals, mode, max_workers, max_write_rate, transact_batch_size, seg)
-    spec = RunSpec(
-        kind="patch",
-        verb="patched",
-        run_id=run.run_id,
-        run_fields={"patch_id": run.run_id, "plan_digest": digest},
-        journal_path=incident.path / JOURNAL_FILE,
-        backup_path=incident.path / BACKUP_FILE,
-        # unique per process run: a resumed run never reuses a token of the stopped one except to replay it
-        token_scope=f"patch|{run.run_id}|{digest}|{utc_now()}|{os.getpid()}",
-        total=report.to_do,
-        limiter=limiter,
+    record_start(
+        ctx, report, run, approvals, mode, max_workers, max_write_rate, transact_batch_size, seg, processes
+    )
+    options = SegmentOptions(
+        attributes=attrs,
         max_workers=max_workers,
         read_batch_size=read_batch_size,
         write_mode=mode,
         transact_batch_size=transact_batch_size,
         progress=progress,
         tuning=tuning,
+        total=report.to_do,
+    )
+    if processes > 1:
+        engine, elapsed, rate = run_processes(
+            ctx, run.run_id, processes, options, max_write_rate, digest, stamp
+        )
+        return _finish(ctx, report, engine, elapsed, rate)
+    engine, elapsed = run_segment(ctx, run, digest, approvals, schema, stamp, seg, options, limiter)
+    return _finish(ctx, report, engine, elapsed, limiter)
+
+
+def run_segment(
+    ctx: Context,
+    run: PatchRun,
+    digest: str,
+    approvals: planlib.Approvals,
+    schema: KeySchema,
+    stamp: tuple[int, int, int],
+    seg: tuple[int, int] | None,
+    options: SegmentOptions,
+    limiter: RateLimiter,
+) -> tuple[Engine, float]:
+    """Pass 2 over one segment (None: the whole plan): feed its changes to the engine, in its own files."""
+    journal_path, backup_path = patch_files(ctx.incident.path, seg)
+    attrs = options.attributes
+    spec = RunSpec(
+        kind="patch",
+        verb="patched",
+        run_id=run.run_id,
+        run_fields={"patch_id": run.run_id, "plan_digest": digest},
+        journal_path=journal_path,
+        backup_path=backup_path,
+        # unique per process run: a resumed run never reuses a token of the stopped one except to replay it
+        token_scope=f"patch|{run.run_id}|{digest}|{utc_now()}|{os.getpid()}",
+        total=options.total,
+        limiter=limiter,
+        max_workers=options.max_workers,
+        read_batch_size=options.read_batch_size,
+        write_mode=options.write_mode,
+        transact_batch_size=options.transact_batch_size,
+        progress=options.progress,
+        tuning=options.tuning,
         interrupted_counts=("patched", "unchanged", "conflict", "failed", "ambiguous"),
         final=run.final,
         resume_lookup=resume_lookup(ctx, approvals, attrs, run, stamp),
     )
     feed = _ChangeFeed(ctx, approvals, attrs, seg, run, stamp, spec.run_fields)
-    engine, elapsed = run_engine(ctx, schema, spec, feed.changes, after=feed.flush)
-    return _finish(ctx, report, engine, elapsed, limiter)
+    with segment_lock(journal_path.parent) if seg else contextlib.nullcontext():
+        return run_engine(ctx, schema, spec, feed.changes, after=feed.flush)
 
 
 def _check_approver(approvals: planlib.Approvals, executor: str, require_distinct_approver: bool) -> None:
@@ -134,8 +175,14 @@ def _check_approver(approvals: planlib.Approvals, executor: str, require_distinc
         )
 
 
-def _choose_run(ctx: Context, digest: str, attrs: tuple[str, ...] | None) -> PatchRun:
-    """Resume the patch run in progress for this plan, else start a new one."""
+def _choose_run(
+    ctx: Context,
+    digest: str,
+    attrs: tuple[str, ...] | None,
+    total: int | None,
+    seg: tuple[int, int] | None,
+) -> PatchRun:
+    """Resume the patch run in progress for this plan, else start a new one (``total``: segments, or None)."""
     incident = ctx.incident
     status = incident.get("patch_status")
     run_id = incident.get("patch_id")
@@ -153,8 +200,14 @@ def _choose_run(ctx: Context, digest: str, attrs: tuple[str, ...] | None) -> Pat
                 "same "
                 "attributes, or undo it first."
             )
-        final, _, noted = journal_state(incident.path / JOURNAL_FILE, run_id)
+        check_layout(incident.path, run_id, total)
+        final, noted = run_state(incident.path, run_id, total, seg)
         return PatchRun(run_id=run_id, resuming=True, final=final, noted=noted)
+    if total is not None:
+        run_id = segmented_run_id(digest, total, incident.path)
+        check_layout(incident.path, run_id, total)
+        final, noted = run_state(incident.path, run_id, total, seg)
+        return PatchRun(run_id=run_id, resuming=bool(final or noted), final=final, noted=noted)
     run_id = f"{digest[:12]}-{utc_now().replace(':', '').replace('-', '')}"
     return PatchRun(run_id=run_id, resuming=False, final=set(), noted=set())
 
@@ -211,6 +264,8 @@ def _dry_run(
                 "condition": condition_summary(change),
             }
         )
+    import pandas as pd
+
     report.writes = pd.DataFrame(
         rows, columns=[*schema.names, "action", "classification", "tenant", "condition"]
     )
@@ -277,9 +332,7 @@ class _ChangeFeed:
         self.skipped.clear()
 
 
-def _finish(
-    ctx: Context, report: PatchReport, engine: Engine, elapsed: float, limiter: RateLimiter
-) -> PatchReport:
+def _finish(ctx: Context, report: PatchReport, engine: Any, elapsed: float, limiter: Any) -> PatchReport:
     """Fill the report from the engine, record "patch finished", raise the engine's fatal error if any."""
     fill_report(report, engine, elapsed)
     c = engine.counts

@@ -50,6 +50,7 @@ def record_start(
     max_write_rate: float | None,
     transact_batch_size: int,
     seg: tuple[int, int] | None,
+    processes: int = 1,
 ) -> None:
     """The incident's state says a patch is running; the change log says with what."""
     ctx.incident.update(
@@ -73,6 +74,7 @@ def record_start(
         write_mode=mode,
         transact_batch_size=transact_batch_size if mode != "single" else None,
         segments=list(seg) if seg else None,
+        processes=processes if processes > 1 else None,
         resumed=run.resuming,
     )
 

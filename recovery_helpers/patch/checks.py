@@ -60,6 +60,35 @@ def validate_numbers(max_workers: Any, segments: Any) -> tuple[int, int] | None:
     return int(segments[0]), int(segments[1])
 
 
+#: At most this many patch processes on one machine (each with its own threads and connections).
+MAX_PROCESSES = 64
+
+
+def validate_processes(
+    max_processes: Any, segments: tuple[int, int] | None, limiter: RateLimiter | None
+) -> int:
+    """Check max_processes (1: this process only) against the other arguments."""
+    if (
+        isinstance(max_processes, bool)
+        or not isinstance(max_processes, int)
+        or not 1 <= max_processes <= MAX_PROCESSES
+    ):
+        raise InputError(
+            f"max_processes must be an integer between 1 and {MAX_PROCESSES}, got {max_processes!r}."
+        )
+    if max_processes > 1 and segments is not None:
+        raise InputError(
+            f"max_processes={max_processes} and segments={list(segments)} both split the plan: use "
+            "max_processes on one machine, or segments=(i, n) with max_processes=1 on each of n machines."
+        )
+    if max_processes > 1 and limiter is not None:
+        raise InputError(
+            "a RateLimiter object cannot be shared between processes: pass max_write_rate instead (it is "
+            f"divided between the {max_processes} processes)."
+        )
+    return max_processes
+
+
 def validate_write_mode(write_mode: Any, transact_batch_size: Any, limiter: RateLimiter) -> str:
     """The write path to use: "single" or "transact" as asked; "auto" without a rate limit is "auto"."""
     if write_mode not in WRITE_MODES:

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 
 from ..aws import Aws, error_code
 from ..errors import RecoveryError
+from .fast_json import use_fast_json
 
 #: How often one call is tried again after throttling that outlived botocore's own retries.
 THROTTLE_ROUNDS = 8
@@ -38,8 +39,11 @@ AUTO_MIN_TRANSACTIONS = 8
 def engine_client(aws: Aws) -> Any:
     """The DynamoDB client the engine reads and writes with: the context's (same session, endpoint, retries,
     call recording), without botocore's client-side parameter validation, which cost a quarter of the
-    engine's CPU; the engine builds every request itself and DynamoDB validates each one anyway."""
-    return aws.with_config(Config(parameter_validation=False)).dynamodb
+    engine's CPU; the engine builds every request itself and DynamoDB validates each one anyway. Its
+    BatchGetItem answers and TransactWriteItems requests are plain JSON (``fast_json``)."""
+    client = aws.with_config(Config(parameter_validation=False)).dynamodb
+    use_fast_json(client)
+    return client
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from ..archive.values import item_text
 from ..items import Item, KeySchema, canonical_json, canonical_value, from_json_safe
 from ..ratelimit import RateStats
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: a patch worker never needs it
+    import pandas as pd
 
 #: Conflicts/failures kept in a report (all of them are in the journal).
 REPORT_LIMIT = 1000
@@ -70,6 +70,8 @@ def _paths(report: PatchReport | UndoReport) -> str:
 
 def _items_frame(schema: KeySchema | None, lines: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     """One row per journal line: key columns, a one-line ``difference`` (reviewed → found), ``columns``."""
+    from ..archive.values import item_text  # the archive (and pandas) only where a frame is made
+
     rows = []
     for line in lines:
         row = _key_columns(schema, line["key"])
@@ -87,6 +89,8 @@ def _items_frame(schema: KeySchema | None, lines: list[dict[str, Any]], columns:
             row[col] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
         rows.append(row)
     names = list(schema.names) if schema else ["key"]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=[*names, "difference", *columns])
 
 
@@ -208,6 +212,8 @@ class PatchReport:
     def to_frame(self) -> pd.DataFrame:
         """Dry run: the writes it would make. Otherwise: the items that need a look (conflicts, failures)."""
         if self.dry_run:
+            import pandas as pd
+
             return self.writes if self.writes is not None else pd.DataFrame()
         return _items_frame(
             self.schema,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,18 @@ def journal_state(path: Path, run_id: str) -> tuple[set[str], Counter[str], set[
     return final, counts, skipped
 
 
-def final_lines(path: Path, run_id: str, status: str) -> Iterator[dict[str, Any]]:
-    """The first final journal line of each key of run ``run_id`` when its status is ``status``."""
+def _lines(source: Path | Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    return iter_jsonl(source) if isinstance(source, Path) else source
+
+
+def final_lines(
+    source: Path | Iterable[dict[str, Any]], run_id: str, status: str
+) -> Iterator[dict[str, Any]]:
+    """The first final journal line of each key of run ``run_id`` when its status is ``status``.
+
+    ``source``: a journal file, or journal lines (every shard's: ``shards.iter_journals``)."""
     seen: set[str] = set()
-    for line in iter_jsonl(path):
+    for line in _lines(source):
         if line.get("patch_id") != run_id or line.get("status") not in FINAL or line["key_id"] in seen:
             continue
         seen.add(line["key_id"])
@@ -49,10 +57,10 @@ def final_lines(path: Path, run_id: str, status: str) -> Iterator[dict[str, Any]
             yield line
 
 
-def patched_lines(path: Path, run_id: str) -> Iterator[dict[str, Any]]:
+def patched_lines(source: Path | Iterable[dict[str, Any]], run_id: str) -> Iterator[dict[str, Any]]:
     """The first "patched" journal line of each key of patch ``run_id`` (what undo puts back)."""
     seen: set[str] = set()
-    for line in iter_jsonl(path):
+    for line in _lines(source):
         if line.get("patch_id") == run_id and line.get("status") == "patched" and line["key_id"] not in seen:
             seen.add(line["key_id"])
             yield line

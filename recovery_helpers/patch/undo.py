@@ -26,8 +26,8 @@ from .reports import UndoReport
 from .requests import Change, pdigest
 from .resume import changes_for
 from .run import RunSpec, fill_report, run_engine
+from .shards import iter_journals
 from .state import (
-    JOURNAL_FILE,
     UNDO_BACKUP_FILE,
     UNDO_FILE,
     current_patch,
@@ -50,7 +50,8 @@ def undo(
     """Put back every item the patch changed, where it is still exactly what the patch wrote.
 
     Anything written since the patch is a conflict: reported, never overwritten. Journaled in ``undo.jsonl``
-    and resumable like the patch itself. ``write_mode`` as for apply_plan.
+    and resumable like the patch itself. ``write_mode`` as for apply_plan. A patch split into segments is
+    undone from every segment's journal present (``patch-shards/``), in this one process.
     """
     validate_numbers(max_workers, None)
     limiter = limiter or RateLimiter(None)
@@ -70,16 +71,16 @@ def undo(
         write_mode=mode,
     )
     report.to_undo = sum(
-        1 for line in patched_lines(incident.path / JOURNAL_FILE, run_id) if line["key_id"] not in final
+        1 for line in patched_lines(iter_journals(incident.path), run_id) if line["key_id"] not in final
     )
-    left = _left_ambiguous(incident.path / JOURNAL_FILE, run_id)
+    left = _left_ambiguous(incident.path, run_id)
     if report.to_undo == 0 and report.already_done == 0 and not left:
         raise InputError(
             f"patch {run_id} of incident {incident.incident_id!r} changed no item: nothing to undo."
         )
 
     def changes(_journal: JsonlFile) -> Iterator[Change]:
-        for line in patched_lines(incident.path / JOURNAL_FILE, run_id):
+        for line in patched_lines(iter_journals(incident.path), run_id):
             if line["key_id"] not in final:
                 yield _reverse(line)
 
@@ -113,14 +114,14 @@ def undo(
     return report
 
 
-def _left_ambiguous(patch_journal: Path, run_id: str) -> list[dict[str, Any]]:
+def _left_ambiguous(run_dir: Path, run_id: str) -> list[dict[str, Any]]:
     """The keys the patch journaled as ambiguous: not undone, listed for the engineer."""
     return [
         {
             **line,
             "reason": f"not undone: the patch could not tell whether it wrote this key ({line['reason']})",
         }
-        for line in final_lines(patch_journal, run_id, "ambiguous")
+        for line in final_lines(iter_journals(run_dir), run_id, "ambiguous")
     ]
 
 
@@ -156,7 +157,7 @@ def _undo_spec(
         interrupted_counts=("undone", "ambiguous"),
         final=final,
         resume_lookup=lambda keys: changes_for(
-            keys, (_reverse(line) for line in patched_lines(run_dir / JOURNAL_FILE, run_id))
+            keys, (_reverse(line) for line in patched_lines(iter_journals(run_dir), run_id))
         ),
     )
 

@@ -10,17 +10,19 @@ from typing import Any
 from .. import plan as planlib
 from ..context import Context
 from ..items import from_json_safe, iter_chunks, to_json_safe
-from ..journal import iter_jsonl
 from ..scan import BATCH_GET_MAX, batch_get
 from .checks import key_schema, validate_numbers
 from .plan_reading import plan_changes
 from .reports import REPORT_LIMIT, VerifyReport
 from .requests import pdigest
-from .state import FINAL, JOURNAL_FILE, current_patch
+from .shards import iter_journals
+from .state import FINAL, current_patch
 
 
 def verify(ctx: Context, *, max_workers: int = 8) -> VerifyReport:
-    """Read every item the patch wrote again and check it equals its target; list conflicts and leftovers."""
+    """Read every item the patch wrote again and check it equals its target; list conflicts and leftovers.
+
+    The journals of every segment present (``patch-shards/``) are read with the whole plan's."""
     validate_numbers(max_workers, None)
     run_id = current_patch(ctx)
     schema = key_schema(ctx)
@@ -50,7 +52,7 @@ def _written_lines(
     ctx: Context, run_id: str, report: VerifyReport, final: set[str]
 ) -> Iterator[dict[str, Any]]:
     """The final journal line of each key (noting conflicts in the report); yields the written ones."""
-    for line in iter_jsonl(ctx.incident.path / JOURNAL_FILE):
+    for line in iter_journals(ctx.incident.path):
         if line.get("patch_id") != run_id or line.get("status") not in FINAL or line["key_id"] in final:
             continue
         final.add(line["key_id"])
@@ -110,7 +112,7 @@ def _check_written(
 def _open_failures(ctx: Context, run_id: str, report: VerifyReport, final: set[str]) -> set[str]:
     """Keys whose last attempt failed and that have no final outcome since; noted in the report."""
     failed_ids: set[str] = set()
-    for line in iter_jsonl(ctx.incident.path / JOURNAL_FILE):
+    for line in iter_journals(ctx.incident.path):
         if line.get("patch_id") == run_id and line.get("status") == "failed" and line["key_id"] not in final:
             if line["key_id"] not in failed_ids and len(report.failures) < REPORT_LIMIT:
                 report.failures.append(line)

@@ -82,3 +82,14 @@ def test_undo_and_patch_together_are_refused(sandbox, aws, tmp_path, unique_name
     sc.approve()
     with pytest.raises(pm.PapermillExecutionError, match="choose one"):
         _run(sc, tmp_path, "both", undo=True, dry_run=False)
+
+
+def test_patch_from_two_processes_started_by_the_kernel(sandbox, aws, tmp_path, unique_name):
+    # the Jupyter kernel starts the worker processes ("spawn"): one merged report, one shard per segment
+    sc = make_scenario(aws, tmp_path, unique_name, n=24)
+    sc.approve()
+    text = _run(sc, tmp_path, "processes", dry_run=False, max_processes=2)
+    assert f"patched: {len(sc.changed_ids())}" in text and "OK" in text
+    assert_recovered(sc, sc.changed_ids())
+    shards = sc.ctx.incident.path / "patch-shards"
+    assert sorted(p.name for p in shards.iterdir()) == ["segment-0-of-2", "segment-1-of-2"]

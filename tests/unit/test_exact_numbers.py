@@ -197,3 +197,47 @@ def test_04_diff_shows_a_changed_item_holding_numbers_beyond_1e38(aws, unique_na
     assert result.counts["changed"] == 1
     rows = {r["path"]: (r["old"], r["new"]) for r in result.diffs.to_dict("records")}
     assert rows == {"status": ("ok", "broken"), "huge": ("(absent)", "-999" + "0" * 123)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-0",
+        "0.50",
+        "01",
+        "1.",
+        ".5",
+        "-.5",
+        "1.0",
+        "1E+2",
+        "10",
+        "-0.0",
+        "0.00012",
+        "1" + "0" * 45,
+        DIGITS_38,
+    ],
+)
+def test_the_fast_path_for_canonical_text_agrees_with_the_exact_one(text):
+    # a Decimal always takes the exact path; text already canonical is returned as it is
+    assert normalize_number(text) == normalize_number(Decimal(text))
+
+
+def test_numbers_in_every_notation_normalize_alike():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(
+        st.integers(min_value=-(10**45), max_value=10**45),
+        st.integers(min_value=-50, max_value=50),
+        st.sampled_from(["plain", "exp", "zeros"]),
+    )
+    def check(coefficient: int, exponent: int, notation: str) -> None:
+        d = Decimal(coefficient).scaleb(exponent)
+        text = {
+            "plain": format(d, "f"),
+            "exp": str(d),
+            "zeros": format(d, "f") + (".000" if exponent >= 0 else "000"),
+        }[notation]
+        assert normalize_number(text) == normalize_number(d)
+
+    check()
