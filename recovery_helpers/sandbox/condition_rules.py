@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conditions import _ARITY, Node, Path, SyntaxFailure, Value, _type, parse
+from .conditions import (
+    _ARITY,
+    Node,
+    Path,
+    SyntaxFailure,
+    Value,
+    _type,
+    greater,
+    immediate_type,
+    parse,
+    path_text,
+)
 from .validation import VALIDATION, Refusal
 
 _VALID_TYPES = ("S", "N", "B", "NULL", "SS", "BOOL", "L", "BS", "NS", "M")
@@ -89,6 +100,45 @@ def check_function(parser: Any, name: str, args: list[Any]) -> str | None:
             return None
         return "N"
     return "BOOL"  # contains
+
+
+def _shown(value: Value, kind: str) -> str:
+    raw = value.av[kind]  # type: ignore[index]
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, list):
+        return ",".join(str(x) for x in raw)
+    return str(raw)
+
+
+def check_distinct(parser: Any, name: str, args: list[Any]) -> None:
+    x, y = (args + [None, None])[:2]
+    if len(args) == 2 and isinstance(x, Path) and isinstance(y, Path) and list(x) == list(y):
+        parser.error(
+            "distinct",
+            "The first operand must be distinct from the remaining operands for this operator or function; "
+            f"operator: {name}, first operand: {path_text(x)}",
+        )
+
+
+def check_between(parser: Any, x: Any, y: Any) -> None:
+    if "function" in parser.errors:
+        return
+    t1, t2 = immediate_type(x), immediate_type(y)
+    if not (t1 and t2):
+        return
+    bounds = f"lower bound operand: AttributeValue: {{{t1}:{_shown(x, t1)}}}, upper bound operand: "
+    bounds += f"AttributeValue: {{{t2}:{_shown(y, t2)}}}"
+    if t1 != t2:
+        parser.error(
+            "function",
+            f"The BETWEEN operator requires same data type for lower and upper bounds; {bounds}",
+        )
+    elif greater(t1, x.av[t1], y.av[t2]):
+        parser.error(
+            "function",
+            "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; " + bounds,
+        )
 
 
 def key_conditions(expr: Any, found: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:

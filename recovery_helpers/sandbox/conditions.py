@@ -85,15 +85,6 @@ def _type(value: Any) -> str | None:
     return immediate_type(value)
 
 
-def _shown(value: Value, kind: str) -> str:
-    raw = value.av[kind]  # type: ignore[index]
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, list):
-        return ",".join(str(x) for x in raw)
-    return str(raw)
-
-
 def greater(kind: str, x: Any, y: Any) -> bool:
     """DynamoDB's order of two values of one scalar type (S by code point, N numerically, B by bytes)."""
     try:
@@ -372,33 +363,14 @@ class _Parser:
             )
 
     def distinct(self, name: str, args: list[Any]) -> None:
-        x, y = (args + [None, None])[:2]
-        if len(args) == 2 and isinstance(x, Path) and isinstance(y, Path) and list(x) == list(y):
-            self.error(
-                "distinct",
-                "The first operand must be distinct from the remaining operands for this operator or function; "
-                f"operator: {name}, first operand: {path_text(x)}",
-            )
+        from .condition_rules import check_distinct
+
+        check_distinct(self, name, args)
 
     def between(self, x: Any, y: Any) -> None:
-        if "function" in self.errors:
-            return
-        t1, t2 = immediate_type(x), immediate_type(y)
-        if not (t1 and t2):
-            return
-        bounds = f"lower bound operand: AttributeValue: {{{t1}:{_shown(x, t1)}}}, upper bound operand: "
-        bounds += f"AttributeValue: {{{t2}:{_shown(y, t2)}}}"
-        if t1 != t2:
-            self.error(
-                "function",
-                f"The BETWEEN operator requires same data type for lower and upper bounds; {bounds}",
-            )
-        elif greater(t1, x.av[t1], y.av[t2]):
-            self.error(
-                "function",
-                "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; "
-                + bounds,
-            )
+        from .condition_rules import check_between
+
+        check_between(self, x, y)
 
     def condition_errors(self) -> None:
         if "condition" not in self.errors:
