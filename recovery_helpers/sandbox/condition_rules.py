@@ -21,7 +21,6 @@ from .conditions import (
     greater,
     immediate_type,
     parse,
-    path_text,
 )
 from .validation import VALIDATION, Refusal
 
@@ -85,6 +84,7 @@ def check_function(parser: Any, name: str, args: list[Any]) -> str | None:
         if kind != "S":
             _operand_type(parser, name, kind or "{NS,SS,L,BS,N,M,B,BOOL,NULL,S}")
             return None
+        parser.reads_values = True
         if args[1].av["S"] not in _VALID_TYPES:
             parser.error(
                 "function",
@@ -111,6 +111,10 @@ def _shown(value: Value, kind: str) -> str:
     return str(raw)
 
 
+def path_text(path: Path) -> str:
+    return "[" + ", ".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path) + "]"
+
+
 def check_distinct(parser: Any, name: str, args: list[Any]) -> None:
     x, y = (args + [None, None])[:2]
     if len(args) == 2 and isinstance(x, Path) and isinstance(y, Path) and list(x) == list(y):
@@ -127,6 +131,7 @@ def check_between(parser: Any, x: Any, y: Any) -> None:
     t1, t2 = immediate_type(x), immediate_type(y)
     if not (t1 and t2):
         return
+    parser.reads_values = True
     bounds = f"lower bound operand: AttributeValue: {{{t1}:{_shown(x, t1)}}}, upper bound operand: "
     bounds += f"AttributeValue: {{{t2}:{_shown(y, t2)}}}"
     if t1 != t2:
@@ -187,21 +192,50 @@ def _refused(message: str) -> Refusal:
     return Refusal(VALIDATION, message)
 
 
-def check(body: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
-    """Refuse what DynamoDB refuses in the request's condition expressions; the key conditions of a
-    KeyConditionExpression (None when there is none, or it is left to moto's parser)."""
+#: verdicts (None: accepted) by expression, names and value types, for verdicts that read no value's content:
+#: a job sends one expression many times with other values, and is checked once
+_VERDICTS: dict[tuple[Any, ...], str | None] = {}
+_MAX_VERDICTS = 4096
+
+
+def _verdict(
+    parameter: str, text: str, names: dict[str, Any] | None, values: dict[str, Any] | None
+) -> str | None:
+    """The refusal message for one expression (None when DynamoDB reads it, or the grammar here cannot)."""
+    key = (
+        parameter,
+        text,
+        tuple(sorted((names or {}).items())),
+        tuple(sorted((k, tuple(v)) for k, v in (values or {}).items() if isinstance(v, dict))),
+    )
+    if key in _VERDICTS:
+        return _VERDICTS[key]
+    report: dict[str, bool] = {}
+    message = None
+    try:
+        tree = parse(text, names, values, report)
+    except SyntaxFailure:
+        tree = None
+    except Refusal as refusal:
+        tree, message = None, f"Invalid {parameter}: {refusal.message}"
+    if tree is not None and parameter == "KeyConditionExpression":
+        try:
+            key_conditions(tree)  # its refusals are whole messages
+        except Refusal as refusal:
+            message = refusal.message
+    if not report.get("reads_values"):
+        if len(_VERDICTS) >= _MAX_VERDICTS:
+            _VERDICTS.clear()
+        _VERDICTS[key] = message
+    return message
+
+
+def check(body: dict[str, Any]) -> None:
+    """Refuse what DynamoDB refuses in the request's condition expressions, in the order DynamoDB reads them."""
     names, values = body.get("ExpressionAttributeNames"), body.get("ExpressionAttributeValues")
-    keys = None
     for parameter in CONDITION_EXPRESSIONS:
         text = body.get(parameter)
-        if not isinstance(text, str) or not text:
-            continue
-        try:
-            tree = parse(text, names, values)
-        except SyntaxFailure:
-            continue
-        except Refusal as refusal:
-            raise _refused(f"Invalid {parameter}: {refusal.message}") from None
-        if parameter == "KeyConditionExpression":
-            keys = key_conditions(tree)
-    return keys
+        if isinstance(text, str) and text:
+            message = _verdict(parameter, text, names, values)
+            if message:
+                raise _refused(message)

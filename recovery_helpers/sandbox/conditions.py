@@ -57,9 +57,8 @@ class Node:
         self.kind, self.args, self.name, self.attr_type = kind, args, name, attr_type
 
 
-class _AttrName:
-    def __init__(self, name: str) -> None:
-        self.name = name
+class _AttrName(str):
+    """A ``#name`` placeholder in a path, resolved by the operand that holds it."""
 
 
 class SyntaxFailure(Exception):
@@ -97,14 +96,11 @@ def greater(kind: str, x: Any, y: Any) -> bool:
     return kind == "S" and x > y
 
 
-def path_text(path: Path) -> str:
-    return "[" + ", ".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path) + "]"
-
-
 class _Parser:
     def __init__(self, text: str, names: dict[str, Any], values: dict[str, Any]) -> None:
         self.text, self.names, self.values = text, names, values
         self.errors: dict[str, str] = {}
+        self.reads_values = False  # whether a verdict depended on a value's content (not only its type)
         self.memo: dict[tuple[str, int], Any] = {}
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -243,7 +239,7 @@ class _Parser:
         path = Path()
         for piece in got[0]:
             if isinstance(piece, _AttrName):
-                piece = self.resolve_name(piece.name)
+                piece = self.resolve_name(str(piece))
             elif isinstance(piece, str) and piece.upper() in _reserved():
                 self.error("reserved", f"Attribute name is a reserved keyword; reserved keyword: {piece}")
             path.append(piece)
@@ -380,15 +376,24 @@ class _Parser:
                     return
 
 
-def parse(text: str, names: dict[str, Any] | None, values: dict[str, Any] | None) -> Any:
-    """The expression's tree; Refusal (without the ``Invalid X:`` prefix) for what DynamoDB refuses after
-    reading it; SyntaxFailure when the grammar cannot read it."""
+def parse(
+    text: str,
+    names: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    report: dict[str, bool] | None = None,
+) -> Any:
+    """The tree; Refusal (no ``Invalid X:`` prefix) for what DynamoDB refuses; SyntaxFailure outside the grammar.
+    ``report["reads_values"]``: the verdict read a value's content (BETWEEN bounds, a type name), not only types."""
     parser = _Parser(text, names or {}, values or {})
-    got = parser.memoised("or_expr", parser._(0))
-    if not got or parser._(got[1]) != len(text):
-        raise SyntaxFailure(text)
-    parser.misused_size(got[0])
-    for key in _ERROR_ORDER:
-        if key in parser.errors:
-            raise Refusal(VALIDATION, parser.errors[key])
-    return got[0]
+    try:
+        got = parser.memoised("or_expr", parser._(0))
+        if not got or parser._(got[1]) != len(text):
+            raise SyntaxFailure(text)
+        parser.misused_size(got[0])
+        for key in _ERROR_ORDER:
+            if key in parser.errors:
+                raise Refusal(VALIDATION, parser.errors[key])
+        return got[0]
+    finally:
+        if report is not None:
+            report["reads_values"] = parser.reads_values

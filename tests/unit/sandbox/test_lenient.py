@@ -745,3 +745,26 @@ def test_update_syntax_errors_moto_read_are_refused_even_on_a_missing_table(
     )
     item = ddb.get_item(TableName=table, Key=key)["Item"]
     assert item["a"] == {"N": "6"} and item["n"] == {"N": "5"} and "d" not in item
+
+
+def test_one_condition_sent_again_with_other_values_is_judged_on_those_values(aws, unique_name):
+    """Verdicts are remembered per expression and value types; BETWEEN bounds are read each time."""
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    condition = "attribute_not_exists(pk) OR n BETWEEN :lo AND :hi"
+    for i in range(3):
+        ddb.put_item(
+            TableName=table,
+            Item={"pk": {"S": str(i)}, "n": {"N": "5"}},
+            ConditionExpression=condition,
+            ExpressionAttributeValues={":lo": {"N": "1"}, ":hi": {"N": str(9 + i)}},
+        )
+    code, _ = _refusal(
+        ddb.put_item,
+        TableName=table,
+        Item={"pk": {"S": "0"}, "n": {"N": "6"}},
+        ConditionExpression=condition,
+        ExpressionAttributeValues={":lo": {"N": "10"}, ":hi": {"N": "9"}},
+    )
+    assert code == "ValidationException"
+    assert ddb.get_item(TableName=table, Key={"pk": {"S": "0"}})["Item"]["n"] == {"N": "5"}
