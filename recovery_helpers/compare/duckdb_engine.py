@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import secrets
 import shutil
 import tempfile
 import threading
@@ -30,6 +31,8 @@ from .exports_layout import ExportFiles
 
 DEFAULT_MEMORY_LIMIT = "256MB"
 FETCH_ROWS = 20_000
+#: Lines of each export checked for the key attributes before the comparison starts.
+KEY_SAMPLE = 1000
 #: Longest export line accepted (a 400 KB item of base64 binary and escapes, with margin).
 MAX_LINE_BYTES = 4_000_000
 #: Column delimiter of the line reader: a control character, which JSON text never holds unescaped.
@@ -50,17 +53,54 @@ def _lines(paths: Sequence[str]) -> str:
     )
 
 
-def _side(paths: Sequence[str], key_names: Sequence[str]) -> str:
-    """(kj, line) per export line; kj = the key attributes' JSON as exported (NULL if one is missing).
+def _hashed(paths: Sequence[str], salt: str) -> str:
+    """(h1, h2, line) per non-empty export line: two 64-bit hashes of the line's bytes, the second salted.
 
-    One JSON parse per line. Equal keys written the same way join here; keys written differently (a number
-    key in another notation) do not, and are paired again by their canonical key in the second phase.
+    No JSON is parsed: this is the cheap pass every line goes through. (h1, h2) together are the line's
+    identity (128 bits; the salt is random per run, so no input can be written to collide on purpose with
+    both).
+    """
+    return (
+        f"(SELECT hash(line) AS h1, hash('{salt}' || line) AS h2, line FROM {_lines(paths)} WHERE line <> '')"
+    )
+
+
+def _keyed(source: str, key_names: Sequence[str]) -> str:
+    """(kj, line) per line of ``source``; kj = the key attributes' JSON as exported (NULL if one is missing).
+
+    Equal keys written the same way join here; keys written differently (a number key in another notation)
+    do not, and are paired again by their canonical key in the second phase.
     """
     pointers = ", ".join(_pointer(n) for n in key_names)
     present = " AND ".join(f"k[{i + 1}] IS NOT NULL" for i in range(len(key_names)))
     return (
         f"(SELECT CASE WHEN {present} THEN CAST(k AS VARCHAR) END AS kj, line FROM "
-        f"(SELECT json_extract(line, [{pointers}]) AS k, line FROM {_lines(paths)} WHERE line <> ''))"
+        f"(SELECT json_extract(line, [{pointers}]) AS k, line FROM {source}))"
+    )
+
+
+def _unmatched_pairs(con, before: Sequence[str], after: Sequence[str], key_names: Sequence[str]) -> str:
+    """The query pairing, by key as exported, the lines with no byte-identical line on the other side.
+
+    Three streaming passes, no line kept unless it is unmatched: the "before" line hashes; the "after" lines
+    (kept only when their hash is not among the "before" ones); the "before" lines again (kept only when
+    their hash is not among the "after" ones). Only those few lines are parsed for their key and joined.
+    """
+    salt = secrets.token_hex(8)[:13]  # 13 characters: the salted hash also sees the line at another alignment
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE before_hashes AS SELECT DISTINCT h1, h2 FROM {_hashed(before, salt)}"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE after_lines AS SELECT s.h1, s.h2, "
+        f"CASE WHEN bh.h1 IS NULL THEN s.line END AS line FROM {_hashed(after, salt)} s "
+        "LEFT JOIN before_hashes bh ON bh.h1 = s.h1 AND bh.h2 = s.h2"
+    )
+    lone_before = f"(SELECT s.line FROM {_hashed(before, salt)} s ANTI JOIN after_lines al ON al.h1 = s.h1 AND al.h2 = s.h2)"
+    lone_after = "(SELECT line FROM after_lines WHERE line IS NOT NULL)"
+    return (
+        f"SELECT b.line, a.line FROM {_keyed(lone_before, key_names)} b "
+        f"FULL OUTER JOIN {_keyed(lone_after, key_names)} a ON a.kj = b.kj "
+        "WHERE b.line IS DISTINCT FROM a.line"
     )
 
 
@@ -103,11 +143,9 @@ def compare(
     try:
         with open(unsorted, "w", encoding="utf-8") as spill, open(orphans, "w", encoding="utf-8") as lonely:
             # 1. pairs by the key as exported: byte-identical lines are equal; the rest is decided exactly
-            query = (
-                f"SELECT b.line, a.line FROM {_side(before.data_paths, key_names)} b "
-                f"FULL OUTER JOIN {_side(after.data_paths, key_names)} a ON a.kj = b.kj "
-                "WHERE b.line IS DISTINCT FROM a.line"
-            )
+            _check_key(con, before.data_paths, key_names, "b")
+            _check_key(con, after.data_paths, key_names, "a")
+            query = _unmatched_pairs(con, before.data_paths, after.data_paths, key_names)
             for b_line, a_line in _rows(con, query):
                 if b_line is None or a_line is None:  # one side only: pair again by canonical key (phase 2)
                     side, line = ("b", b_line) if a_line is None else ("a", a_line)
@@ -174,6 +212,17 @@ def _record(found, summary: CompareSummary, spill) -> None:
     key, classification, text = found
     summary.add(classification)
     spill.write(f"{key}{DELIM}{text}\n")
+
+
+def _check_key(con, paths: Sequence[str], key_names: Sequence[str], side: str) -> None:
+    """Refuse a wrong ``--key`` before any work: the first lines of the export must hold every key attribute.
+
+    (Only the unmatched lines are parsed later, so an export whose lines all match would otherwise pass.)
+    """
+    for (line,) in con.execute(
+        f"SELECT line FROM {_lines(paths[:1])} WHERE line <> '' LIMIT {KEY_SAMPLE}"
+    ).fetchall():
+        _canonical_key(line, key_names, side)
 
 
 def _canonical_key(line: str, key_names: Sequence[str], side: str) -> str:
