@@ -14,6 +14,8 @@ the other is one item), so keys are compared by value too, at the cost of Python
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 import os
 import queue
@@ -82,20 +84,22 @@ def _keyed(source: str, key_names: Sequence[str]) -> str:
 def _unmatched_pairs(con, before: Sequence[str], after: Sequence[str], key_names: Sequence[str]) -> str:
     """The query pairing, by key as exported, the lines with no byte-identical line on the other side.
 
-    Three streaming passes, no line kept unless it is unmatched: the "before" line hashes; the "after" lines
-    (kept only when their hash is not among the "before" ones); the "before" lines again (kept only when
-    their hash is not among the "after" ones). Only those few lines are parsed for their key and joined.
+    Two passes over the gzipped exports, no JSON parsed: the "before" lines with their hashes into a table
+    (DuckDB keeps it compressed and spills it to the temp folder beyond ``memory_limit``), then the "after"
+    lines, each kept only when its hash is not among the "before" ones. The "before" lines whose hash is not
+    among the "after" ones are read back from the table. Only those few lines are parsed for their key.
     """
     salt = secrets.token_hex(8)[:13]  # 13 characters: the salted hash also sees the line at another alignment
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE before_hashes AS SELECT DISTINCT h1, h2 FROM {_hashed(before, salt)}"
-    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE before_lines AS SELECT * FROM {_hashed(before, salt)}")
+    con.execute("CREATE OR REPLACE TEMP TABLE before_hashes AS SELECT DISTINCT h1, h2 FROM before_lines")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE after_lines AS SELECT s.h1, s.h2, "
         f"CASE WHEN bh.h1 IS NULL THEN s.line END AS line FROM {_hashed(after, salt)} s "
         "LEFT JOIN before_hashes bh ON bh.h1 = s.h1 AND bh.h2 = s.h2"
     )
-    lone_before = f"(SELECT s.line FROM {_hashed(before, salt)} s ANTI JOIN after_lines al ON al.h1 = s.h1 AND al.h2 = s.h2)"
+    lone_before = (
+        "(SELECT s.line FROM before_lines s ANTI JOIN after_lines al ON al.h1 = s.h1 AND al.h2 = s.h2)"
+    )
     lone_after = "(SELECT line FROM after_lines WHERE line IS NOT NULL)"
     return (
         f"SELECT b.line, a.line FROM {_keyed(lone_before, key_names)} b "
@@ -143,8 +147,8 @@ def compare(
     try:
         with open(unsorted, "w", encoding="utf-8") as spill, open(orphans, "w", encoding="utf-8") as lonely:
             # 1. pairs by the key as exported: byte-identical lines are equal; the rest is decided exactly
-            _check_key(con, before.data_paths, key_names, "b")
-            _check_key(con, after.data_paths, key_names, "a")
+            _check_key(before.data_paths, key_names, "b")
+            _check_key(after.data_paths, key_names, "a")
             query = _unmatched_pairs(con, before.data_paths, after.data_paths, key_names)
             for b_line, a_line in _rows(con, query):
                 if b_line is None or a_line is None:  # one side only: pair again by canonical key (phase 2)
@@ -214,15 +218,16 @@ def _record(found, summary: CompareSummary, spill) -> None:
     spill.write(f"{key}{DELIM}{text}\n")
 
 
-def _check_key(con, paths: Sequence[str], key_names: Sequence[str], side: str) -> None:
+def _check_key(paths: Sequence[str], key_names: Sequence[str], side: str) -> None:
     """Refuse a wrong ``--key`` before any work: the first lines of the export must hold every key attribute.
 
     (Only the unmatched lines are parsed later, so an export whose lines all match would otherwise pass.)
     """
-    for (line,) in con.execute(
-        f"SELECT line FROM {_lines(paths[:1])} WHERE line <> '' LIMIT {KEY_SAMPLE}"
-    ).fetchall():
-        _canonical_key(line, key_names, side)
+    if not paths:
+        return
+    with gzip.open(paths[0], "rt", encoding="utf-8") as f:
+        for line in itertools.islice(filter(str.strip, f), KEY_SAMPLE):
+            _canonical_key(line, key_names, side)
 
 
 def _canonical_key(line: str, key_names: Sequence[str], side: str) -> str:
