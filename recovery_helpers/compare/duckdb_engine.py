@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import itertools
-import json
 import os
 import queue
 import secrets
@@ -26,9 +25,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InputError
-from .canonical import MalformedItemError, key_of, key_text
-from .differences import CompareSummary, decide, open_output, output_path, write_summary
+from .canonical import MalformedItemError
+from .decide_pool import DELIM, canonical_key, decide_rows, decided
+from .differences import CompareSummary, open_output, output_path, write_summary
 from .exports_layout import ExportFiles
 
 DEFAULT_MEMORY_LIMIT = "256MB"
@@ -37,8 +36,6 @@ FETCH_ROWS = 20_000
 KEY_SAMPLE = 1000
 #: Longest export line accepted (a 400 KB item of base64 binary and escapes, with margin).
 MAX_LINE_BYTES = 4_000_000
-#: Column delimiter of the line reader: a control character, which JSON text never holds unescaped.
-DELIM = "\x01"
 
 
 def _pointer(name: str) -> str:
@@ -136,10 +133,16 @@ def compare(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     temp_directory: str | Path | None = None,
     threads: int | None = None,
+    decide_processes: int | None = None,
 ) -> CompareSummary:
-    """Write the differing items of ``before`` -> ``after`` into ``out_dir`` (one sorted part file)."""
+    """Write the differing items of ``before`` -> ``after`` into ``out_dir`` (one sorted part file).
+
+    ``decide_processes``: worker processes deciding the candidate pairs (default: ``threads``, else every
+    core, and only when there are more candidates than one chunk; 1: in this process).
+    """
 
     out_dir = Path(out_dir)
+    decide_processes = decide_processes or threads
     summary = CompareSummary(compared=before.item_count, after_items=after.item_count, engine="duckdb")
     con = connect(memory_limit, temp_directory, threads)
     work = Path(tempfile.mkdtemp(prefix="compare-", dir=temp_directory or None))
@@ -150,17 +153,17 @@ def compare(
             _check_key(before.data_paths, key_names, "b")
             _check_key(after.data_paths, key_names, "a")
             query = _unmatched_pairs(con, before.data_paths, after.data_paths, key_names)
-            for b_line, a_line in _rows(con, query):
-                if b_line is None or a_line is None:  # one side only: pair again by canonical key (phase 2)
-                    side, line = ("b", b_line) if a_line is None else ("a", a_line)
-                    lonely.write(f"{_canonical_key(line, key_names, side)}{DELIM}{side}{DELIM}{line}\n")
-                    continue
-                _record(decide(b_line, a_line, key_names), summary, spill)
+            for kind, value in decided(_chunks(con, query), key_names, decide_processes):
+                if kind == "lone":  # one side only under the key as exported: paired again by canonical key
+                    lonely.write(value)
+                else:
+                    _record(value, summary, spill)
             lonely.flush()
             # 2. items present on one side only under their exported key: by canonical key
             if orphans.stat().st_size:
-                for b_line, a_line in _rows(con, _orphan_pairs(orphans)):
-                    _record(decide(b_line, a_line, key_names), summary, spill)
+                for rows in _chunks(con, _orphan_pairs(orphans)):
+                    for _, found in decide_rows(rows, key_names, lone=False):
+                        _record(found, summary, spill)
         _write_sorted(con, unsorted, output_path(out_dir, gzip_output))
     finally:
         con.close()
@@ -170,8 +173,8 @@ def compare(
     return summary
 
 
-def _rows(con, query: str):
-    """Stream a query's rows; DuckDB fetches the next chunks in a thread while the caller decides on these.
+def _chunks(con, query: str):
+    """Stream a query's rows in chunks; DuckDB fetches the next chunks in a thread while the caller decides on these.
 
     (DuckDB releases the GIL while it works, so its scan and join overlap with the Python decisions.) Errors on
     the exports come out as MalformedItemError.
@@ -197,7 +200,7 @@ def _rows(con, query: str):
                 raise MalformedItemError(f"DuckDB could not read the exports: {item}") from item
             if isinstance(item, BaseException):
                 raise item
-            yield from item
+            yield item
     finally:
         if worker.is_alive():
             con.interrupt()
@@ -227,19 +230,7 @@ def _check_key(paths: Sequence[str], key_names: Sequence[str], side: str) -> Non
         return
     with gzip.open(paths[0], "rt", encoding="utf-8") as f:
         for line in itertools.islice(filter(str.strip, f), KEY_SAMPLE):
-            _canonical_key(line, key_names, side)
-
-
-def _canonical_key(line: str, key_names: Sequence[str], side: str) -> str:
-    try:
-        item = json.loads(line)["Item"]
-        return key_text(key_of(item, key_names), key_names)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            f"a line of the {'before' if side == 'b' else 'after'} export has no key attribute "
-            f"{' / '.join(key_names)}: check --key (the table's key attributes, partition key first). "
-            f"Line: {line[:200]!r}"
-        ) from exc
+            canonical_key(line, key_names, side)
 
 
 def _orphan_pairs(orphans: Path) -> str:
