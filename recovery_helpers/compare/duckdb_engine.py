@@ -31,7 +31,7 @@ from .differences import CompareSummary, open_output, output_path, write_summary
 from .exports_layout import ExportFiles
 
 DEFAULT_MEMORY_LIMIT = "256MB"
-FETCH_ROWS = 20_000
+FETCH_ROWS = 5_000
 #: Lines of each export checked for the key attributes before the comparison starts.
 KEY_SAMPLE = 1000
 #: Longest export line accepted (a 400 KB item of base64 binary and escapes, with margin).
@@ -84,7 +84,8 @@ def _unmatched_pairs(con, before: Sequence[str], after: Sequence[str], key_names
     Two passes over the gzipped exports, no JSON parsed: the "before" lines with their hashes into a table
     (DuckDB keeps it compressed and spills it to the temp folder beyond ``memory_limit``), then the "after"
     lines, each kept only when its hash is not among the "before" ones. The "before" lines whose hash is not
-    among the "after" ones are read back from the table. Only those few lines are parsed for their key.
+    among the "after" ones are read back from the table. Only those few lines are kept (the big tables are
+    dropped before the decisions start) and parsed for their key.
     """
     salt = secrets.token_hex(8)[:13]  # 13 characters: the salted hash also sees the line at another alignment
     con.execute(f"CREATE OR REPLACE TEMP TABLE before_lines AS SELECT * FROM {_hashed(before, salt)}")
@@ -94,10 +95,16 @@ def _unmatched_pairs(con, before: Sequence[str], after: Sequence[str], key_names
         f"CASE WHEN bh.h1 IS NULL THEN s.line END AS line FROM {_hashed(after, salt)} s "
         "LEFT JOIN before_hashes bh ON bh.h1 = s.h1 AND bh.h2 = s.h2"
     )
-    lone_before = (
-        "(SELECT s.line FROM before_lines s ANTI JOIN after_lines al ON al.h1 = s.h1 AND al.h2 = s.h2)"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE lone_before AS SELECT s.line FROM before_lines s "
+        "ANTI JOIN after_lines al ON al.h1 = s.h1 AND al.h2 = s.h2"
     )
-    lone_after = "(SELECT line FROM after_lines WHERE line IS NOT NULL)"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE lone_after AS SELECT line FROM after_lines WHERE line IS NOT NULL"
+    )
+    for table in ("before_lines", "before_hashes", "after_lines"):  # their memory goes to the decisions
+        con.execute(f"DROP TABLE {table}")
+    lone_before, lone_after = "lone_before", "lone_after"
     return (
         f"SELECT b.line, a.line FROM {_keyed(lone_before, key_names)} b "
         f"FULL OUTER JOIN {_keyed(lone_after, key_names)} a ON a.kj = b.kj "
@@ -181,7 +188,7 @@ def _chunks(con, query: str):
     """
     import duckdb
 
-    chunks: queue.Queue = queue.Queue(maxsize=4)
+    chunks: queue.Queue = queue.Queue(maxsize=2)
 
     def produce() -> None:
         try:
