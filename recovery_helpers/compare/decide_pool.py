@@ -5,7 +5,8 @@ deciding them exactly (JSON parse, numbers by value, sets unordered) is Python a
 comparison. :func:`decided` spreads the chunks over ``processes`` worker processes (started with ``spawn``:
 never forked from a process running DuckDB threads) and gives the results back in the order of the chunks,
 so the output is the same whatever the number of processes (the part file is sorted by key afterwards anyway).
-A comparison whose candidates fit in one chunk is decided in this process: starting workers would cost more.
+A comparison whose candidates fit in one chunk is decided in this process: starting workers would cost more;
+so is one called from a plain script (see :func:`_spawn_safe`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -67,7 +69,7 @@ def decided(
     first = next(chunks, None)
     if first is None:
         return
-    if processes == 1 or (processes is None and len(first) <= CHUNK):
+    if processes == 1 or (processes is None and (len(first) <= CHUNK or not _spawn_safe())):
         yield from decide_rows(first, names)
         for chunk in chunks:
             yield from decide_rows(chunk, names)
@@ -81,6 +83,15 @@ def decided(
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
+
+
+def _spawn_safe() -> bool:
+    """Can workers start without running the caller's script again? Yes under ``python -m`` (the command),
+    in a notebook or a REPL; a plain ``python script.py`` is re-imported by every spawned worker, so there
+    the default is to decide in this process (pass the number of processes to use workers anyway: the
+    script then needs its ``if __name__ == "__main__":`` guard)."""
+    main = sys.modules.get("__main__")
+    return getattr(main, "__spec__", None) is not None or not hasattr(main, "__file__")
 
 
 def _pieces(first: list, rest: Iterator[list]) -> Iterator[list]:
