@@ -4,12 +4,14 @@ Why DuckDB: it reads gzipped JSON-lines in parallel, hash-joins millions of rows
 spills to disk beyond ``memory_limit`` (``temp_directory``), with no server and no JVM.
 
 How: each export line is read as ONE VARCHAR column (no schema inference, so no attribute a sample missed is
-ever dropped), parsed once in SQL for its key attributes. Phase 1 full-outer-joins both sides on the key as
-exported: pairs whose lines are byte-identical are equal without further work; pairs whose text differs (a real
-change, or the same item in another order or notation) are decided exactly in Python by
-:func:`recovery_helpers.compare.differences.decide`, the same code the Spark engine uses. Phase 2 pairs the
-lines that found no partner by their canonical key (a number key written ``10`` on one side and ``1.0E1`` on
-the other is one item), so keys are compared by value too, at the cost of Python only for those few lines.
+ever dropped). Phase 1 finds, without parsing any JSON, the lines that have no byte-identical twin on the other
+side (by two 64-bit hashes of the line, the second salted at random per run): lines written alike are equal
+items and most lines are. Only those few lines are parsed for their key attributes and full-outer-joined on the
+key as exported; pairs (a real change, or the same item in another order or notation) are decided exactly in
+Python by :func:`recovery_helpers.compare.differences.decide`, the same code the Spark engine uses, in worker
+processes (:mod:`~recovery_helpers.compare.decide_pool`). Phase 2 pairs the lines that found no partner by
+their canonical key (a number key written ``10`` on one side and ``1.0E1`` on the other is one item), so keys
+are compared by value too, at the cost of Python only for those few lines.
 """
 
 from __future__ import annotations
