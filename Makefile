@@ -68,7 +68,8 @@ $(STAMP): pyproject.toml setup.py | $(BIN)/python
 
 # ruff comes pinned with the test extra (pyproject.toml), so every machine lints alike.
 lint: $(STAMP)
-	$(BIN)/ruff check recovery_helpers tests bench tools
+	$(BIN)/ruff check recovery_helpers tests bench tools conformance/run.py
+	$(BIN)/ruff check notebooks  # lint only: the notebooks' cells are laid out by hand (parameters cells)
 	$(BIN)/ruff format --check recovery_helpers tests bench tools
 
 # What an application installs: a fresh venv, `pip install .` (boto3 and botocore only), then appkit imports.

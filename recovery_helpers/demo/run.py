@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +108,20 @@ def _print_summary(incident: DemoIncident, outcome: Any, run_dir: Path, started:
     print(f"took {time.time() - started:.1f}s")
 
 
-def _serve_until_interrupted(endpoint_url: str) -> None:
-    """--keep-sandbox: keep the sandbox up for a look around until Ctrl-C."""
-    print(f"sandbox still serving at {endpoint_url}; Ctrl-C to stop")
+def serve_until_interrupted(
+    sb: Any, out: Callable[[str], None] = print, stop: threading.Event | None = None
+) -> None:
+    """--keep-sandbox: print how to reach the sandbox (its export lines), keep it up until Ctrl-C (or ``stop``)."""
+    from ..sandbox import main_env_lines
+
+    out(
+        f"sandbox still serving at {sb.endpoint_url}; paste these lines into a shell to look around, Ctrl-C to stop"
+    )
+    out(main_env_lines(sb))
+    stop = stop or threading.Event()
     try:
-        while True:
-            time.sleep(3600)
+        while not stop.wait(0.2):
+            pass
     except KeyboardInterrupt:
         pass
 
@@ -163,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = check(admin, incident)
         _print_summary(incident, outcome, run_dir, started)
         if args.keep_sandbox:
-            _serve_until_interrupted(sb.endpoint_url)
+            serve_until_interrupted(sb)
         return 0 if outcome.ok else 1
 
 
