@@ -47,6 +47,8 @@ def _pointer(name: str) -> str:
 
 
 def _lines(paths: Sequence[str]) -> str:
+    if not paths:  # an export of an empty table has no data file
+        return "(SELECT NULL::VARCHAR AS line WHERE false)"
     files = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
     return (
         f"read_csv({files}, columns={{'line': 'VARCHAR'}}, header=false, delim='{DELIM}', quote='', escape='', "
@@ -150,6 +152,8 @@ def compare(
     core, and only when there are more candidates than one chunk; 1: in this process).
     """
 
+    import duckdb
+
     out_dir = Path(out_dir)
     decide_processes = decide_processes or threads
     summary = CompareSummary(compared=before.item_count, after_items=after.item_count, engine="duckdb")
@@ -161,7 +165,10 @@ def compare(
             # 1. pairs by the key as exported: byte-identical lines are equal; the rest is decided exactly
             _check_key(before.data_paths, key_names, "b")
             _check_key(after.data_paths, key_names, "a")
-            query = _unmatched_pairs(con, before.data_paths, after.data_paths, key_names)
+            try:
+                query = _unmatched_pairs(con, before.data_paths, after.data_paths, key_names)
+            except duckdb.Error as exc:
+                raise MalformedItemError(f"DuckDB could not read the exports: {exc}") from exc
             for kind, value in decided(_chunks(con, query), key_names, decide_processes):
                 if kind == "lone":  # one side only under the key as exported: paired again by canonical key
                     lonely.write(value)

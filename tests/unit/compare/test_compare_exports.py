@@ -297,3 +297,12 @@ def test_duckdb_refuses_a_wrong_key_even_when_nothing_differs(traps, tmp_path):
     before, _ = traps
     with pytest.raises(InputError, match="no key attribute id"):
         duckdb_engine.compare(open_export(before), open_export(before), ["id"], tmp_path / "out")
+
+
+def test_duckdb_an_empty_table_export_makes_every_item_created(tmp_path):
+    empty = _export(tmp_path, "before", [])
+    after = _export(tmp_path, "after", TRAPS_AFTER)
+    assert open_export(empty).data_paths == []  # AWS writes no data file for an empty table
+    summary = duckdb_engine.compare(open_export(empty), open_export(after), ["pk", "sk"], tmp_path / "out")
+    assert summary.line() == f"compared=0 changed=0 deleted=0 created={len(TRAPS_AFTER)}"
+    assert set(_reported(tmp_path / "out").values()) == {"created"}
