@@ -60,10 +60,15 @@ def decide_rows(
 
 
 def decided(
-    chunks: Iterable[list[tuple[str | None, str | None]]], key_names: Sequence[str], processes: int | None
+    chunks: Iterable[list[tuple[str | None, str | None]]],
+    key_names: Sequence[str],
+    processes: int | None,
+    *,
+    auto: int | None = None,
 ) -> Iterator[Result]:
-    """:func:`decide_rows` over every chunk, on ``processes`` workers (None: workers only when the candidates
-    fill more than one chunk; 1: in this process), results in the chunks' order."""
+    """:func:`decide_rows` over every chunk, results in the chunks' order, on ``processes`` workers (1: in this
+    process; None: ``auto`` workers, else one per core, only when the candidates fill more than one chunk and
+    :func:`_spawn_safe`)."""
     names = list(key_names)
     chunks = iter(chunks)
     first = next(chunks, None)
@@ -74,7 +79,7 @@ def decided(
         for chunk in chunks:
             yield from decide_rows(chunk, names)
         return
-    workers = processes or multiprocessing.cpu_count()
+    workers = processes or auto or multiprocessing.cpu_count()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending: deque[Future] = deque()
         for chunk in _pieces(first, chunks):

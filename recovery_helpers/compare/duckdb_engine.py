@@ -148,14 +148,14 @@ def compare(
 ) -> CompareSummary:
     """Write the differing items of ``before`` -> ``after`` into ``out_dir`` (one sorted part file).
 
-    ``decide_processes``: worker processes deciding the candidate pairs (default: ``threads``, else every
-    core, and only when there are more candidates than one chunk; 1: in this process).
+    ``decide_processes``: worker processes deciding the candidate pairs; 1: in this process; default: ``threads``
+    (else every core) processes, only when there are more candidates than one chunk and spawning cannot run
+    the caller's script again (see :mod:`~recovery_helpers.compare.decide_pool`).
     """
 
     import duckdb
 
     out_dir = Path(out_dir)
-    decide_processes = decide_processes or threads
     summary = CompareSummary(compared=before.item_count, after_items=after.item_count, engine="duckdb")
     con = connect(memory_limit, temp_directory, threads)
     work = Path(tempfile.mkdtemp(prefix="compare-", dir=temp_directory or None))
@@ -169,7 +169,7 @@ def compare(
                 query = _unmatched_pairs(con, before.data_paths, after.data_paths, key_names)
             except duckdb.Error as exc:
                 raise MalformedItemError(f"DuckDB could not read the exports: {exc}") from exc
-            for kind, value in decided(_chunks(con, query), key_names, decide_processes):
+            for kind, value in decided(_chunks(con, query), key_names, decide_processes, auto=threads):
                 if kind == "lone":  # one side only under the key as exported: paired again by canonical key
                     lonely.write(value)
                 else:
@@ -190,7 +190,7 @@ def compare(
 
 
 def _chunks(con, query: str):
-    """Stream a query's rows in chunks; DuckDB fetches the next chunks in a thread while the caller decides on these.
+    """Stream a query's rows in chunks; DuckDB fetches the next ones in a thread while the caller decides.
 
     (DuckDB releases the GIL while it works, so its scan and join overlap with the Python decisions.) Errors on
     the exports come out as MalformedItemError.
