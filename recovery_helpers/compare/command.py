@@ -43,7 +43,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="DuckDB memory limit before it spills to --temp-dir (default 256MB)",
     )
     p.add_argument("--temp-dir", default=None, metavar="DIR", help="DuckDB spill folder / S3 download folder")
-    p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="DuckDB threads and decision processes (default: every core)",
+    )
     p.add_argument("--master", default=None, help="Spark master (default local[*]; none under spark-submit)")
     p.add_argument(
         "--no-download",

@@ -4,36 +4,40 @@ Why DuckDB: it reads gzipped JSON-lines in parallel, hash-joins millions of rows
 spills to disk beyond ``memory_limit`` (``temp_directory``), with no server and no JVM.
 
 How: each export line is read as ONE VARCHAR column (no schema inference, so no attribute a sample missed is
-ever dropped), parsed once in SQL for its key attributes. Phase 1 full-outer-joins both sides on the key as
-exported: pairs whose lines are byte-identical are equal without further work; pairs whose text differs (a real
-change, or the same item in another order or notation) are decided exactly in Python by
-:func:`recovery_helpers.compare.differences.decide`, the same code the Spark engine uses. Phase 2 pairs the
-lines that found no partner by their canonical key (a number key written ``10`` on one side and ``1.0E1`` on
-the other is one item), so keys are compared by value too, at the cost of Python only for those few lines.
+ever dropped). Phase 1 finds, without parsing any JSON, the lines that have no byte-identical twin on the other
+side (by two 64-bit hashes of the line, the second salted at random per run): lines written alike are equal
+items and most lines are. Only those few lines are parsed for their key attributes and full-outer-joined on the
+key as exported; pairs (a real change, or the same item in another order or notation) are decided exactly in
+Python by :func:`recovery_helpers.compare.differences.decide`, the same code the Spark engine uses, in worker
+processes (:mod:`~recovery_helpers.compare.decide_pool`). Phase 2 pairs the lines that found no partner by
+their canonical key (a number key written ``10`` on one side and ``1.0E1`` on the other is one item), so keys
+are compared by value too, at the cost of Python only for those few lines.
 """
 
 from __future__ import annotations
 
-import json
+import gzip
+import itertools
 import os
 import queue
+import secrets
 import shutil
 import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InputError
-from .canonical import MalformedItemError, key_of, key_text
-from .differences import CompareSummary, decide, open_output, output_path, write_summary
+from .canonical import MalformedItemError
+from .decide_pool import DELIM, canonical_key, decide_rows, decided
+from .differences import CompareSummary, open_output, output_path, write_summary
 from .exports_layout import ExportFiles
 
 DEFAULT_MEMORY_LIMIT = "256MB"
-FETCH_ROWS = 20_000
+FETCH_ROWS = 5_000
+#: Lines of each export checked for the key attributes before the comparison starts.
+KEY_SAMPLE = 1000
 #: Longest export line accepted (a 400 KB item of base64 binary and escapes, with margin).
 MAX_LINE_BYTES = 4_000_000
-#: Column delimiter of the line reader: a control character, which JSON text never holds unescaped.
-DELIM = "\x01"
 
 
 def _pointer(name: str) -> str:
@@ -43,6 +47,8 @@ def _pointer(name: str) -> str:
 
 
 def _lines(paths: Sequence[str]) -> str:
+    if not paths:  # an export of an empty table has no data file
+        return "(SELECT NULL::VARCHAR AS line WHERE false)"
     files = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
     return (
         f"read_csv({files}, columns={{'line': 'VARCHAR'}}, header=false, delim='{DELIM}', quote='', escape='', "
@@ -50,17 +56,63 @@ def _lines(paths: Sequence[str]) -> str:
     )
 
 
-def _side(paths: Sequence[str], key_names: Sequence[str]) -> str:
-    """(kj, line) per export line; kj = the key attributes' JSON as exported (NULL if one is missing).
+def _hashed(paths: Sequence[str], salt: str) -> str:
+    """(h1, h2, line) per non-empty export line: two 64-bit hashes of the line's bytes, the second salted.
 
-    One JSON parse per line. Equal keys written the same way join here; keys written differently (a number
-    key in another notation) do not, and are paired again by their canonical key in the second phase.
+    No JSON is parsed: this is the cheap pass every line goes through. (h1, h2) together are the line's
+    identity (128 bits; the salt is random per run, so no input can be written to collide on purpose with
+    both).
+    """
+    return (
+        f"(SELECT hash(line) AS h1, hash('{salt}' || line) AS h2, line FROM {_lines(paths)} WHERE line <> '')"
+    )
+
+
+def _keyed(source: str, key_names: Sequence[str]) -> str:
+    """(kj, line) per line of ``source``; kj = the key attributes' JSON as exported (NULL if one is missing).
+
+    Equal keys written the same way join here; keys written differently (a number key in another notation)
+    do not, and are paired again by their canonical key in the second phase.
     """
     pointers = ", ".join(_pointer(n) for n in key_names)
     present = " AND ".join(f"k[{i + 1}] IS NOT NULL" for i in range(len(key_names)))
     return (
         f"(SELECT CASE WHEN {present} THEN CAST(k AS VARCHAR) END AS kj, line FROM "
-        f"(SELECT json_extract(line, [{pointers}]) AS k, line FROM {_lines(paths)} WHERE line <> ''))"
+        f"(SELECT json_extract(line, [{pointers}]) AS k, line FROM {source}))"
+    )
+
+
+def _unmatched_pairs(con, before: Sequence[str], after: Sequence[str], key_names: Sequence[str]) -> str:
+    """The query pairing, by key as exported, the lines with no byte-identical line on the other side.
+
+    Two passes over the gzipped exports, no JSON parsed: the "before" lines with their hashes into a table
+    (DuckDB keeps it compressed and spills it to the temp folder beyond ``memory_limit``), then the "after"
+    lines, each kept only when its hash is not among the "before" ones. The "before" lines whose hash is not
+    among the "after" ones are read back from the table. Only those few lines are kept (the big tables are
+    dropped before the decisions start) and parsed for their key.
+    """
+    salt = secrets.token_hex(8)[:13]  # 13 characters: the salted hash also sees the line at another alignment
+    con.execute(f"CREATE OR REPLACE TEMP TABLE before_lines AS SELECT * FROM {_hashed(before, salt)}")
+    con.execute("CREATE OR REPLACE TEMP TABLE before_hashes AS SELECT DISTINCT h1, h2 FROM before_lines")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE after_lines AS SELECT s.h1, s.h2, "
+        f"CASE WHEN bh.h1 IS NULL THEN s.line END AS line FROM {_hashed(after, salt)} s "
+        "LEFT JOIN before_hashes bh ON bh.h1 = s.h1 AND bh.h2 = s.h2"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE lone_before AS SELECT s.line FROM before_lines s "
+        "ANTI JOIN after_lines al ON al.h1 = s.h1 AND al.h2 = s.h2"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE lone_after AS SELECT line FROM after_lines WHERE line IS NOT NULL"
+    )
+    for table in ("before_lines", "before_hashes", "after_lines"):  # their memory goes to the decisions
+        con.execute(f"DROP TABLE {table}")
+    lone_before, lone_after = "lone_before", "lone_after"
+    return (
+        f"SELECT b.line, a.line FROM {_keyed(lone_before, key_names)} b "
+        f"FULL OUTER JOIN {_keyed(lone_after, key_names)} a ON a.kj = b.kj "
+        "WHERE b.line IS DISTINCT FROM a.line"
     )
 
 
@@ -92,8 +144,16 @@ def compare(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     temp_directory: str | Path | None = None,
     threads: int | None = None,
+    decide_processes: int | None = None,
 ) -> CompareSummary:
-    """Write the differing items of ``before`` -> ``after`` into ``out_dir`` (one sorted part file)."""
+    """Write the differing items of ``before`` -> ``after`` into ``out_dir`` (one sorted part file).
+
+    ``decide_processes``: worker processes deciding the candidate pairs; 1: in this process; default: ``threads``
+    (else every core) processes, only when there are more candidates than one chunk and spawning cannot run
+    the caller's script again (see :mod:`~recovery_helpers.compare.decide_pool`).
+    """
+
+    import duckdb
 
     out_dir = Path(out_dir)
     summary = CompareSummary(compared=before.item_count, after_items=after.item_count, engine="duckdb")
@@ -103,22 +163,23 @@ def compare(
     try:
         with open(unsorted, "w", encoding="utf-8") as spill, open(orphans, "w", encoding="utf-8") as lonely:
             # 1. pairs by the key as exported: byte-identical lines are equal; the rest is decided exactly
-            query = (
-                f"SELECT b.line, a.line FROM {_side(before.data_paths, key_names)} b "
-                f"FULL OUTER JOIN {_side(after.data_paths, key_names)} a ON a.kj = b.kj "
-                "WHERE b.line IS DISTINCT FROM a.line"
-            )
-            for b_line, a_line in _rows(con, query):
-                if b_line is None or a_line is None:  # one side only: pair again by canonical key (phase 2)
-                    side, line = ("b", b_line) if a_line is None else ("a", a_line)
-                    lonely.write(f"{_canonical_key(line, key_names, side)}{DELIM}{side}{DELIM}{line}\n")
-                    continue
-                _record(decide(b_line, a_line, key_names), summary, spill)
+            _check_key(before.data_paths, key_names, "b")
+            _check_key(after.data_paths, key_names, "a")
+            try:
+                query = _unmatched_pairs(con, before.data_paths, after.data_paths, key_names)
+            except duckdb.Error as exc:
+                raise MalformedItemError(f"DuckDB could not read the exports: {exc}") from exc
+            for kind, value in decided(_chunks(con, query), key_names, decide_processes, auto=threads):
+                if kind == "lone":  # one side only under the key as exported: paired again by canonical key
+                    lonely.write(value)
+                else:
+                    _record(value, summary, spill)
             lonely.flush()
             # 2. items present on one side only under their exported key: by canonical key
             if orphans.stat().st_size:
-                for b_line, a_line in _rows(con, _orphan_pairs(orphans)):
-                    _record(decide(b_line, a_line, key_names), summary, spill)
+                for rows in _chunks(con, _orphan_pairs(orphans)):
+                    for _, found in decide_rows(rows, key_names, lone=False):
+                        _record(found, summary, spill)
         _write_sorted(con, unsorted, output_path(out_dir, gzip_output))
     finally:
         con.close()
@@ -128,15 +189,15 @@ def compare(
     return summary
 
 
-def _rows(con, query: str):
-    """Stream a query's rows; DuckDB fetches the next chunks in a thread while the caller decides on these.
+def _chunks(con, query: str):
+    """Stream a query's rows in chunks; DuckDB fetches the next ones in a thread while the caller decides.
 
     (DuckDB releases the GIL while it works, so its scan and join overlap with the Python decisions.) Errors on
     the exports come out as MalformedItemError.
     """
     import duckdb
 
-    chunks: queue.Queue = queue.Queue(maxsize=4)
+    chunks: queue.Queue = queue.Queue(maxsize=2)
 
     def produce() -> None:
         try:
@@ -155,7 +216,7 @@ def _rows(con, query: str):
                 raise MalformedItemError(f"DuckDB could not read the exports: {item}") from item
             if isinstance(item, BaseException):
                 raise item
-            yield from item
+            yield item
     finally:
         if worker.is_alive():
             con.interrupt()
@@ -176,16 +237,16 @@ def _record(found, summary: CompareSummary, spill) -> None:
     spill.write(f"{key}{DELIM}{text}\n")
 
 
-def _canonical_key(line: str, key_names: Sequence[str], side: str) -> str:
-    try:
-        item = json.loads(line)["Item"]
-        return key_text(key_of(item, key_names), key_names)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            f"a line of the {'before' if side == 'b' else 'after'} export has no key attribute "
-            f"{' / '.join(key_names)}: check --key (the table's key attributes, partition key first). "
-            f"Line: {line[:200]!r}"
-        ) from exc
+def _check_key(paths: Sequence[str], key_names: Sequence[str], side: str) -> None:
+    """Refuse a wrong ``--key`` before any work: the first lines of the export must hold every key attribute.
+
+    (Only the unmatched lines are parsed later, so an export whose lines all match would otherwise pass.)
+    """
+    if not paths:
+        return
+    with gzip.open(paths[0], "rt", encoding="utf-8") as f:
+        for line in itertools.islice(filter(str.strip, f), KEY_SAMPLE):
+            canonical_key(line, key_names, side)
 
 
 def _orphan_pairs(orphans: Path) -> str:

@@ -261,3 +261,48 @@ def test_exports_read_from_the_sandbox_s3(sandbox, aws, unique_name, tmp_path, c
         "7": "changed",
         "8": "deleted",
     }
+
+
+@pytest.mark.parametrize("pair", ["traps", "generated"])
+def test_duckdb_decisions_in_worker_processes_give_the_same_bytes(traps, tmp_path, pair):
+    if pair == "traps":
+        before, after, names, expected = *traps, ["pk", "sk"], TRAPS_EXPECTED
+    else:
+        planted = write_pair(tmp_path / "pair", 3000, items_per_file=700, differing=0.05, traps=0.05, seed=11)
+        before, after, names = tmp_path / "pair" / "before", tmp_path / "pair" / "after", ["pk", "sk"]
+        expected = planted.differences
+    outputs = []
+    for processes in (1, 2):
+        out = tmp_path / f"out-{processes}"
+        summary = duckdb_engine.compare(
+            open_export(before),
+            open_export(after),
+            names,
+            out,
+            memory_limit="64MB",
+            temp_directory=tmp_path / "spill",
+            threads=2,
+            decide_processes=processes,
+        )
+        outputs.append(((out / "part-00000.jsonl").read_bytes(), summary.line(), summary.equal_but_rewritten))
+    assert outputs[0] == outputs[1]
+    if pair == "traps":
+        assert _reported(tmp_path / "out-2") == expected
+    else:
+        found = {key_text(d["key"], names): d["classification"] for d in read_differences(tmp_path / "out-2")}
+        assert found == expected
+
+
+def test_duckdb_refuses_a_wrong_key_even_when_nothing_differs(traps, tmp_path):
+    before, _ = traps
+    with pytest.raises(InputError, match="no key attribute id"):
+        duckdb_engine.compare(open_export(before), open_export(before), ["id"], tmp_path / "out")
+
+
+def test_duckdb_an_empty_table_export_makes_every_item_created(tmp_path):
+    empty = _export(tmp_path, "before", [])
+    after = _export(tmp_path, "after", TRAPS_AFTER)
+    assert open_export(empty).data_paths == []  # AWS writes no data file for an empty table
+    summary = duckdb_engine.compare(open_export(empty), open_export(after), ["pk", "sk"], tmp_path / "out")
+    assert summary.line() == f"compared=0 changed=0 deleted=0 created={len(TRAPS_AFTER)}"
+    assert set(_reported(tmp_path / "out").values()) == {"created"}
