@@ -8,9 +8,9 @@ Starts a sandbox in this process (IAM off: the suite signs with dummy keys), run
 ``conformance/dynalite/test`` in REMOTE mode against it (``npm ci`` first if ``node_modules`` is missing; it
 installs from the npm registry, nothing else is fetched), and compares the failing test titles with the committed
 list of known differences. Exit status 1 when a test fails that is not on the list (a regression) or a line is
-``unsorted``; a listed test that now passes is reported so that it is removed from the list (the list may only
-shrink). ``lenient`` lines are reported loudly (LENIENT DIFFERENCE) but fail the run only with
-``--require-no-lenient``.
+``unsorted`` or ``lenient`` (the sandbox must never accept what DynamoDB refuses); a listed test that now passes is
+reported so that it is removed from the list (the list may only shrink). ``--allow-lenient`` reports lenient
+lines without failing (for a branch that is sorting new ones).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ KINDS = {
     "unsorted": "not yet sorted into a kind (a title new to the list): sort it, fix it if it is lenient",
 }
 FORBIDDEN = ("lenient", "unsorted")  # kinds printed loudly after every run
-ALWAYS_FAIL = ("unsorted",)  # a list holding these fails the run; `lenient` only with --require-no-lenient
+ALWAYS_FAIL = ("unsorted",)  # a list holding these fails the run; `lenient` too unless --allow-lenient
 
 
 def parse_known(text: str) -> dict[str, str]:
@@ -204,8 +204,7 @@ def format_known(known: dict[str, str]) -> str:
         "# dynalite tests (full titles) the sandbox is known to fail, one a line: kind<TAB>title.\n"
         "# This list may only shrink: a new failure fails `make conformance`; a fixed test must be removed\n"
         "# (python conformance/run.py --update keeps the kinds; a title it adds is `unsorted`).\n"
-        "# Kinds (an `unsorted` line fails the run; a `lenient` one is reported loudly and fails it only with\n"
-        "# --require-no-lenient):\n"
+        "# Kinds (an `unsorted` or `lenient` line fails the run; --allow-lenient only reports lenient ones):\n"
         + "".join(f"#   {kind:<10} {meaning}\n" for kind, meaning in KINDS.items())
         + "# See docs/reference/sandbox-conformance.md.\n"
     )
@@ -228,9 +227,9 @@ def forbidden_lines(known: dict[str, str]) -> list[str]:
     ]
 
 
-def check_kinds(known: dict[str, str], require_no_lenient: bool = False) -> int:
-    """Print what to do about lenient/unsorted lines; 1 when an unsorted one is listed, or (with
-    ``require_no_lenient``) a lenient one."""
+def check_kinds(known: dict[str, str], require_no_lenient: bool = True) -> int:
+    """Print what to do about lenient/unsorted lines; 1 when an unsorted one is listed, or (unless
+    ``require_no_lenient`` is False: --allow-lenient) a lenient one."""
     bad = forbidden_lines(known)
     for message in bad:
         print(message)
@@ -240,11 +239,7 @@ def check_kinds(known: dict[str, str], require_no_lenient: bool = False) -> int:
             f"{counts['lenient']} LENIENT DIFFERENCE(S) in {KNOWN.name}: the sandbox accepts what DynamoDB "
             "refuses there, so the runbook may pass a rehearsal that AWS would fail. Fix each one in "
             "recovery_helpers/sandbox/ (with a test) so it leaves the list (python conformance/run.py --update). "
-            + (
-                "--require-no-lenient: this fails the run."
-                if require_no_lenient
-                else "Not failing the run (use --require-no-lenient to make it fail)."
-            )
+            + ("This fails the run." if require_no_lenient else "Not failing the run (--allow-lenient).")
         )
     if counts["unsorted"]:
         print(
@@ -278,9 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--failures", action="store_true", help="print each failing test and its message")
     parser.add_argument(
-        "--require-no-lenient",
+        "--allow-lenient",
         action="store_true",
-        help="fail the run while any `lenient` line is listed (by default they are only reported)",
+        help="report `lenient` lines without failing the run (by default a lenient line fails it)",
     )
     args = parser.parse_args(argv)
 
@@ -326,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = updated(known, ran_titles, failing)
         write_known(kept)
         print(f"{KNOWN.name} rewritten: {len(kept)} titles")
-        return check_kinds(kept, args.require_no_lenient)
+        return check_kinds(kept, not args.allow_lenient)
     fixed, new = sorted(known_here - failing), sorted(failing - set(known))
     for title in fixed:
         print(f"FIXED (remove it from {KNOWN.name}): {title}")
@@ -340,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     if fixed:
         print(f"{len(fixed)} known difference(s) now pass: remove them (python conformance/run.py --update)")
     print("conformance: no new difference")
-    return check_kinds(known, args.require_no_lenient)
+    return check_kinds(known, not args.allow_lenient)
 
 
 if __name__ == "__main__":

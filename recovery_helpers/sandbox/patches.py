@@ -250,8 +250,6 @@ def _logs_on_sandbox_clock() -> None:
 def _fix_comparisons_and_segments() -> None:
     """BETWEEN over operands of different types is false on AWS (moto raised TypeError), and a segmented scan of
     a table with a binary partition key works (moto called .encode on bytes)."""
-    import hashlib
-
     from moto.dynamodb.comparisons import FuncBetween
     from moto.dynamodb.models.dynamo_type import Item
 
@@ -269,11 +267,21 @@ def _fix_comparisons_and_segments() -> None:
         if segments == (None, None):
             return True
         segment, total_segments = segments
-        value = self.hash_key.value
-        data = value if isinstance(value, (bytes, bytearray)) else str(value).encode("utf8")
-        return segment == hashlib.md5(bytes(data)).digest()[0] % total_segments
+        return segment == segment_of(self.hash_key.value, self.hash_key.type, total_segments)
 
     Item.is_within_segment = is_within_segment
+
+
+def segment_of(value: Any, kind: str, total_segments: int) -> int:
+    """The Scan segment of an item by its partition key's value (text for S, N by value, bytes for B)."""
+    import hashlib
+
+    from .numbers import canonical
+
+    if kind == "N":
+        value = canonical(str(value))
+    data = value if isinstance(value, (bytes, bytearray)) else str(value).encode("utf8")
+    return hashlib.md5(bytes(data)).digest()[0] % total_segments
 
 
 # -- change capture for PITR history ------------------------------------------------------------------------

@@ -93,3 +93,27 @@ def check(table: Any, body: dict[str, Any], *, query: bool) -> None:
         from .query_keys import check_start
 
         check_start(body, start, read_schema)
+    elif not index_name:
+        _check_segment(body, start, table_schema[0])
+
+
+def _check_segment(body: dict[str, Any], start: dict[str, Any], hash_key: tuple[str, str, bool]) -> None:
+    """A segmented Scan's start key must lie in the segment asked for (DynamoDB refuses one from another)."""
+    segment, total = body.get("Segment"), body.get("TotalSegments")
+    if segment is None or not total or total < 2:
+        return
+    from .patches import segment_of
+
+    name, kind, _ = hash_key
+    value = start[name][kind]
+    if segment_of(value if kind != "B" else _b64(value), kind, total) != segment:
+        raise _invalid(
+            f"{INVALID}: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. "
+            f"TotalSegments: {total} Segment: {segment}"
+        )
+
+
+def _b64(value: Any) -> bytes:
+    import base64
+
+    return value if isinstance(value, (bytes, bytearray)) else base64.b64decode(value)

@@ -768,3 +768,39 @@ def test_one_condition_sent_again_with_other_values_is_judged_on_those_values(aw
     )
     assert code == "ValidationException"
     assert ddb.get_item(TableName=table, Key={"pk": {"S": "0"}})["Item"]["n"] == {"N": "5"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("S", [{"S": f"k{i}"} for i in range(12)]),
+        ("N", [{"N": str(i * 7)} for i in range(12)]),
+        ("B", [{"B": bytes([i, 255 - i])} for i in range(12)]),
+    ],
+)
+def test_a_segmented_scan_refuses_a_start_key_of_another_segment_and_pages_through_its_own(
+    aws, unique_name, kind, values
+):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, hash_key=("pk", kind), range_key=None, pitr=False)
+    for value in values:
+        ddb.put_item(TableName=table, Item={"pk": value})
+    seen = []
+    for segment in range(3):  # every segment paged one item at a time: each item once, no refusal
+        start: dict = {}
+        while True:
+            page = ddb.scan(TableName=table, Segment=segment, TotalSegments=3, Limit=1, **start)
+            seen += [item["pk"] for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+    assert sorted(map(str, seen)) == sorted(map(str, values))
+    first = ddb.scan(TableName=table, Segment=1, TotalSegments=2)["Items"][0]
+    code, message = _refusal(
+        ddb.scan, TableName=table, Segment=0, TotalSegments=2, ExclusiveStartKey={"pk": first["pk"]}
+    )
+    assert code == "ValidationException"
+    assert message == (
+        "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with "
+        "correct Segment. TotalSegments: 2 Segment: 0"
+    )
