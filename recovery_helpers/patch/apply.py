@@ -36,7 +36,7 @@ from .processes import SegmentOptions, run_processes
 from .reports import PatchReport
 from .requests import Change, condition_summary
 from .run import RunSpec, fill_report, run_engine
-from .shards import check_layout, patch_files, run_state, segment_lock, segmented_run_id
+from .shards import check_layout, describe_layout, patch_files, run_state, segment_lock, segmented_run_id
 
 #: Skipped-entry journal lines written at once.
 SKIPPED_FLUSH = 1000
@@ -98,6 +98,7 @@ def apply_plan(
     total = seg[1] if seg else processes if processes > 1 else None
     run = _choose_run(ctx, digest, attrs, total, seg)
     report = new_report(ctx, run, digest, dry_run, attrs, approvals, schema, mode)
+    report.layout = describe_layout(processes, seg)
     stamp = plan_stamp(ctx)
     _count(ctx, report, approvals, attrs, seg, run)
     if dry_run:

@@ -132,6 +132,8 @@ class PatchReport:
     ambiguous_items: list[dict[str, Any]] = field(default_factory=list)
     rate: RateStats | None = None
     schema: KeySchema | None = field(default=None, repr=False)
+    #: How the run was split ("" for one process over the whole plan): shown in the summary's first line.
+    layout: str = ""
 
     @property
     def ok(self) -> bool:
@@ -156,7 +158,7 @@ class PatchReport:
         scope = "whole items" if not self.attributes else f"attributes {', '.join(self.attributes)}"
         head = (
             f"patch of {self.table_name} (incident {self.incident_id}, plan {self.plan_digest[:12]}, "
-            f"{scope}) "
+            f"{scope}{', ' + self.layout if self.layout else ''}) "
             f"as {self.executor}; approved by {self.approved_by or 'nobody'}"
         )
         lines = [

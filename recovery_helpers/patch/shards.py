@@ -148,3 +148,13 @@ def segment_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def describe_layout(processes: int, segments: tuple[int, int] | None) -> str:
+    """How a patch run is split, for its report: "" for one process over the whole plan."""
+    if segments is not None:
+        i, n = segments
+        return f"segment {i} of {n}, files in {SHARDS_DIR}/segment-{i}-of-{n}/"
+    if processes > 1:
+        return f"{processes} processes, one segment each, files in {SHARDS_DIR}/"
+    return ""

@@ -171,6 +171,7 @@ def test_segments_on_two_machines_copied_together_verify_as_one(sandbox, aws, tm
     first = patch.apply_plan(sc.ctx, dry_run=False, progress=False, segments=(0, 2))
     second = patch.apply_plan(ctx_b, dry_run=False, progress=False, segments=(1, 2))
     assert first.patch_id == second.patch_id  # both machines name the same patch
+    assert "segment 1 of 2, files in patch-shards/segment-1-of-2/" in second.summary().splitlines()[0]
     assert first.patched + second.patched == len(sc.changed_ids())
     assert patch.verify(sc.ctx).pending > 0  # machine b's shard is not here yet
     shutil.copytree(shard_dir(ctx_b.incident.path, (1, 2)), shard_dir(sc.ctx.incident.path, (1, 2)))

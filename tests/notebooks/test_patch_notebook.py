@@ -90,6 +90,9 @@ def test_patch_from_two_processes_started_by_the_kernel(sandbox, aws, tmp_path, 
     sc.approve()
     text = _run(sc, tmp_path, "processes", dry_run=False, max_processes=2)
     assert f"patched: {len(sc.changed_ids())}" in text and "OK" in text
+    assert (
+        "whole items, 2 processes, one segment each, files in patch-shards/)" in text
+    )  # the report says how
     assert_recovered(sc, sc.changed_ids())
     shards = sc.ctx.incident.path / "patch-shards"
     assert sorted(p.name for p in shards.iterdir()) == ["segment-0-of-2", "segment-1-of-2"]
