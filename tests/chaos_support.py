@@ -73,6 +73,9 @@ class Stats:
     checked_writes: int = 0
     ambiguous: int = 0
     failures: list[str] = field(default_factory=list)
+    #: How long the last run that was not killed took (s): random kill delays are drawn within it, so that
+    #: they still fall while a run is writing as the engine gets faster.
+    run_seconds: float = 0.4
 
     def line(self) -> str:
         return (
@@ -161,7 +164,9 @@ def _run(checker: Checker, rng: random.Random, cmd: dict[str, Any], kill: bool, 
     read_end, write_end = os.pipe()
     with checker.lock:
         checker.kill_after = rng.randint(1, 12) if kill and rng.random() < 0.6 else None
-        checker.kill_delay = rng.uniform(0.0, 0.4) if kill and checker.kill_after is None else None
+        checker.kill_delay = (
+            rng.uniform(0.0, stats.run_seconds) if kill and checker.kill_after is None else None
+        )
         pid = os.fork()
         if pid == 0:  # the child
             os.close(read_end)
@@ -170,10 +175,11 @@ def _run(checker: Checker, rng: random.Random, cmd: dict[str, Any], kill: bool, 
             finally:
                 os._exit(0)
         checker.child = pid
+    started = time.monotonic()
     os.close(write_end)
     timer = None
     if kill and rng.random() < 0.2:  # sometimes early: before any write (during its reads, its first backup)
-        timer = threading.Timer(rng.uniform(0.0, 1.0), _kill, args=(pid,))
+        timer = threading.Timer(rng.uniform(0.0, min(1.0, stats.run_seconds)), _kill, args=(pid,))
         timer.start()
     with os.fdopen(read_end, "rb") as answer_pipe:
         out = answer_pipe.read().decode()
@@ -189,6 +195,7 @@ def _run(checker: Checker, rng: random.Random, cmd: dict[str, Any], kill: bool, 
         while checker.sandbox.requests_in_flight() > 0 and time.monotonic() < deadline:
             time.sleep(0.002)
         return None
+    stats.run_seconds = max(0.05, time.monotonic() - started)
     return json.loads(out.strip().splitlines()[-1]) if out.strip() else {"ok": False, "error": "no answer"}
 
 
