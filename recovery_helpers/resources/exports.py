@@ -164,7 +164,11 @@ def start_incremental_export(
 def start_full_export(
     aws: Aws, table_arn: str, bucket: str, prefix: str, export_time: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """Start a FULL_EXPORT (a snapshot at ``export_time``, default now) into ``s3://bucket/prefix``."""
+    """Start a FULL_EXPORT (a snapshot at ``export_time``, default now) into ``s3://bucket/prefix``.
+
+    With an ``export_time`` the request carries a ClientToken of its parameters, so asking again (a re-run
+    notebook) reuses the same export; "now" is a new snapshot each time.
+    """
     kwargs: dict[str, Any] = {
         "TableArn": table_arn,
         "S3Bucket": bucket,
@@ -174,6 +178,7 @@ def start_full_export(
     }
     if export_time is not None:
         kwargs["ExportTime"] = export_time
+        kwargs["ClientToken"] = client_token(table_arn, "FULL_EXPORT", export_time, bucket, prefix)
     return _start(aws, kwargs)
 
 

@@ -86,17 +86,8 @@ def _given_exports(
 
 
 def _start(request: SourceRequest, table_arn: str, bucket: str, prefix: str, when: dt.datetime | None) -> str:
-    kwargs: dict[str, Any] = {
-        "TableArn": table_arn,
-        "S3Bucket": bucket,
-        "S3Prefix": prefix,
-        "ExportFormat": "DYNAMODB_JSON",
-        "ExportType": "FULL_EXPORT",
-    }
-    if when is not None:  # the "before": the same request on a re-run reuses the same export
-        kwargs["ExportTime"] = when
-        kwargs["ClientToken"] = exports.client_token(table_arn, "FULL_EXPORT", when, bucket, prefix)
-    desc = exports._start(request.aws, kwargs)
+    # the "before" (at ``when``) carries a ClientToken: the same request on a re-run reuses the same export
+    desc = exports.start_full_export(request.aws, table_arn, bucket, prefix, when)
     record = request.options.get("record")
     if record is not None:
         record(
