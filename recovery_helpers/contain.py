@@ -306,12 +306,8 @@ def _verify_denied(
     ctx.record(
         "verify containment",
         "ok" if v.ok else "failed",
-        method=v.method,
-        paths={r.path: r.outcome for r in v.results},
+        **v.record_fields(),
         read=v.read.outcome if v.read else None,
-        attempts=v.attempts,
-        elapsed_seconds=round(v.elapsed_seconds, 2),
-        detail=v.detail,
     )
     if v.read is not None and v.read.outcome != ALLOWED:
         report.notes.append(

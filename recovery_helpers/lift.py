@@ -300,11 +300,7 @@ def _verify_writable(
     ctx.record(
         "verify lift",
         "ok" if v.ok else "failed",
-        method=v.method,
-        paths={r.path: r.outcome for r in v.results},
-        attempts=v.attempts,
-        elapsed_seconds=round(v.elapsed_seconds, 2),
-        detail=v.detail,
+        **v.record_fields(),
     )
     if not v.ok:
         failing = ", ".join(f"{r.path} ({r.outcome}: {r.code or r.detail})" for r in v.failing)

@@ -93,6 +93,16 @@ class Verification:
         """The probed paths whose answer is not the expected one (skipped paths excluded)."""
         return [r for r in self.results if r.outcome not in (self.expect, SKIPPED)]
 
+    def record_fields(self) -> dict[str, Any]:
+        """The verification's details as the timeline records them (method, each path's answer, attempts...)."""
+        return {
+            "method": self.method,
+            "paths": {r.path: r.outcome for r in self.results},
+            "attempts": self.attempts,
+            "elapsed_seconds": round(self.elapsed_seconds, 2),
+            "detail": self.detail,
+        }
+
     def summary(self) -> str:
         """One line for the timeline and the notebook."""
         counts: dict[str, int] = {}
