@@ -56,8 +56,38 @@ def canonical_item(item: Mapping[str, Any] | None) -> Any:
 
 
 def canonical_json(item: Mapping[str, Any] | None) -> str:
-    """Canonical text of an item: the same for two reads or exports of the same item."""
-    return json.dumps(canonical_item(item), sort_keys=True, separators=(",", ":"))
+    """Canonical text of an item: the same for two reads or exports of the same item.
+
+    The text is ``json.dumps(canonical_item(item), sort_keys=True, separators=(",", ":"))`` (digests in older
+    run folders were made that way), written directly, without building the canonical structure first.
+    """
+    if item is None:
+        return "null"
+    return "{" + ",".join(_quote(k) + ":" + _canonical_text(v) for k, v in sorted(item.items())) + "}"
+
+
+_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # json.dumps's own string writer
+_LITERALS = {True: "true", False: "false"}
+
+
+def _canonical_text(value: Mapping[str, Any]) -> str:
+    """``canonical_value(value)`` as canonical JSON text (see canonical_json)."""
+    ((tag, inner),) = value.items()
+    if tag == "S" and type(inner) is str:
+        return '{"S":' + _quote(inner) + "}"
+    if tag == "N":
+        return '{"N":' + _quote(normalize_number(inner)) + "}"
+    if tag == "M":
+        body = ",".join(_quote(k) + ":" + _canonical_text(v) for k, v in sorted(inner.items()))
+        return '{"M":{' + body + "}}"
+    if tag == "L":
+        return '{"L":[' + ",".join(_canonical_text(v) for v in inner) + "]}"
+    if tag in ("BOOL", "NULL") and type(inner) is bool:
+        return '{"' + tag + '":' + _LITERALS[inner] + "}"
+    if tag == "SS" and all(type(x) is str for x in inner):
+        return '{"SS":[' + ",".join(_quote(x) for x in sorted(set(inner))) + "]}"
+    # the rarer types (and anything malformed): the structure, written by json.dumps
+    return json.dumps(canonical_value(value), sort_keys=True, separators=(",", ":"))
 
 
 def item_digest(item: Mapping[str, Any] | None) -> str:
