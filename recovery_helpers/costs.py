@@ -231,10 +231,18 @@ def transactional(write_mode: str, max_write_rate: float | None) -> bool:
 
 
 def before_patch(
-    ctx: Context, preview: Any, *, max_write_rate: float | None = None, write_mode: str = "auto"
+    ctx: Context,
+    preview: Any,
+    *,
+    max_write_rate: float | None = None,
+    write_mode: str = "auto",
+    max_processes: int = 1,
+    max_workers: int = estimate.PATCH_WORKERS,
+    segments: Sequence[int] | None = None,
 ) -> Costs:
-    """Items the patch will write (the dry run's count), their write and read units and the minutes at
-    ``max_write_rate`` (or the table's provisioned write units); from the plan and one DescribeTable."""
+    """Items the patch will write (the dry run's count), their write and read units and the minutes of a run
+    of that shape (``max_processes`` x ``max_workers``, this machine's ``segments`` share), capped by
+    ``max_write_rate`` or the table's provisioned write units; from the plan and one DescribeTable."""
     items = int(getattr(preview, "to_do", 0) or 0)
     if items == 0:
         return Costs("patch", remark="nothing left to write: no capacity will be spent")
@@ -249,6 +257,14 @@ def before_patch(
         max_write_rate=max_write_rate,
         transactional=transactional(write_mode, max_write_rate),
         write_capacity=write_capacity,
+        max_processes=_count_or_one(max_processes),
+        max_workers=_count_or_one(max_workers),
+        segments=(int(segments[0]), int(segments[1])) if segments else None,
     )
     est.notes.append(f"write_mode={write_mode!r}")
     return _recorded(ctx, Costs("patch", [est]))
+
+
+def _count_or_one(value: Any) -> int:
+    """A positive whole number as given, else 1: the estimate never fails, the patch refuses bad input itself."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
