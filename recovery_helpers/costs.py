@@ -259,10 +259,19 @@ def before_patch(
         write_capacity=write_capacity,
         max_processes=_count_or_one(max_processes),
         max_workers=_count_or_one(max_workers),
-        segments=(int(segments[0]), int(segments[1])) if segments else None,
+        segments=_segment_or_none(segments),
     )
     est.notes.append(f"write_mode={write_mode!r}")
     return _recorded(ctx, Costs("patch", [est]))
+
+
+def _segment_or_none(segments: Any) -> tuple[int, int] | None:
+    """``(i, n)`` as given (a list from papermill too), else None: the patch's own checks refuse the rest."""
+    if isinstance(segments, (list, tuple)) and len(segments) == 2:
+        i, n = segments
+        if all(isinstance(x, int) and not isinstance(x, bool) for x in (i, n)) and 0 <= i < n:
+            return int(i), int(n)
+    return None
 
 
 def _count_or_one(value: Any) -> int:
