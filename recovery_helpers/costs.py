@@ -257,8 +257,8 @@ def before_patch(
         max_write_rate=max_write_rate,
         transactional=transactional(write_mode, max_write_rate),
         write_capacity=write_capacity,
-        max_processes=_count_or_one(max_processes),
-        max_workers=_count_or_one(max_workers),
+        max_processes=_count_or(max_processes, 1),
+        max_workers=_count_or(max_workers, estimate.PATCH_WORKERS),
         segments=_segment_or_none(segments),
     )
     est.notes.append(f"write_mode={write_mode!r}")
@@ -274,6 +274,7 @@ def _segment_or_none(segments: Any) -> tuple[int, int] | None:
     return None
 
 
-def _count_or_one(value: Any) -> int:
-    """A positive whole number as given, else 1: the estimate never fails, the patch refuses bad input itself."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+def _count_or(value: Any, default: int) -> int:
+    """A positive whole number as given, else the default: the estimate never fails, the patch refuses bad
+    input itself."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else default

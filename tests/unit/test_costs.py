@@ -168,7 +168,7 @@ def test_patch_minutes_follow_the_processes_and_workers_of_the_run(aws, tmp_path
     assert half.minutes == pytest.approx(2 * one.minutes), "half the default workers: half the speed"
     assert _patch_estimate(sc, preview, max_workers=32).minutes == pytest.approx(one.minutes)
     assert "capped_by=max_processes/max_workers" in costs.Costs("patch", [four]).text()
-    # a bad shape never fails the estimate (the patch itself refuses it, before writing): one process is shown
+    # a bad shape never fails the estimate (the patch itself refuses it, before writing): the defaults are shown
     odd = _patch_estimate(sc, preview, max_processes="four", max_workers=0, segments=[3, 2])
     assert odd.minutes == pytest.approx(one.minutes) and not any("segments" in n for n in odd.notes)
 
