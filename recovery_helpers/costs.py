@@ -231,10 +231,18 @@ def transactional(write_mode: str, max_write_rate: float | None) -> bool:
 
 
 def before_patch(
-    ctx: Context, preview: Any, *, max_write_rate: float | None = None, write_mode: str = "auto"
+    ctx: Context,
+    preview: Any,
+    *,
+    max_write_rate: float | None = None,
+    write_mode: str = "auto",
+    max_processes: int = 1,
+    max_workers: int = estimate.PATCH_WORKERS,
+    segments: Sequence[int] | None = None,
 ) -> Costs:
-    """Items the patch will write (the dry run's count), their write and read units and the minutes at
-    ``max_write_rate`` (or the table's provisioned write units); from the plan and one DescribeTable."""
+    """Items the patch will write (the dry run's count), their write and read units and the minutes of a run
+    of that shape (``max_processes`` x ``max_workers``, this machine's ``segments`` share), capped by
+    ``max_write_rate`` or the table's provisioned write units; from the plan and one DescribeTable."""
     items = int(getattr(preview, "to_do", 0) or 0)
     if items == 0:
         return Costs("patch", remark="nothing left to write: no capacity will be spent")
@@ -249,6 +257,24 @@ def before_patch(
         max_write_rate=max_write_rate,
         transactional=transactional(write_mode, max_write_rate),
         write_capacity=write_capacity,
+        max_processes=_count_or(max_processes, 1),
+        max_workers=_count_or(max_workers, estimate.PATCH_WORKERS),
+        segments=_segment_or_none(segments),
     )
     est.notes.append(f"write_mode={write_mode!r}")
     return _recorded(ctx, Costs("patch", [est]))
+
+
+def _segment_or_none(segments: Any) -> tuple[int, int] | None:
+    """``(i, n)`` as given (a list from papermill too), else None: the patch's own checks refuse the rest."""
+    if isinstance(segments, (list, tuple)) and len(segments) == 2:
+        i, n = segments
+        if all(isinstance(x, int) and not isinstance(x, bool) for x in (i, n)) and 0 <= i < n:
+            return int(i), int(n)
+    return None
+
+
+def _count_or(value: Any, default: int) -> int:
+    """A positive whole number as given, else the default: the estimate never fails, the patch refuses bad
+    input itself."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else default

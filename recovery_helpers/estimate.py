@@ -20,8 +20,11 @@ from typing import Any
 API_ITEMS_PER_SECOND = 1000.0
 #: Items per second the DuckDB compare engine reached on 2 cores (bench/export_compare.py).
 ENGINE_ITEMS_PER_SECOND = 100_000.0
-#: Patch writes per second when no max_write_rate caps them (8 workers, in-region).
+#: Patch writes per second of ONE process with its default ``PATCH_WORKERS`` workers, in-region, when nothing
+#: else caps it: our planning figure (AWS publishes no such rate); replace it with what your rehearsal measured.
+#: ``max_processes=P`` counts P times this; fewer workers count proportionally less, more count no more.
 PATCH_WRITES_PER_SECOND = 500.0
+PATCH_WORKERS = 8
 #: Export throughput assumed for the minutes estimate (GB per minute) and the fixed start-up minutes.
 EXPORT_GB_PER_MINUTE = 1.0
 EXPORT_STARTUP_MINUTES = 5.0
@@ -259,31 +262,71 @@ def estimate_patch(
     max_write_rate: float | None = None,
     transactional: bool = True,
     write_capacity: float | None = None,
+    max_processes: int = 1,
+    max_workers: int = PATCH_WORKERS,
+    segments: tuple[int, int] | None = None,
 ) -> Estimate:
-    """05_patch: one consistent read and one conditional write per item (transactions cost twice); a
-    provisioned table's ``write_capacity`` (units per second) slows it down further."""
+    """05_patch: one consistent read and one conditional write per item (transactions cost twice), at the
+    speed of the run's shape (``max_processes`` x ``max_workers``), capped by ``max_write_rate`` (shared out
+    across the processes) and by a provisioned table's ``write_capacity`` (units per second). ``segments=(i,
+    n)``: ``items`` are this machine's segment; the n machines are assumed to run at once, sharing the table."""
     per_item = _units(average_item_bytes, 1024) * (2 if transactional else 1)
-    write_units = items * per_item
-    read_units = items * _units(average_item_bytes, 4096)
-    rate = min(max_write_rate, PATCH_WRITES_PER_SECOND) if max_write_rate else PATCH_WRITES_PER_SECOND
-    capacity_note = []
-    if write_capacity and write_capacity / per_item < rate:
-        rate = write_capacity / per_item
-        capacity_note = [f"limited by the table's {write_capacity:g} provisioned write units/s"]
+    rate, capped_by, notes = _patch_rate(
+        per_item, max_write_rate, write_capacity, max_processes, max_workers, segments
+    )
+    notes.append(
+        "transactional writes cost 2 write units per KB"
+        if transactional
+        else "single writes cost 1 write unit per KB"
+    )
     return Estimate(
         "patch",
         items,
         round(items * average_item_bytes),
-        read_units=read_units,
-        write_units=write_units,
+        read_units=items * _units(average_item_bytes, 4096),
+        write_units=items * per_item,
         minutes=items / rate / 60 if items else 0.0,
-        capped_by="max_write_rate",
-        notes=[
-            f"{rate:g} writes/s"
-            + (" (max_write_rate)" if max_write_rate else " (no max_write_rate: in-region planning figure)"),
-            "transactional writes cost 2 write units per KB"
-            if transactional
-            else "single writes cost 1 write unit per KB",
-            *capacity_note,
-        ],
+        capped_by=capped_by,
+        notes=notes,
     )
+
+
+def _patch_rate(
+    per_item: int,
+    max_write_rate: float | None,
+    write_capacity: float | None,
+    processes: int,
+    workers: int,
+    segments: tuple[int, int] | None,
+) -> tuple[float, str, list[str]]:
+    """Writes per second of this run, the parameter that caps it, and the notes saying how it was reckoned."""
+    per_process = PATCH_WRITES_PER_SECOND * min(workers, PATCH_WORKERS) / PATCH_WORKERS
+    rate, capped_by = per_process * processes, "max_processes/max_workers"
+    notes = [
+        (
+            f"{processes} process(es) x {per_process:g} writes/s with max_workers={workers} (our planning "
+            f"figure: {PATCH_WRITES_PER_SECOND:g} writes/s per process with {PATCH_WORKERS} workers, "
+            "proportionally less with fewer, no more with more; not an AWS figure)"
+        )
+    ]
+    if max_write_rate and max_write_rate < rate:
+        rate, capped_by = float(max_write_rate), "max_write_rate"
+        notes.append(
+            f"max_write_rate={max_write_rate:g} writes/s"
+            + (f", shared out: {max_write_rate / processes:g} per process" if processes > 1 else "")
+        )
+    machines = segments[1] if segments else 1
+    if write_capacity and write_capacity / machines / per_item < rate:
+        rate, capped_by = write_capacity / machines / per_item, "provisioned write capacity"
+        share = f" ({1 / machines:.0%} of it for this machine)" if machines > 1 else ""
+        notes.append(
+            f"limited by the table's {write_capacity:g} provisioned write units/s{share}: {rate:g} writes/s"
+        )
+    if segments:
+        i, n = segments
+        notes.append(
+            f"segments=({i}, {n}): this machine patches segment {i} of {n} only; the {n} machines together "
+            "take about the same minutes if run at once"
+        )
+    notes.append(f"capped by {capped_by}: {rate:g} writes/s")
+    return rate, capped_by, notes

@@ -135,8 +135,10 @@ def run_segment(
     seg: tuple[int, int] | None,
     options: SegmentOptions,
     limiter: RateLimiter,
+    bar: Any = None,
 ) -> tuple[Engine, float]:
-    """Pass 2 over one segment (None: the whole plan): feed its changes to the engine, in its own files."""
+    """Pass 2 over one segment (None: the whole plan): feed its changes to the engine, in its own files
+    (``bar``: what the engine updates instead of a bar of its own, e.g. a worker's shared counter)."""
     journal_path, backup_path = patch_files(ctx.incident.path, seg)
     attrs = options.attributes
     spec = RunSpec(
@@ -155,6 +157,7 @@ def run_segment(
         write_mode=options.write_mode,
         transact_batch_size=options.transact_batch_size,
         progress=options.progress,
+        bar=bar,
         tuning=options.tuning,
         interrupted_counts=("patched", "unchanged", "conflict", "failed", "ambiguous"),
         final=run.final,

@@ -4,9 +4,11 @@
 the notebook's kernel). Each builds its own boto3 clients from the Context's region, endpoint and credentials
 (:class:`ContextSpec`), patches segment (i, P) of the plan with ``max_write_rate / P`` and its own backup and
 journal (``patch-shards/segment-i-of-P/``), and sends back what it counted (:class:`SegmentOutcome`). The
-parent sums them into one PatchReport. A worker that dies (SIGKILL, out of memory) loses nothing it journaled:
-the same call run again resumes every segment, each settling its own writes in flight. On Linux a worker is
-killed with its parent, so that a resumed run never races the workers of a run that was stopped.
+parent sums them into one PatchReport, and shows one progress bar over every segment while they write
+(:mod:`.live_bar`: each worker's engine adds to a shared counter). A worker that dies (SIGKILL, out of memory)
+loses nothing it journaled: the same call run again resumes every segment, each settling its own writes in
+flight. On Linux a worker is killed with its parent, so that a resumed run never races the workers of a run
+that was stopped.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..incident import Incident
 from ..kernel_guard import die_with_parent
 from ..ratelimit import RateLimiter, RateStats
 from .engine import Engine, EngineTuning
+from .live_bar import POLL_SECONDS, CounterBar, ParentBar
 from .reports import REPORT_LIMIT
 
 
@@ -197,17 +200,30 @@ def run_processes(
     worker_options = dataclasses.replace(options, progress=False, tuning=tuning)
     rate = max_write_rate / processes if max_write_rate is not None else None
     mp = multiprocessing.get_context("spawn")
+    counters = [mp.Value("q", 0) if options.progress else None for _ in range(processes)]
     workers = []
     for i in range(processes):
         receive, send = mp.Pipe(duplex=False)
-        job = (send, spec, run_id, digest, stamp, (i, processes), worker_options, rate, os.getpid())
+        job = (
+            send,
+            spec,
+            run_id,
+            digest,
+            stamp,
+            (i, processes),
+            worker_options,
+            rate,
+            os.getpid(),
+            counters[i],
+        )
         proc = mp.Process(target=_worker_main, args=job, name=f"patch-segment-{i}-of-{processes}")
         proc.start()
         send.close()
         workers.append((i, proc, receive))
     merged = MergedRun(rate=max_write_rate)
+    bar = ParentBar(counters, options.total) if options.progress else None
     try:
-        answers = _collect(workers)
+        answers = _collect(workers, bar)
     except BaseException as exc:
         for _, proc, _ in workers:
             proc.join(timeout=30)  # Ctrl-C reaches the workers too: let them journal their "interrupted"
@@ -217,6 +233,9 @@ def run_processes(
             "patch interrupted", result="stopped", patch_id=run_id, error=f"{type(exc).__name__}: {exc}"
         )
         raise
+    finally:
+        if bar is not None:
+            bar.close()
     for i, proc, _ in workers:
         answer = answers.get(i)
         if isinstance(answer, SegmentOutcome):
@@ -226,12 +245,16 @@ def run_processes(
     return merged, time.monotonic() - started, merged
 
 
-def _collect(workers: list[tuple[int, Any, Connection]]) -> dict[int, Any]:
-    """Each worker's answer (a SegmentOutcome, or the error it sent), waiting until every worker has ended."""
+def _collect(workers: list[tuple[int, Any, Connection]], bar: ParentBar | None = None) -> dict[int, Any]:
+    """Each worker's answer (a SegmentOutcome, or the error it sent), waiting until every worker has ended;
+    ``bar`` is moved every ``POLL_SECONDS`` meanwhile."""
     answers: dict[int, Any] = {}
     open_pipes = {receive: i for i, _, receive in workers}
     while open_pipes:
-        for ready in wait(list(open_pipes)):
+        ready_pipes = wait(list(open_pipes), timeout=POLL_SECONDS if bar is not None else None)
+        if bar is not None:
+            bar.refresh()
+        for ready in ready_pipes:
             i = open_pipes.pop(ready)  # type: ignore[call-overload]
             try:
                 answers[i] = ready.recv()  # type: ignore[union-attr]
@@ -268,12 +291,15 @@ def _worker_main(
     options: SegmentOptions,
     rate: float | None,
     parent: int,
+    counter: Any = None,
 ) -> None:
-    """One worker process: patch its segment, send back its outcome (or its error)."""
+    """One worker process: patch its segment (adding to ``counter`` as keys are done), send back its outcome
+    (or its error)."""
     die_with_parent(parent)  # on Linux killed with the parent: no orphan writing on after a kill
     try:
         ctx = spec.open()
-        outcome: Any = patch_segment(ctx, run_id, digest, stamp, segment, options, rate)
+        bar = CounterBar(counter) if counter is not None else None
+        outcome: Any = patch_segment(ctx, run_id, digest, stamp, segment, options, rate, bar)
     except RecoveryError as exc:
         outcome = (type(exc).__name__, str(exc))
     except BaseException as exc:  # a bug: the parent names it, the traceback goes to this process's stderr
@@ -291,8 +317,10 @@ def patch_segment(
     segment: tuple[int, int],
     options: SegmentOptions,
     rate: float | None,
+    bar: Any = None,
 ) -> SegmentOutcome:
-    """Patch one segment of run ``run_id`` (started by the parent) in this process; what its engine counted."""
+    """Patch one segment of run ``run_id`` (started by the parent) in this process; what its engine counted.
+    ``bar``: what the engine updates instead of a progress bar of its own (the parent's counter)."""
     from .apply import PatchRun, run_segment
     from .checks import key_schema
     from .plan_reading import check_plan
@@ -309,5 +337,5 @@ def patch_segment(
     final, noted = run_state(ctx.incident.path, run_id, segment[1], segment)
     run = PatchRun(run_id=run_id, resuming=True, final=final, noted=noted)
     limiter = RateLimiter(rate)
-    engine, elapsed = run_segment(ctx, run, digest, approvals, schema, stamp, segment, options, limiter)
+    engine, elapsed = run_segment(ctx, run, digest, approvals, schema, stamp, segment, options, limiter, bar)
     return SegmentOutcome.of(segment, engine, elapsed, limiter.stats)

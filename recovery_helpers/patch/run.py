@@ -42,6 +42,8 @@ class RunSpec:
     write_mode: str
     transact_batch_size: int
     progress: bool = True
+    #: what the engine updates instead of a new progress bar (a worker process's counter, which the parent draws)
+    bar: Any = None
     tuning: EngineTuning | None = None
     #: engine counts named in the "interrupted" timeline record
     interrupted_counts: tuple[str, ...] = ()
@@ -65,7 +67,12 @@ def run_engine(
     """
     started = time.monotonic()
     done = {"patch": "patched {n}/{total} items", "undo": "undid {n}/{total} items"}.get(spec.kind)
-    bar = progress_bar(total=spec.total, desc=spec.kind, unit="item", disable=not spec.progress, done=done)
+    if spec.bar is not None:
+        bar = spec.bar
+    else:
+        bar = progress_bar(
+            total=spec.total, desc=spec.kind, unit="item", disable=not spec.progress, done=done
+        )
     with contextlib.ExitStack() as files:
         journal = files.enter_context(JsonlFile(spec.journal_path))
         backup = files.enter_context(JsonlFile(spec.backup_path, durable=True)) if spec.backup_path else None

@@ -56,7 +56,7 @@ def test_dry_run_then_patch_then_undo(sandbox, aws, tmp_path, unique_name):
     sc.approve()
     before = sc.snapshot()
     calls = sandbox.calls
-    text = _run(sc, tmp_path, "dry")
+    text = _run(sc, tmp_path, "dry", max_processes=2)  # a dry run writes nothing, in any shape
     assert "DRY RUN" in text and writes(sandbox, calls) == 0
     sizes = [
         max(estimate.item_size(e.restored or {}), estimate.item_size(e.live or {}))
@@ -64,8 +64,11 @@ def test_dry_run_then_patch_then_undo(sandbox, aws, tmp_path, unique_name):
         if e.action != "none"
     ]
     # shown before the patch cell, in a dry run too: write_mode="auto" without max_write_rate is transactional
-    expected = estimate.estimate_patch(len(sc.changed_ids()), sum(sizes) / len(sizes), transactional=True)
+    expected = estimate.estimate_patch(
+        len(sc.changed_ids()), sum(sizes) / len(sizes), transactional=True, max_processes=2
+    )
     assert expected.line() in text and "basis: transactional writes cost 2 write units per KB" in text
+    assert "basis: 2 process(es) x 500 writes/s with max_workers=8" in text  # the run's shape reaches it
 
     text = _run(sc, tmp_path, "patch", dry_run=False)
     assert f"patched: {len(sc.changed_ids())}" in text and "OK" in text

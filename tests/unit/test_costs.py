@@ -128,7 +128,7 @@ def test_patch_cost_counts_the_dry_runs_writes_twice_through_transactions(aws, t
 
     (auto,) = costs.before_patch(sc.ctx, preview).estimates
     assert auto.items == preview.to_do == len(sc.changed_ids())
-    assert auto.write_units == auto.items * per_item * 2 and auto.capped_by == "max_write_rate"
+    assert auto.write_units == auto.items * per_item * 2 and auto.capped_by == "max_processes/max_workers"
     (capped,) = costs.before_patch(sc.ctx, preview, max_write_rate=2).estimates  # auto turns single
     assert capped.write_units == auto.items * per_item and capped.minutes == pytest.approx(
         auto.items / 2 / 60
@@ -145,6 +145,73 @@ def test_patch_cost_counts_the_dry_runs_writes_twice_through_transactions(aws, t
     shown = frame.set_index("figure")["patch"]
     assert shown["write units"] == f"{auto.write_units:,.0f}" and shown["export GB"] == "0"
     assert shown["minutes"] == "<0.1", "a few seconds are not shown as 0.0 minutes"
+
+
+def _patch_estimate(sc, preview, **shape) -> estimate.Estimate:
+    (shown,) = costs.before_patch(sc.ctx, preview, write_mode="single", **shape).estimates
+    return shown
+
+
+def test_patch_minutes_follow_the_processes_and_workers_of_the_run(aws, tmp_path, unique_name):
+    sc = make_scenario(aws, tmp_path, unique_name, n=12)
+    sc.approve()
+    preview = patch.apply_plan(sc.ctx, dry_run=True, progress=False)
+    one = _patch_estimate(sc, preview)
+    four = _patch_estimate(sc, preview, max_processes=4)
+    assert one.minutes == pytest.approx(preview.to_do / estimate.PATCH_WRITES_PER_SECOND / 60)
+    assert four.minutes == pytest.approx(one.minutes / 4), "4 processes: about 4x fewer minutes"
+    assert (one.write_units, one.read_units) == (four.write_units, four.read_units), "same writes either way"
+    assert four.capped_by == "max_processes/max_workers"
+    assert "4 process(es) x 500 writes/s with max_workers=8" in four.notes[0]
+    assert "our planning figure" in four.notes[0] and "not an AWS figure" in four.notes[0]
+    half = _patch_estimate(sc, preview, max_workers=4)
+    assert half.minutes == pytest.approx(2 * one.minutes), "half the default workers: half the speed"
+    assert _patch_estimate(sc, preview, max_workers=32).minutes == pytest.approx(one.minutes)
+    assert "capped_by=max_processes/max_workers" in costs.Costs("patch", [four]).text()
+    # a bad shape never fails the estimate (the patch itself refuses it, before writing): the defaults are shown
+    odd = _patch_estimate(sc, preview, max_processes="four", max_workers=0, segments=[3, 2])
+    assert odd.minutes == pytest.approx(one.minutes) and not any("segments" in n for n in odd.notes)
+
+
+def test_max_write_rate_caps_the_patch_however_many_processes_share_it(aws, tmp_path, unique_name):
+    sc = make_scenario(aws, tmp_path, unique_name, n=12)
+    sc.approve()
+    preview = patch.apply_plan(sc.ctx, dry_run=True, progress=False)
+    one = _patch_estimate(sc, preview, max_write_rate=50)
+    four = _patch_estimate(sc, preview, max_write_rate=50, max_processes=4)
+    assert one.minutes == pytest.approx(four.minutes) == pytest.approx(preview.to_do / 50 / 60)
+    assert one.capped_by == four.capped_by == "max_write_rate"
+    assert "max_write_rate=50 writes/s, shared out: 12.5 per process" in four.notes
+    assert "capped by max_write_rate: 50 writes/s" in four.notes
+    # a rate above what the processes reach caps nothing: the processes do
+    fast = _patch_estimate(sc, preview, max_write_rate=5000, max_processes=2)
+    assert fast.capped_by == "max_processes/max_workers"
+    assert fast.minutes == pytest.approx(preview.to_do / 1000 / 60)
+
+
+def test_provisioned_write_capacity_caps_the_patch_and_is_shared_by_segments(aws, tmp_path, unique_name):
+    sc = make_scenario(aws, tmp_path, unique_name, n=12)
+    sc.approve()
+    aws.dynamodb.update_table(
+        TableName=sc.table,
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 100, "WriteCapacityUnits": 10},
+    )
+    preview = patch.apply_plan(sc.ctx, dry_run=True, progress=False)
+    four = _patch_estimate(sc, preview, max_processes=4, max_write_rate=2000)
+    per_item = four.write_units / four.items  # single writes: one unit per KB
+    assert four.capped_by == "provisioned write capacity"
+    assert four.minutes == pytest.approx(preview.to_do / (10 / per_item) / 60)
+    assert f"limited by the table's 10 provisioned write units/s: {10 / per_item:g} writes/s" in four.notes
+
+    machine = patch.apply_plan(sc.ctx, dry_run=True, progress=False, segments=[1, 2])
+    assert 0 < machine.to_do < preview.to_do
+    mine = _patch_estimate(sc, machine, segments=[1, 2])
+    assert mine.items == machine.to_do and mine.capped_by == "provisioned write capacity"
+    # the two machines share the table's 10 units/s when run at once
+    assert mine.minutes == pytest.approx(machine.to_do / (5 / per_item) / 60)
+    assert any("(50% of it for this machine)" in n for n in mine.notes)
+    assert any("the 2 machines together take about the same minutes if run at once" in n for n in mine.notes)
 
 
 def test_the_estimates_read_describe_table_and_at_most_one_small_scan_page(aws, tmp_path, unique_name):
