@@ -160,10 +160,12 @@ class PlanWriter:
                     f.close()
                 self._cleanup()
             value = digest.hexdigest()
+            written = file_sha256(tmp)
             os.replace(tmp, self.incident.path / PLAN_FILE)
             full_meta = {
                 **meta,
                 "digest": value,
+                "file_sha256": written,
                 "total": sum(counts.values()),
                 "counts": {c: counts.get(c, 0) for c in CLASSIFICATIONS},
                 "written_at": utc_now(),
@@ -186,6 +188,12 @@ class PlanWriter:
             self._tmpdir.rmdir()
         except OSError:
             pass
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (``plan.json`` keeps the one of the ``plan.jsonl`` it was written with)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_plan(incident: Incident, entries: Iterable[PlanEntry], meta: dict[str, Any]) -> str:

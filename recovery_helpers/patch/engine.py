@@ -61,7 +61,6 @@ from .requests import (
     Change,
     Write,
     build_write,
-    pdigest,
     transaction_batches,
 )
 
@@ -123,7 +122,9 @@ class Engine(EngineRecords, TransactPath, SinglePath):
         self.transact_batch_size = max(1, min(transact_batch_size, cap))
         self.unit = max(1, min(read_batch_size, BATCH_GET_MAX))
         if write_mode != "single":
-            self.unit = min(BATCH_GET_MAX, max(self.unit, self.transact_batch_size))
+            # one consistent BatchGetItem (up to 100 keys) reads for as many whole transactions as it can hold
+            batch = self.transact_batch_size
+            self.unit = max(self.unit, batch * max(1, BATCH_GET_MAX // batch))
         self.token_scope = token_scope or "|".join(f"{k}={v}" for k, v in sorted(run_fields.items()))
         self.counts: Counter[str] = Counter()
         self.conflicts: list[dict[str, Any]] = []
@@ -226,7 +227,7 @@ class Engine(EngineRecords, TransactPath, SinglePath):
         settled: list[tuple[Change, dict[str, Any]]] = []
         for change in changes:
             live = live_by_id.get(change.key_id)
-            now = pdigest(live, change.attributes)
+            now = change.digest_of(live)
             if now == change.target_digest:
                 settled.append((change, {"status": "unchanged", "note": "already as intended"}))
             elif now != change.expected_digest:

@@ -24,9 +24,9 @@ class EngineRecords:
         replay needs to rebuild it byte for byte), on disk before the token is sent."""
         if self.backup is None:
             return
-        lines = []
+        lines, now = [], utc_now()
         for i, w in enumerate(batch):
-            line = self._backup_line(w.change, w.live, "read", via="TransactWriteItems", token=token)
+            line = self._backup_line(w.change, w.live, "read", via="TransactWriteItems", token=token, now=now)
             line["seq"], line["of"] = i, len(batch)
             lines.append(line)
         self.backup.append_many(lines)
@@ -47,6 +47,7 @@ class EngineRecords:
         *,
         via: str | None = None,
         token: str | None = None,
+        now: str | None = None,
     ) -> dict[str, Any]:
         line = {
             **self.run_fields,
@@ -54,7 +55,7 @@ class EngineRecords:
             "key": change.key,
             "item": item,
             "source": source,
-            "time": utc_now(),
+            "time": now or utc_now(),
         }
         if via:
             line["via"] = via

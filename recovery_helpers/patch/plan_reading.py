@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from .. import plan as planlib
 from ..context import Context
 from ..errors import ApprovalError, InputError
@@ -55,14 +57,17 @@ def plan_changes(
 
     Each approved entry's items are checked against its digests (an edited plan is refused), unless
     ``checked`` is the plan file's stamp (see plan_stamp) when an earlier pass checked them all: then the
-    file must still be that one, and the digests recorded in it are used as they are.
+    file must still be that one, and the digests recorded in it are used as they are. A plan file whose bytes
+    are still those 04_diff wrote (the sha256 in plan.json) holds the items its digests were computed from:
+    its entries need no digest of their own.
     """
     if checked is not None and plan_stamp(ctx) != checked:
         raise InputError(
             "plan.jsonl changed while the patch was starting: nothing was written. Re-run 04_diff and "
             "approve again if the plan was rebuilt, else run the patch again."
         )
-    for entry in iter_entries(ctx, as_bytes=checked is not None):
+    as_written = checked is None and written_by_diff(ctx)
+    for entry, size in sized_entries(ctx, as_bytes=checked is not None):
         if not in_segment(entry.key_id, segments):
             continue
         if entry.action == "none":
@@ -75,7 +80,7 @@ def plan_changes(
                 counts["not_approved"] += 1
             yield entry, None
             continue
-        if checked is not None:
+        if checked is not None or as_written:
             live_digest, restored_digest = entry.live_digest, entry.restored_digest
         else:
             live_digest, restored_digest = item_digest(entry.live), item_digest(entry.restored)
@@ -87,16 +92,28 @@ def plan_changes(
             )
         if counts is not None:
             counts["approved"] += 1
-        yield entry, change_of(entry, attributes, live_digest, restored_digest)
+        yield entry, change_of(entry, attributes, live_digest, restored_digest, size)
+
+
+def written_by_diff(ctx: Context) -> bool:
+    """True when plan.jsonl is byte for byte the file 04_diff wrote (plan.json keeps its sha256)."""
+    recorded = planlib.load_plan_meta(ctx.incident).get("file_sha256")
+    return bool(recorded) and planlib.file_sha256(ctx.incident.path / planlib.PLAN_FILE) == recorded
 
 
 def change_of(
-    entry: planlib.PlanEntry, attributes: tuple[str, ...] | None, live_digest: str, restored_digest: str
+    entry: planlib.PlanEntry,
+    attributes: tuple[str, ...] | None,
+    live_digest: str,
+    restored_digest: str,
+    size_bound: int | None = None,
 ) -> Change:
-    """The conditional change that takes an approved entry's live item to its target."""
+    """The conditional change that takes an approved entry's live item to its target (``size_bound``: the
+    length of the entry's plan line, which no item in it can exceed in DynamoDB's own count)."""
     target = entry.restored if entry.action == "put" else None
     by_attribute = attributes is not None and entry.live is not None and target is not None
     attrs = attributes if by_attribute else None
+    reviewed = project(entry.live, attrs)
     return Change(
         key_id=entry.key_id,
         key=entry.key,
@@ -107,35 +124,48 @@ def change_of(
         if attrs is None
         else pdigest(target, attrs),
         action="revert-attributes" if by_attribute else entry.action,
-        reviewed=project(entry.live, attrs),
+        reviewed=reviewed,
         classification=entry.classification,
+        expected=reviewed,  # checked against live_digest (pass 1): a read equal to it needs no digest
+        size_bound=size_bound,
     )
 
 
 def iter_entries(ctx: Context, *, as_bytes: bool) -> Iterator[planlib.PlanEntry]:
-    """The plan's entries, as plan.iter_plan gives them, at a third of the cost.
+    """The plan's entries, as plan.iter_plan gives them, at a third of the cost (see sized_entries)."""
+    for entry, _size in sized_entries(ctx, as_bytes=as_bytes):
+        yield entry
+
+
+def sized_entries(ctx: Context, *, as_bytes: bool) -> Iterator[tuple[planlib.PlanEntry, int | None]]:
+    """The plan's entries, each with the length in bytes of its line (None when read by plan.iter_plan).
 
     Binary values are base64 text in plan.jsonl; plan.iter_plan turns them into bytes by walking every item.
     Counting and checking digests need no bytes (an item's digest is the same in both forms), so with
     ``as_bytes=False`` nothing is converted; with ``as_bytes=True`` only lines that hold a binary value are.
+    Lines are read with orjson (the json module for what it refuses).
     """
     path = ctx.incident.path / planlib.PLAN_FILE
     if not path.exists():
-        yield from planlib.iter_plan(ctx.incident)  # its InputError: run 04_diff first
+        for entry in planlib.iter_plan(ctx.incident):  # its InputError: run 04_diff first
+            yield entry, None
         return
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         for line in f:
             if not line.strip():
                 continue
-            obj = json.loads(line)
-            if as_bytes and ('"B"' in line or '"BS"' in line):
-                yield planlib.PlanEntry.from_json(obj)
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:  # an integer beyond 64 bits...: the json module reads anything
+                obj = json.loads(line)
+            if as_bytes and (b'"B"' in line or b'"BS"' in line):
+                yield planlib.PlanEntry.from_json(obj), len(line)
                 continue
             try:
                 entry = planlib.PlanEntry(**obj)
             except TypeError:  # a field this version does not know: the plan module's own reader
                 entry = planlib.PlanEntry.from_json(obj)
-            yield entry
+            yield entry, len(line)
 
 
 def plan_stamp(ctx: Context) -> tuple[int, int, int]:

@@ -54,6 +54,8 @@ WRITE_MODES = ("single", "transact", "auto")
 _TRANSACT_ELEMENT = {"PutItem": "Put", "DeleteItem": "Delete", "UpdateItem": "Update"}
 
 NO_BACKUP: Any = object()
+#: ``Change.expected`` when the item its expected_digest stands for is not at hand (undo, resume).
+UNKNOWN: Any = object()
 
 
 @dataclass
@@ -62,6 +64,9 @@ class Change:
 
     With ``attributes`` set, only those attributes are compared and written (UpdateItem); else whole items.
     ``pending`` is the backup of a previous run that has no outcome yet (crash between write and journal).
+    ``expected`` is the compared part whose digest ``expected_digest`` is (the reviewed item, checked against
+    the plan's digest), when known: a read equal to it needs no digest of its own. ``size_bound`` is an upper
+    bound of the DynamoDB size of the reviewed and of the target item (their plan line's length), when known.
     """
 
     key_id: str
@@ -74,6 +79,15 @@ class Change:
     reviewed: Item | None = None
     classification: str | None = None
     pending: Any = NO_BACKUP
+    expected: Any = UNKNOWN
+    size_bound: int | None = None
+
+    def digest_of(self, live: Item | None) -> str:
+        """The digest of the compared part of ``live`` (an item just read), as ``pdigest`` gives it."""
+        compared = project(live, self.attributes)
+        if self.expected is not UNKNOWN and compared == self.expected:
+            return self.expected_digest  # the same JSON values as the checked item: the same canonical text
+        return item_digest(compared)
 
 
 def project(item: Item | None, attributes: Sequence[str] | None) -> Item | None:
@@ -182,7 +196,8 @@ class WriteRequest:
                 "or with attributes=[...] naming fewer attributes"
             )
         expressions = (self.params.get(p, "") for p in ("ConditionExpression", "UpdateExpression"))
-        operators = max(count_operators(e) for e in expressions)
+        # an operator takes at least one character: a short expression cannot have too many
+        operators = max(count_operators(e) if len(e) > MAX_OPERATORS else 0 for e in expressions)
         if operators > MAX_OPERATORS:
             return (
                 f"the item has too many attributes for one DynamoDB condition expression ({operators} "
@@ -243,12 +258,29 @@ def item_size(item: Item | None) -> int:
 
 @dataclass
 class Write:
-    """A write ready to send: the change, the item read (and the digest of its compared part), the request."""
+    """A write ready to send: the change, the item read (and the digest of its compared part), the request;
+    ``size``: the bytes it counts against a transaction's limit (the item written and the values compared)."""
 
     change: Change
     live: Item | None
     live_digest: str
     request: WriteRequest
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            self.size = transaction_bytes(self.change, self.live, self.live_digest, self.request)
+
+
+def transaction_bytes(change: Change, live: Item | None, live_digest: str, request: WriteRequest) -> int:
+    """An upper bound of what one write counts against a transaction's 4 MB: the item it leaves and the item
+    it compares (the plan line's length bounds both when the item read is the one reviewed)."""
+    bound = change.size_bound
+    reviewed = bound is not None and change.attributes is None and live_digest == change.expected_digest
+    live_size = bound if reviewed else item_size(live)
+    after = request.after
+    after_size = bound if bound is not None and after is change.target else item_size(after)
+    return (live_size or 0) + (after_size or 0) + 100
 
 
 def transaction_batches(writes: Iterable[Write], max_items: int) -> Iterator[list[Write]]:
@@ -261,7 +293,7 @@ def transaction_batches(writes: Iterable[Write], max_items: int) -> Iterator[lis
     size = 0
     seen: set[str] = set()
     for write in writes:
-        cost = item_size(write.request.after) + item_size(write.live) + 100
+        cost = write.size
         if batch and (
             len(batch) >= max_items or size + cost > TRANSACT_MAX_BYTES or write.change.key_id in seen
         ):
