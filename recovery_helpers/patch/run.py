@@ -19,6 +19,7 @@ from ..journal import JsonlFile
 from ..progress import progress_bar
 from ..ratelimit import RateLimiter
 from .engine import Engine, EngineTuning
+from .gc_tuning import fewer_collections
 from .reports import PatchReport, UndoReport
 from .requests import Change
 from .resume import in_flight, settle_in_flight
@@ -74,6 +75,7 @@ def run_engine(
             total=spec.total, desc=spec.kind, unit="item", disable=not spec.progress, done=done
         )
     with contextlib.ExitStack() as files:
+        files.enter_context(fewer_collections())
         journal = files.enter_context(JsonlFile(spec.journal_path))
         backup = files.enter_context(JsonlFile(spec.backup_path, durable=True)) if spec.backup_path else None
         engine = Engine(

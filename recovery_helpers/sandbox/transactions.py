@@ -5,13 +5,20 @@ moto makes a deep copy of every table a transaction touches, to roll back on fai
 names are remembered, and a failed transaction puts exactly those back. Its stream records are held back
 until it commits (``streams.deferred``), so a cancelled one leaves none and never touches other requests'
 records. The rules are moto's own (one operation per item, at most 100 items, conditions per item, cancellation
-reasons). Atomicity against other requests comes from ``locking`` (the whole request runs under its lock).
+reasons), plus DynamoDB's 4 MB for the items of one transaction, which moto does not check (counted here at least
+as strictly as DynamoDB: a Put's item, or the item an Update, Delete or ConditionCheck acts on). Atomicity
+against other requests comes from ``locking`` (the whole request runs under its lock).
 """
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+from . import item_rules
+
+#: DynamoDB's limit on the aggregate size of the items in one TransactWriteItems.
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 
 
 def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -37,6 +44,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     saved: list[tuple[Any, Any, Any, Any]] = []
+    aggregate = 0
     for element in transact_items:
         if len(element) != 1:
             raise TransactWriteSingleOpException
@@ -54,6 +62,14 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         except Exception:  # noqa: BLE001
             continue
         saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+        if isinstance(op.get("Item"), dict):
+            aggregate += item_rules.item_size(op["Item"])
+        elif current is not None:
+            aggregate += item_rules.item_size(current.attrs)
+    if aggregate > MAX_TRANSACTION_BYTES:
+        raise MockValidationException(
+            f"Transaction request cannot be larger than 4 MB (its items are {aggregate} bytes)"
+        )
 
     def roll_back() -> None:
         for table, hash_value, range_value, item in reversed(saved):

@@ -481,3 +481,46 @@ def test_an_entry_approved_after_a_patch_is_patched_by_the_next_run(sandbox, aws
     assert second.patch_id == first.patch_id and second.patched == 1
     assert_recovered(sc, sc.changed_ids())
     assert sum(1 for line in journal(sc) if line["key_id"] == late and line["status"] == "skipped") == 1
+
+
+def test_big_items_are_split_into_transactions_under_4_mb(sandbox, aws, tmp_path, unique_name):
+    # 15 items of ~300 KB: one transaction of them all would carry 4.5 MB of items (DynamoDB refuses over 4 MB)
+    sc = make_scenario(aws, tmp_path, unique_name, n=3, build=False)
+    blob = "b" * 300_000
+    ids = []
+    for i in range(15):
+        item = {**rich_item(sc.schema, 900 + i), "blob": {"S": blob}}
+        sc.ddb.put_item(TableName=sc.restored, Item=item)
+        sc.ddb.put_item(TableName=sc.table, Item={**item, "status": {"S": "corrupted"}})
+        ids.append(sc.schema.key_id(sc.schema.key_of(item)))
+        sc.base[ids[-1]] = item
+    keys_file = tmp_path / "big-keys.jsonl"
+    keys_file.write_text("".join(json.dumps(sc.schema.key_to_plain(sc.key(k))) + "\n" for k in ids))
+    sc.ctx.incident.update(restored_table_name=sc.restored)
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    diff.build_plan(
+        sc.ctx, impacted_source="keys_file", keys_file=str(keys_file), incident_start=start, progress=False
+    )
+    sc.approve()
+    # one worker: all 15 keys reach it in one unit, so only the engine's sizes split them
+    report = patch.apply_plan(sc.ctx, dry_run=False, write_mode="transact", max_workers=1, progress=False)
+    assert report.ok and report.patched == 15, report
+    # the sandbox refuses a transaction over 4 MB of items: every item went by a transaction all the same
+    assert report.writes_by_path == {"transact": 15, "single": 0}
+    assert report.transactions >= 3 and report.transactions_cancelled == 0
+    for k in ids:
+        assert sc.get(k)["status"] == sc.base[k]["status"] and sc.get(k)["blob"] == {"S": blob}
+
+
+def test_a_patch_leaves_the_kernels_garbage_collector_as_it_found_it(sandbox, aws, tmp_path, unique_name):
+    # the engine collects less often while it runs (patch/gc_tuning.py); a notebook kernel must get its own
+    # settings back after a patch and after an undo
+    import gc
+
+    sc = make_scenario(aws, tmp_path, unique_name, n=6)
+    sc.approve()
+    settings, frozen = gc.get_threshold(), gc.get_freeze_count()
+    assert patch.apply_plan(sc.ctx, dry_run=False, progress=False).ok
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (settings, frozen)
+    patch.undo(sc.ctx, progress=False)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (settings, frozen)

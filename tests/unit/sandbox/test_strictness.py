@@ -240,3 +240,30 @@ def test_requests_dynamodb_refuses_before_reading_the_table_are_refused(aws, uni
         "The TotalSegments parameter is required"
     )
     assert ddb.get_item(TableName=table, Key=key)["Item"]["v"] == {"S": "live"}
+
+
+def test_a_transaction_over_4_mb_of_items_is_refused_and_writes_nothing(aws, unique_name):
+    ddb = aws.dynamodb
+    table = create_table(ddb, unique_name, range_key=None, pitr=False)
+    big = "x" * 390_000  # 11 items of ~390 KB: over 4 MiB together, each under 400 KB
+    puts = [{"Put": {"TableName": table, "Item": {"pk": {"S": f"k{i}"}, "d": {"S": big}}}} for i in range(11)]
+    code, message = _code(ddb.transact_write_items, TransactItems=puts)
+    assert code == "ValidationException" and "4 MB" in message
+    assert ddb.scan(TableName=table, Select="COUNT")["Count"] == 0
+    ddb.transact_write_items(TransactItems=puts[:10])  # 3.9 MB: accepted
+    # an update counts the item it acts on: ten of those items and one more put are over the limit again
+    updates = [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": {"S": f"k{i}"}},
+                "UpdateExpression": "SET n = :n",
+                "ExpressionAttributeValues": {":n": {"N": "1"}},
+            }
+        }
+        for i in range(10)
+    ]
+    code, _ = _code(ddb.transact_write_items, TransactItems=[*updates, puts[10]])
+    assert code == "ValidationException"
+    pages = ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT")  # 1 MB pages
+    assert sum(page["Count"] for page in pages) == 10
