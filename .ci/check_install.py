@@ -9,7 +9,7 @@ import importlib.resources
 import importlib.util
 import sys
 
-ABSENT = ("jupyterlab", "pandas", "papermill", "moto", "ipywidgets", "deepdiff", "duckdb", "pyspark", "yaml")
+ABSENT = ("jupyterlab", "pandas", "papermill", "moto", "ipywidgets", "deepdiff", "duckdb", "pyspark", "yaml", "orjson")
 present = [name for name in ABSENT if importlib.util.find_spec(name) is not None]
 if present:
     sys.exit(f"check-appkit: {present} are installed by `pip install .`; the core must need boto3 only")
