@@ -9,7 +9,8 @@ files are streamed, and only the set of finished key_ids is held (plus the few b
 
 The package, from the top down:
 
-* ``apply`` (apply_plan), ``verify``, ``undo``: the three public functions;
+* ``apply`` (apply_plan), ``verify``, ``undo``: the three public functions; ``ambiguous``
+  (resolve_ambiguous): the engineer's decision on a key a crashed run could not settle;
 * ``checks``: argument checks; ``plan_reading``: the plan and its approvals as Changes; ``state``: file names
   and what a journal says;
 * ``run``: the one run loop patch and undo share (journal, backup, progress, timeline records);
@@ -17,6 +18,7 @@ The package, from the top down:
 * ``requests``: the conditional write requests; ``reports``: the reports returned.
 """
 
+from .ambiguous import DECISIONS, AmbiguousDecisions, ambiguous_keys, decide_ambiguous, resolve_ambiguous
 from .apply import apply_plan
 from .engine import DEFAULT_WRITE_MODE, READ_BATCH, TRANSACT_BATCH, EngineTuning
 from .reports import PatchReport, UndoReport, VerifyReport, difference
@@ -27,6 +29,7 @@ from .verify import verify
 
 __all__ = [
     "BACKUP_FILE",
+    "DECISIONS",
     "DEFAULT_WRITE_MODE",
     "FINAL",
     "JOURNAL_FILE",
@@ -34,12 +37,16 @@ __all__ = [
     "TRANSACT_BATCH",
     "UNDO_FILE",
     "WRITE_MODES",
+    "AmbiguousDecisions",
     "EngineTuning",
     "PatchReport",
     "UndoReport",
     "VerifyReport",
+    "ambiguous_keys",
     "apply_plan",
+    "decide_ambiguous",
     "difference",
+    "resolve_ambiguous",
     "undo",
     "verify",
 ]

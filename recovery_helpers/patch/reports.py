@@ -22,7 +22,8 @@ AMBIGUOUS_ADVICE = (
     "  AMBIGUOUS: {n} keys were neither rewritten nor skipped: the run stopped with their write in flight "
     "and cannot tell whether the item now is its own write or another writer's. to_frame() shows each with "
     "the item before the write (before) and the item now (found); decide per key "
-    "(docs/steps/05_patch-safety.md): keep it as found, or re-run 04_diff to review it again"
+    "(docs/steps/05_patch-safety.md): patch.resolve_ambiguous(ctx, key_id, 'keep' or 'write', reason=...) (or "
+    "the notebook's resolve_ambiguous parameter), or re-run 04_diff to review it again"
 )
 
 
@@ -241,6 +242,8 @@ class VerifyReport:
     failed: int = 0
     ambiguous: int = 0
     ambiguous_items: list[dict[str, Any]] = field(default_factory=list)
+    #: ambiguous keys the engineer decided to keep as found (patch.resolve_ambiguous)
+    resolved: int = 0
     schema: KeySchema | None = field(default=None, repr=False)
 
     @property
@@ -273,6 +276,8 @@ class VerifyReport:
             lines.append(f"  {self.pending} approved changes were not attempted yet: run the patch again")
         if self.ambiguous:
             lines.append(AMBIGUOUS_ADVICE.format(n=self.ambiguous))
+        if self.resolved:
+            lines.append(f"  {self.resolved} ambiguous keys were kept as found by the engineer's decision")
         if self.ok:
             lines.append("  OK")
         return "\n".join(lines)
@@ -320,6 +325,8 @@ class UndoReport:
     conflict_items: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     ambiguous_items: list[dict[str, Any]] = field(default_factory=list)
+    #: ambiguous keys the engineer kept as found (patch.resolve_ambiguous): not undone, not a problem
+    resolved_items: list[dict[str, Any]] = field(default_factory=list)
     schema: KeySchema | None = field(default=None, repr=False)
 
     @property
@@ -350,6 +357,10 @@ class UndoReport:
                 "whether it wrote them. Each row of to_frame() holds the item before the write (before) and "
                 "the item now (found); put the backup back by hand only if the change was the runbook's "
                 "(docs/steps/05_patch-safety.md)"
+            )
+        if self.resolved_items:
+            lines.append(
+                f"  {len(self.resolved_items)} ambiguous keys the engineer kept as found were left alone"
             )
         if self.failed:
             lines.append("  failures: run undo again to retry them")

@@ -18,8 +18,16 @@ UNDO_FILE = "undo.jsonl"
 UNDO_BACKUP_FILE = "undo-backup.jsonl"
 #: Journal statuses after which a key is never touched again by the same patch. ("skipped", for an entry that
 #: was not approved, is not final: approving it later and running again patches it.) "ambiguous": the run
-#: cannot tell whether it wrote the key; it is left for the engineer (docs/steps/05_patch-safety.md).
-FINAL = frozenset({"patched", "undone", "unchanged", "conflict", "ambiguous"})
+#: cannot tell whether it wrote the key; it is left for the engineer (docs/steps/05_patch-safety.md), whose
+#: decision is a later line of the same key: "resolved" (kept as found) or "patched" with ``resolved: true``.
+FINAL = frozenset({"patched", "undone", "unchanged", "conflict", "ambiguous", "resolved"})
+
+
+def is_resolution(line: dict[str, Any]) -> bool:
+    """Whether a journal line is the engineer's decision on an ambiguous key (``patch.resolve_ambiguous``)."""
+    return line.get("status") == "resolved" or (
+        line.get("status") == "patched" and bool(line.get("resolved"))
+    )
 
 
 def journal_state(path: Path, run_id: str) -> tuple[set[str], Counter[str], set[str]]:
@@ -42,19 +50,36 @@ def _lines(source: Path | Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
     return iter_jsonl(source) if isinstance(source, Path) else source
 
 
+def settled_lines(source: Path | Iterable[dict[str, Any]], run_id: str) -> Iterator[dict[str, Any]]:
+    """The line that settles each key of run ``run_id``: its first final line, except that an "ambiguous"
+    line is replaced by the engineer's later decision on the key (``is_resolution``), when there is one.
+
+    Ambiguous keys (few) are held until the end of ``source``, so they come last when still undecided."""
+    seen: set[str] = set()
+    open_ambiguous: dict[str, dict[str, Any]] = {}
+    for line in _lines(source):
+        if line.get("patch_id") != run_id or line.get("status") not in FINAL:
+            continue
+        key_id = line["key_id"]
+        if key_id in open_ambiguous and is_resolution(line):
+            del open_ambiguous[key_id]
+            yield line
+        elif key_id not in seen:
+            seen.add(key_id)
+            if line["status"] == "ambiguous":
+                open_ambiguous[key_id] = line
+            else:
+                yield line
+    yield from open_ambiguous.values()
+
+
 def final_lines(
     source: Path | Iterable[dict[str, Any]], run_id: str, status: str
 ) -> Iterator[dict[str, Any]]:
-    """The first final journal line of each key of run ``run_id`` when its status is ``status``.
+    """The line that settles each key of run ``run_id`` (``settled_lines``) when its status is ``status``.
 
     ``source``: a journal file, or journal lines (every shard's: ``shards.iter_journals``)."""
-    seen: set[str] = set()
-    for line in _lines(source):
-        if line.get("patch_id") != run_id or line.get("status") not in FINAL or line["key_id"] in seen:
-            continue
-        seen.add(line["key_id"])
-        if line["status"] == status:
-            yield line
+    return (line for line in settled_lines(source, run_id) if line["status"] == status)
 
 
 def patched_lines(source: Path | Iterable[dict[str, Any]], run_id: str) -> Iterator[dict[str, Any]]:

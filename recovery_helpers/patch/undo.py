@@ -4,7 +4,8 @@ An attribute-level patch is undone attribute by attribute (only the attributes i
 the condition that they still hold what the patch wrote), so a change another writer made to any other
 attribute since is kept. Like the patch, undo backs up each item it replaces right before the write
 (``undo-backup.jsonl``) and settles its own in-flight writes on resume (see ``resume``). Keys the patch
-journaled as ambiguous are not undone: they are listed for the engineer.
+journaled as ambiguous are not undone: they are listed for the engineer. Once the engineer decided one
+(``patch.resolve_ambiguous``), "write" is undone like any patched key and "keep" is left alone (listed).
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def undo(
     fill_report(report, engine, elapsed)
     report.ambiguous += len(left)
     report.ambiguous_items.extend(left[: max(0, 1000 - len(report.ambiguous_items))])
+    report.resolved_items = list(final_lines(iter_journals(incident.path), run_id, "resolved"))
     _record_finish(ctx, report, run_id, mode, engine.fatal)
     if engine.fatal is not None:
         raise engine.fatal

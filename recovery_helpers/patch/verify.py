@@ -16,7 +16,7 @@ from .plan_reading import plan_changes
 from .reports import REPORT_LIMIT, VerifyReport
 from .requests import pdigest
 from .shards import iter_journals
-from .state import FINAL, current_patch
+from .state import current_patch, settled_lines
 
 
 def verify(ctx: Context, *, max_workers: int = 8) -> VerifyReport:
@@ -44,6 +44,7 @@ def verify(ctx: Context, *, max_workers: int = 8) -> VerifyReport:
         failed=report.failed,
         pending=report.pending,
         ambiguous=report.ambiguous,
+        resolved=report.resolved or None,
     )
     return report
 
@@ -51,10 +52,11 @@ def verify(ctx: Context, *, max_workers: int = 8) -> VerifyReport:
 def _written_lines(
     ctx: Context, run_id: str, report: VerifyReport, final: set[str]
 ) -> Iterator[dict[str, Any]]:
-    """The final journal line of each key (noting conflicts in the report); yields the written ones."""
-    for line in iter_journals(ctx.incident.path):
-        if line.get("patch_id") != run_id or line.get("status") not in FINAL or line["key_id"] in final:
-            continue
+    """The line that settles each key (noting conflicts in the report); yields the written ones.
+
+    A key the engineer decided (``patch.resolve_ambiguous``) counts by the decision: "write" as patched,
+    "keep" as resolved (the item as found was accepted: nothing to compare)."""
+    for line in settled_lines(iter_journals(ctx.incident.path), run_id):
         final.add(line["key_id"])
         if line["status"] == "conflict":
             report.conflicts += 1
@@ -64,6 +66,8 @@ def _written_lines(
             report.ambiguous += 1
             if len(report.ambiguous_items) < REPORT_LIMIT:
                 report.ambiguous_items.append(line)
+        elif line["status"] == "resolved":
+            report.resolved += 1
         elif line["status"] in ("patched", "unchanged"):
             yield line
 
