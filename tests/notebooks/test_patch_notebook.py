@@ -99,3 +99,21 @@ def test_patch_from_two_processes_started_by_the_kernel(sandbox, aws, tmp_path, 
     assert_recovered(sc, sc.changed_ids())
     shards = sc.ctx.incident.path / "patch-shards"
     assert sorted(p.name for p in shards.iterdir()) == ["segment-0-of-2", "segment-1-of-2"]
+
+
+def test_the_notebook_lists_ambiguous_keys_and_applies_the_decisions(sandbox, aws, tmp_path, unique_name):
+    from tests.integration.test_patch_ambiguous import _crash_with_three_in_flight
+
+    sc = make_scenario(aws, tmp_path, unique_name, n=12)
+    sc.approve()
+    landed, set_back, overtaken, _ = _crash_with_three_in_flight(sc)
+    with pytest.raises(pm.PapermillExecutionError, match="AMBIGUOUS: 3 keys") as failed:
+        _run(sc, tmp_path, "undecided", dry_run=False)
+    assert failed.value.source.startswith("decided = patch.decide_ambiguous")  # the step fails in that cell
+    shown = nbformat.read(tmp_path / "undecided.ipynb", as_version=4).cells
+    listing = "".join(o.get("text", "") for c in shown if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "0 ambiguous keys decided now; 3 still to decide" in listing
+    decisions = {landed: "keep", set_back: "write", overtaken: "keep"}
+    text = _run(sc, tmp_path, "decided", resolve_ambiguous=decisions, resolve_reason="checked with the app")
+    assert "3 ambiguous keys decided now; 0 still to decide" in text and "OK" in text
+    assert items_equal(sc.get(set_back), sc.base[set_back])
