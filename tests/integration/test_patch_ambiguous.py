@@ -11,23 +11,31 @@ import pytest
 from recovery_helpers import patch
 from recovery_helpers.errors import InputError
 from recovery_helpers.items import from_json_safe, items_equal
+from recovery_helpers.journal import iter_jsonl
 from tests.unit.patch.test_patch import backup, journal, make_scenario, writes
 
 
-def _crash_with_three_in_flight(sc):
+def _crash_with_three_in_flight(sc, segments=None):
     """As test_patch_resume: the journal lines of three keys lost after their writes (single path); then the
     app deletes the item put back and re-creates the junk its way. A resume journals the three as ambiguous."""
-    patch.apply_plan(sc.ctx, dry_run=False, write_mode="single", progress=False)
+    run = {"dry_run": False, "write_mode": "single", "progress": False, "segments": segments}
+    patch.apply_plan(sc.ctx, **run)
     landed, set_back, overtaken = sc.updated[0], sc.deleted[0], sc.created[0]
     sc.ddb.delete_item(TableName=sc.table, Key=sc.key(set_back))
     app_item = {**sc.corrupted[overtaken], "status": {"S": "app"}}
     sc.ddb.put_item(TableName=sc.table, Item=app_item)
-    journal_file = sc.ctx.incident.path / patch.JOURNAL_FILE
-    kept = [json.dumps(line) for line in journal(sc) if line["key_id"] not in (landed, set_back, overtaken)]
+    journal_file = _folder(sc, segments) / patch.JOURNAL_FILE
+    lines = iter_jsonl(journal_file)
+    kept = [json.dumps(line) for line in lines if line["key_id"] not in (landed, set_back, overtaken)]
     journal_file.write_text("\n".join(kept) + "\n")
-    report = patch.apply_plan(sc.ctx, dry_run=False, write_mode="single", progress=False)
+    report = patch.apply_plan(sc.ctx, **run)
     assert report.ambiguous == 3
     return landed, set_back, overtaken, app_item
+
+
+def _folder(sc, segments):
+    run_dir = sc.ctx.incident.path
+    return run_dir if segments is None else run_dir / "patch-shards" / "segment-{}-of-{}".format(*segments)
 
 
 def _lines_of(sc, key_id):
@@ -118,3 +126,18 @@ def test_decide_ambiguous_lists_both_versions_and_applies_a_dict(sandbox, aws, t
     )
     assert decided.left == [] and decided.check().verification.ok
     assert items_equal(sc.get(overtaken), app_item) and sc.get(set_back) is None
+
+
+def test_a_decision_goes_to_the_shard_that_holds_the_key(sandbox, aws, tmp_path, unique_name):
+    sc = make_scenario(aws, tmp_path, unique_name, n=12)
+    sc.approve()
+    _, set_back, _, _ = _crash_with_three_in_flight(sc, segments=(0, 1))
+    shard = _folder(sc, (0, 1))
+    patch.resolve_ambiguous(sc.ctx, set_back, "write", reason="lost by the crash")
+    assert items_equal(sc.get(set_back), sc.base[set_back])
+    last = list(iter_jsonl(shard / patch.JOURNAL_FILE))[-1]
+    assert (last["key_id"], last["status"], last["resolved"]) == (set_back, "patched", True)
+    assert list(iter_jsonl(shard / patch.BACKUP_FILE))[-1]["key_id"] == set_back
+    run_dir = sc.ctx.incident.path
+    assert not (run_dir / patch.JOURNAL_FILE).exists() and not (run_dir / patch.BACKUP_FILE).exists()
+    assert patch.verify(sc.ctx).ambiguous == 2
