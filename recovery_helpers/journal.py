@@ -141,7 +141,9 @@ class JsonlFile:
 
 def status_counts(path: Path) -> dict[str, int]:
     """Per-``status`` counts of a journal's lines (``unreadable`` for a line that is not a JSON object);
-    empty when the file does not exist. The lift's summary and the demo's report count the patch this way."""
+    empty when the file does not exist. The lift's summary, the demo's report and index.html count the patch
+    this way. An engineer's decision on an ambiguous key (a line with ``decision``, after the key's
+    ``ambiguous`` line) counts under its own status and takes its key off ``ambiguous``."""
     counts: dict[str, int] = {}
     if not path.exists():
         return counts
@@ -151,8 +153,11 @@ def status_counts(path: Path) -> dict[str, int]:
             if not line:
                 continue
             try:
-                status = str(json.loads(line).get("status", "unknown"))
+                record = json.loads(line)
+                status = str(record.get("status", "unknown"))
             except (json.JSONDecodeError, AttributeError):
-                status = "unreadable"
+                record, status = {}, "unreadable"
             counts[status] = counts.get(status, 0) + 1
-    return counts
+            if record.get("decision") and counts.get("ambiguous"):
+                counts["ambiguous"] -= 1
+    return {status: n for status, n in counts.items() if n or status != "ambiguous"}

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..incident import Incident
+from ..journal import status_counts
 from .header import FINISHED, OUTCOME_COLOURS, STARTED, header_facts
 from .tables import cell_text
 from .values import time_text
@@ -144,16 +145,10 @@ def _patch_html(run_dir: Path, data: dict[str, Any]) -> str:
     verified = [e for e in timeline if e.get("action") == "verify patch"]
     statuses: Counter[str] = Counter()
     # the whole plan's journal, and each segment's of a patch split across processes or machines
+    # (a decided ambiguous key counts once, under its decision: journal.status_counts)
     for journal in [run_dir / "journal.jsonl", *sorted(run_dir.glob("patch-shards/*/journal.jsonl"))]:
-        if not journal.is_file():
-            continue
-        with journal.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    try:
-                        statuses[json.loads(line).get("status", "?")] += 1
-                    except ValueError:
-                        statuses["unreadable line"] += 1
+        for status, n in status_counts(journal).items():
+            statuses["unreadable line" if status == "unreadable" else status] += n
     if not finished and not statuses:
         return "<p><i>no patch was run</i></p>"
     parts = []

@@ -9,9 +9,11 @@ import json
 import pytest
 
 from recovery_helpers import patch
+from recovery_helpers.archive.index_page import write_index
 from recovery_helpers.errors import InputError
 from recovery_helpers.items import from_json_safe, items_equal
 from recovery_helpers.journal import iter_jsonl
+from recovery_helpers.lift import journal_counts
 from tests.unit.patch.test_patch import backup, journal, make_scenario, writes
 
 
@@ -96,6 +98,10 @@ def test_deciding_ambiguous_keys_settles_verify_resume_and_undo(sandbox, aws, tm
         (overtaken, "write", sc.ctx.who),
     ]
     assert events[0]["reason"] == "the write landed: the item is right"
+    counts = journal_counts(sc.ctx)  # 06_lift's summary (and index.html) count each decided key once
+    assert "ambiguous" not in counts and counts["resolved"] == 1
+    page = write_index(sc.ctx.incident).read_text(encoding="utf-8")
+    assert "ambiguous resolved" in page and "the write landed: the item is right" in page
 
     calls_before = sandbox.calls  # a resumed patch leaves decided keys alone
     assert patch.apply_plan(sc.ctx, dry_run=False, write_mode="single", progress=False).ambiguous == 0
