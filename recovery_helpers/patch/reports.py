@@ -372,6 +372,6 @@ class UndoReport:
     def to_frame(self) -> pd.DataFrame:
         return _items_frame(
             self.schema,
-            [*self.ambiguous_items, *self.conflict_items, *self.failures],
+            [*self.ambiguous_items, *self.resolved_items, *self.conflict_items, *self.failures],
             ["status", "reason", "error", "before", "found"],
         )

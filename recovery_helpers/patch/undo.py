@@ -10,6 +10,7 @@ journaled as ambiguous are not undone: they are listed for the engineer. Once th
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..journal import JsonlFile
 from ..ratelimit import RateLimiter
 from .checks import key_schema, validate_numbers, validate_write_mode
 from .engine import DEFAULT_WRITE_MODE, READ_BATCH, TRANSACT_BATCH, EngineTuning
-from .reports import UndoReport
+from .reports import REPORT_LIMIT, UndoReport
 from .requests import Change, pdigest
 from .resume import changes_for
 from .run import RunSpec, fill_report, run_engine
@@ -109,7 +110,8 @@ def undo(
     fill_report(report, engine, elapsed)
     report.ambiguous += len(left)
     report.ambiguous_items.extend(left[: max(0, 1000 - len(report.ambiguous_items))])
-    report.resolved_items = list(final_lines(iter_journals(incident.path), run_id, "resolved"))
+    kept = final_lines(iter_journals(incident.path), run_id, "resolved")
+    report.resolved_items = list(itertools.islice(kept, REPORT_LIMIT))
     _record_finish(ctx, report, run_id, mode, engine.fatal)
     if engine.fatal is not None:
         raise engine.fatal
@@ -181,6 +183,7 @@ def _record_finish(
         failed=report.failed,
         ambiguous=report.ambiguous,
         ambiguous_keys=[line["key_id"] for line in report.ambiguous_items[:100]] or None,
+        kept_as_decided=[line["key_id"] for line in report.resolved_items[:100]] or None,
         write_mode=mode,
         transactions=report.transactions,
         write_capacity_units=report.write_capacity_units,

@@ -110,6 +110,7 @@ def test_deciding_ambiguous_keys_settles_verify_resume_and_undo(sandbox, aws, tm
     undone = patch.undo(sc.ctx, write_mode="single", progress=False)
     assert undone.ok and undone.ambiguous == 0
     assert [line["key_id"] for line in undone.resolved_items] == [landed]
+    assert list(undone.to_frame()["status"]) == ["resolved"] and "kept as found" in undone.summary()
     assert items_equal(sc.get(landed), sc.base[landed])  # kept: not undone
     assert sc.get(set_back) is None  # as the engineer found it
     assert items_equal(sc.get(overtaken), app_item)
