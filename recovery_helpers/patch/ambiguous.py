@@ -234,7 +234,7 @@ class AmbiguousDecisions:
                 "  to decide: resolve_ambiguous = {key_id: 'keep' or 'write'} with resolve_reason = '...' "
                 "(keep: the item now is accepted, nothing written; write: the target is written now)"
             )
-        if self.verification is not None:
+        if self.decided and self.verification is not None:  # verified again after the decisions
             lines.append(self.verification.summary())
         return "\n".join(lines)
 
