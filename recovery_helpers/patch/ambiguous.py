@@ -258,11 +258,11 @@ class AmbiguousDecisions:
         ]
         return pd.DataFrame(rows, columns=["key_id", "action", "before", "found", "now", "target", "reason"])
 
-    def check(self) -> AmbiguousDecisions:
-        """Raise VerificationError when the verification (if any) found something wrong."""
+    def check(self) -> None:
+        """Raise VerificationError when the verification (if any) found something wrong (returns nothing, so
+        that the notebook cell ending with it shows no repr)."""
         if self.verification is not None:
             self.verification.check()
-        return self
 
 
 def decide_ambiguous(

@@ -120,7 +120,9 @@ def test_deciding_ambiguous_keys_settles_verify_resume_and_undo(sandbox, aws, tm
 def test_decide_ambiguous_lists_both_versions_and_applies_a_dict(sandbox, aws, tmp_path, unique_name):
     sc = make_scenario(aws, tmp_path, unique_name, n=12)
     sc.approve()
-    assert patch.decide_ambiguous(sc.ctx, {}).check().left == []  # no patch yet: nothing to do
+    nothing = patch.decide_ambiguous(sc.ctx, {})  # no patch yet: nothing to do
+    nothing.check()
+    assert nothing.left == []
     landed, set_back, overtaken, app_item = _crash_with_three_in_flight(sc)
     shown = patch.decide_ambiguous(sc.ctx, {})
     frame = shown.to_frame()
@@ -131,7 +133,8 @@ def test_decide_ambiguous_lists_both_versions_and_applies_a_dict(sandbox, aws, t
     decided = patch.decide_ambiguous(
         sc.ctx, {landed: "keep", set_back: "keep", overtaken: "keep"}, reason="checked with the app team"
     )
-    assert decided.left == [] and decided.check().verification.ok
+    decided.check()  # raises while anything is wrong
+    assert decided.left == [] and decided.verification.ok
     assert items_equal(sc.get(overtaken), app_item) and sc.get(set_back) is None
 
 
