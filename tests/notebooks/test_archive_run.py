@@ -93,7 +93,8 @@ def test_the_archived_steps_show_their_estimates_and_the_timeline_keeps_them(arc
     assert set(estimates) == {"restore", "patch"}, "the demo's log_file diff reads only the impacted keys"
     patch = estimates["patch"]
     planned = sum(1 for e in iter_plan_of(archived) if e.action != "none")
-    assert patch["items"] == planned and patch["capped_by"] == "max_write_rate"
+    # the demo sets no max_write_rate: the run's own shape (processes x workers) caps the estimate
+    assert patch["items"] == planned and patch["capped_by"] == "max_processes/max_workers"
     for page, step in (("03_restore.html", "restore"), ("05_patch.html", "patch")):
         text = (archived / page).read_text(encoding="utf-8")
         assert f"What {step} will cost (estimate)" in text and "basis" in text, page
