@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -59,7 +60,8 @@ def plan_changes(
     ``checked`` is the plan file's stamp (see plan_stamp) when an earlier pass checked them all: then the
     file must still be that one, and the digests recorded in it are used as they are. A plan file whose bytes
     are still those 04_diff wrote (the sha256 in plan.json) holds the items its digests were computed from:
-    its entries need no digest of their own.
+    its entries need no digest of their own. Without ``checked``, the entries must also add up to the plan
+    digest the approvals are for (checked when the last one has been read: before anything is written).
     """
     if checked is not None and plan_stamp(ctx) != checked:
         raise InputError(
@@ -67,7 +69,10 @@ def plan_changes(
             "approve again if the plan was rebuilt, else run the patch again."
         )
     as_written = checked is None and written_by_diff(ctx)
+    digest = hashlib.sha256() if checked is None else None  # the plan digest, again, from the lines read
     for entry, size in sized_entries(ctx, as_bytes=checked is not None):
+        if digest is not None:
+            digest.update(entry.digest_line().encode())
         if not in_segment(entry.key_id, segments):
             continue
         if entry.action == "none":
@@ -93,6 +98,11 @@ def plan_changes(
         if counts is not None:
             counts["approved"] += 1
         yield entry, change_of(entry, attributes, live_digest, restored_digest, size)
+    if digest is not None and digest.hexdigest() != planlib.load_plan_meta(ctx.incident)["digest"]:
+        raise InputError(
+            "plan.jsonl does not add up to the plan digest its approvals are for: its entries (keys, actions "
+            "or digests) were edited after the review. Nothing was written. Re-run 04_diff and approve again."
+        )
 
 
 def written_by_diff(ctx: Context) -> bool:

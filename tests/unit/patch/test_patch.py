@@ -524,3 +524,25 @@ def test_a_patch_leaves_the_kernels_garbage_collector_as_it_found_it(sandbox, aw
     assert (gc.get_threshold(), gc.get_freeze_count()) == (settings, frozen)
     patch.undo(sc.ctx, progress=False)
     assert (gc.get_threshold(), gc.get_freeze_count()) == (settings, frozen)
+
+
+def test_a_plan_edited_with_its_digests_recomputed_is_refused(sandbox, aws, tmp_path, unique_name):
+    # the items of an entry and its digests edited together: each entry still matches its own digests, but
+    # the plan no longer adds up to the digest the approvals are for
+    from recovery_helpers.items import item_digest
+
+    sc = make_scenario(aws, tmp_path, unique_name, n=12)
+    sc.approve()
+    before = dict(sandbox.calls)
+    plan_file = sc.ctx.incident.path / planlib.PLAN_FILE
+    lines = plan_file.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if json.loads(line)["action"] == "put")
+    entry = json.loads(lines[index])
+    entry["restored"] = {**entry["restored"], "status": {"S": "sneaky"}}
+    entry["restored_digest"] = item_digest(entry["restored"])
+    lines[index] = json.dumps(entry, separators=(",", ":"))
+    plan_file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="plan digest"):
+        patch.apply_plan(sc.ctx, dry_run=False, progress=False)
+    assert writes(sandbox, before) == 0
+    assert all(sc.get(k) is None or sc.get(k)["status"] != {"S": "sneaky"} for k in sc.changed_ids())
