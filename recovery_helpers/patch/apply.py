@@ -20,7 +20,7 @@ from ..errors import ApprovalError, InputError
 from ..incident import utc_now
 from ..items import KeySchema, to_json_safe
 from ..journal import JsonlFile
-from ..ratelimit import RateLimiter
+from ..ratelimit import RateLimiter, RateStats
 from .apply_start import new_report, record_start, resume_lookup
 from .checks import (
     key_schema,
@@ -32,7 +32,7 @@ from .checks import (
 )
 from .engine import DEFAULT_WRITE_MODE, READ_BATCH, TRANSACT_BATCH, Engine, EngineTuning
 from .plan_reading import check_plan, plan_changes, plan_stamp
-from .processes import SegmentOptions, run_processes
+from .processes import MergedRun, SegmentOptions, run_processes
 from .reports import PatchReport
 from .requests import Change, condition_summary
 from .run import RunSpec, fill_report, run_engine
@@ -117,12 +117,10 @@ def apply_plan(
         total=report.to_do,
     )
     if processes > 1:
-        engine, elapsed, rate = run_processes(
-            ctx, run.run_id, processes, options, max_write_rate, digest, stamp
-        )
-        return _finish(ctx, report, engine, elapsed, rate)
+        merged, elapsed = run_processes(ctx, run.run_id, processes, options, max_write_rate, digest, stamp)
+        return _finish(ctx, report, merged, elapsed, merged.stats)
     engine, elapsed = run_segment(ctx, run, digest, approvals, schema, stamp, seg, options, limiter)
-    return _finish(ctx, report, engine, elapsed, limiter)
+    return _finish(ctx, report, engine, elapsed, limiter.stats)
 
 
 def run_segment(
@@ -336,12 +334,15 @@ class _ChangeFeed:
         self.skipped.clear()
 
 
-def _finish(ctx: Context, report: PatchReport, engine: Any, elapsed: float, limiter: Any) -> PatchReport:
-    """Fill the report from the engine, record "patch finished", raise the engine's fatal error if any."""
+def _finish(
+    ctx: Context, report: PatchReport, engine: Engine | MergedRun, elapsed: float, rate: RateStats
+) -> PatchReport:
+    """Fill the report from the engine (or the processes' merged outcomes) and the rate limiting it saw,
+    record "patch finished", raise the engine's fatal error if any."""
     fill_report(report, engine, elapsed)
     c = engine.counts
     report.throttled, report.retried_calls, report.raced = c["throttled"], c["retried_calls"], c["raced"]
-    report.rate = limiter.stats
+    report.rate = rate
     fatal = engine.fatal
     if fatal is None and not report.failed and not report.conflicts and not report.ambiguous:
         result = "ok"

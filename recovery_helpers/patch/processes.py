@@ -50,6 +50,18 @@ class SegmentOptions:
 
 
 @dataclass(frozen=True)
+class SegmentJob:
+    """One worker's share of a patch run: which run and plan, the segment, how, and at what rate."""
+
+    run_id: str
+    digest: str
+    stamp: tuple[int, int, int]  # plan.jsonl as the parent checked it (plan_reading.plan_stamp)
+    segment: tuple[int, int]
+    options: SegmentOptions
+    rate: float | None  # this segment's share of max_write_rate
+
+
+@dataclass(frozen=True)
 class ContextSpec:
     """What a worker process needs to open the same Context: names, endpoint, and how to sign in."""
 
@@ -177,11 +189,15 @@ class MergedRun:
             span = (s.last_grant or 0.0) - (s.first_grant or 0.0)
             s.first_grant, s.last_grant = 0.0, max(span, o.last_grant - o.first_grant)
         if outcome.error is not None and self.fatal is None:
-            name, message = outcome.error
-            kind = getattr(errors, name, RecoveryError)
-            if not (isinstance(kind, type) and issubclass(kind, RecoveryError)):
-                kind = RecoveryError
-            self.fatal = kind(f"segment {outcome.segment[0]} of {outcome.segment[1]}: {message}")
+            self.fatal = _segment_error(outcome.segment, *outcome.error)
+
+
+def _segment_error(segment: tuple[int, int], name: str, message: str) -> RecoveryError:
+    """A segment's error as its own RecoveryError class (sent by name between processes), naming the segment."""
+    kind = getattr(errors, str(name), RecoveryError)
+    if not (isinstance(kind, type) and issubclass(kind, RecoveryError)):
+        kind = RecoveryError
+    return kind(f"segment {segment[0]} of {segment[1]}: {message}")
 
 
 def run_processes(
@@ -192,7 +208,7 @@ def run_processes(
     max_write_rate: float | None,
     digest: str,
     stamp: tuple[int, int, int],
-) -> tuple[MergedRun, float, MergedRun]:
+) -> tuple[MergedRun, float]:
     """Patch segment (i, P) in worker process i, for every i; their outcomes merged, and the seconds taken."""
     started = time.monotonic()
     spec = ContextSpec.of(ctx)
@@ -204,19 +220,12 @@ def run_processes(
     workers = []
     for i in range(processes):
         receive, send = mp.Pipe(duplex=False)
-        job = (
-            send,
-            spec,
-            run_id,
-            digest,
-            stamp,
-            (i, processes),
-            worker_options,
-            rate,
-            os.getpid(),
-            counters[i],
+        job = SegmentJob(run_id, digest, stamp, (i, processes), worker_options, rate)
+        proc = mp.Process(
+            target=_worker_main,
+            args=(send, spec, job, os.getpid(), counters[i]),
+            name=f"patch-segment-{i}-of-{processes}",
         )
-        proc = mp.Process(target=_worker_main, args=job, name=f"patch-segment-{i}-of-{processes}")
         proc.start()
         send.close()
         workers.append((i, proc, receive))
@@ -242,7 +251,7 @@ def run_processes(
             merged.add(answer)
         elif merged.fatal is None:
             merged.fatal = _lost(i, processes, proc.exitcode, answer)
-    return merged, time.monotonic() - started, merged
+    return merged, time.monotonic() - started
 
 
 def _collect(workers: list[tuple[int, Any, Connection]], bar: ParentBar | None = None) -> dict[int, Any]:
@@ -269,11 +278,7 @@ def _collect(workers: list[tuple[int, Any, Connection]], bar: ParentBar | None =
 def _lost(i: int, processes: int, exitcode: int | None, answer: Any) -> RecoveryError:
     """The error of a segment that sent no outcome: the one it sent, or its death."""
     if isinstance(answer, tuple) and len(answer) == 2:
-        name, message = answer
-        kind = getattr(errors, str(name), RecoveryError)
-        if not (isinstance(kind, type) and issubclass(kind, RecoveryError)):
-            kind = RecoveryError
-        return kind(f"segment {i} of {processes}: {message}")
+        return _segment_error((i, processes), *answer)
     return RecoveryError(
         f"the process patching segment {i} of {processes} stopped (exit code {exitcode}) before it finished. "
         "Nothing it journaled is lost: run the same call again (same max_processes) to resume; each segment "
@@ -282,16 +287,7 @@ def _lost(i: int, processes: int, exitcode: int | None, answer: Any) -> Recovery
 
 
 def _worker_main(
-    send: Connection,
-    spec: ContextSpec,
-    run_id: str,
-    digest: str,
-    stamp: tuple[int, int, int],
-    segment: tuple[int, int],
-    options: SegmentOptions,
-    rate: float | None,
-    parent: int,
-    counter: Any = None,
+    send: Connection, spec: ContextSpec, job: SegmentJob, parent: int, counter: Any = None
 ) -> None:
     """One worker process: patch its segment (adding to ``counter`` as keys are done), send back its outcome
     (or its error)."""
@@ -299,7 +295,7 @@ def _worker_main(
     try:
         ctx = spec.open()
         bar = CounterBar(counter) if counter is not None else None
-        outcome: Any = patch_segment(ctx, run_id, digest, stamp, segment, options, rate, bar)
+        outcome: Any = patch_segment(ctx, job, bar)
     except RecoveryError as exc:
         outcome = (type(exc).__name__, str(exc))
     except BaseException as exc:  # a bug: the parent names it, the traceback goes to this process's stderr
@@ -309,26 +305,18 @@ def _worker_main(
     send.close()
 
 
-def patch_segment(
-    ctx: Context,
-    run_id: str,
-    digest: str,
-    stamp: tuple[int, int, int],
-    segment: tuple[int, int],
-    options: SegmentOptions,
-    rate: float | None,
-    bar: Any = None,
-) -> SegmentOutcome:
-    """Patch one segment of run ``run_id`` (started by the parent) in this process; what its engine counted.
-    ``bar``: what the engine updates instead of a progress bar of its own (the parent's counter)."""
+def patch_segment(ctx: Context, job: SegmentJob, bar: Any = None) -> SegmentOutcome:
+    """Patch one segment of run ``job.run_id`` (started by the parent) in this process; what its engine
+    counted. ``bar``: what the engine updates instead of a progress bar of its own (the parent's counter)."""
     from .apply import PatchRun, run_segment
     from .checks import key_schema
     from .plan_reading import check_plan
     from .shards import run_state
 
+    run_id, segment = job.run_id, job.segment
     ctx.incident.reload()
     current, _, approvals = check_plan(ctx)
-    if current != digest or ctx.incident.get("patch_id") != run_id:
+    if current != job.digest or ctx.incident.get("patch_id") != run_id:
         raise InputError(
             f"the plan or the patch changed while patch {run_id} was starting: nothing was written by "
             f"segment {segment[0]}. Run the patch again."
@@ -336,6 +324,8 @@ def patch_segment(
     schema = key_schema(ctx)
     final, noted = run_state(ctx.incident.path, run_id, segment[1], segment)
     run = PatchRun(run_id=run_id, resuming=True, final=final, noted=noted)
-    limiter = RateLimiter(rate)
-    engine, elapsed = run_segment(ctx, run, digest, approvals, schema, stamp, segment, options, limiter, bar)
+    limiter = RateLimiter(job.rate)
+    engine, elapsed = run_segment(
+        ctx, run, job.digest, approvals, schema, job.stamp, segment, job.options, limiter, bar
+    )
     return SegmentOutcome.of(segment, engine, elapsed, limiter.stats)
