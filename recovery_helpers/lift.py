@@ -20,7 +20,7 @@ from .context import Context
 from .errors import InputError, VerificationError
 from .incident import utc_now
 from .items import KeySchema
-from .journal import status_counts
+from .patch.shards import journal_status_counts
 from .resources.iam import attached_policy_arns, require_role
 from .resources.policies import policy_arn
 from .resources.probe import ALLOWED, Verification, verify_writes
@@ -93,12 +93,7 @@ class LiftReport:
 def journal_counts(ctx: Context) -> dict[str, int]:
     """Per-status counts of the patch journal (``journal.jsonl``, and each segment's in ``patch-shards/``),
     empty when nothing was patched."""
-    run_dir = ctx.incident.path
-    counts: dict[str, int] = {}
-    for path in [run_dir / "journal.jsonl", *sorted(run_dir.glob("patch-shards/*/journal.jsonl"))]:
-        for status, n in status_counts(path).items():
-            counts[status] = counts.get(status, 0) + n
-    return counts
+    return journal_status_counts(ctx.incident.path)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ..incident import Incident
-from ..journal import status_counts
 from .header import FINISHED, OUTCOME_COLOURS, STARTED, header_facts
 from .tables import cell_text
 from .values import time_text
@@ -144,11 +143,12 @@ def _patch_html(run_dir: Path, data: dict[str, Any]) -> str:
     finished = [e for e in timeline if e.get("action") == "patch finished"]
     verified = [e for e in timeline if e.get("action") == "verify patch"]
     statuses: Counter[str] = Counter()
+    from ..patch.shards import journal_status_counts  # the patch package only when a page is written
+
     # the whole plan's journal, and each segment's of a patch split across processes or machines
     # (a decided ambiguous key counts once, under its decision: journal.status_counts)
-    for journal in [run_dir / "journal.jsonl", *sorted(run_dir.glob("patch-shards/*/journal.jsonl"))]:
-        for status, n in status_counts(journal).items():
-            statuses["unreadable line" if status == "unreadable" else status] += n
+    for status, n in journal_status_counts(run_dir).items():
+        statuses["unreadable line" if status == "unreadable" else status] += n
     if not finished and not statuses:
         return "<p><i>no patch was run</i></p>"
     parts = []

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aws import Aws
-from ..journal import status_counts
+from ..patch.shards import journal_status_counts
 from .check import check
 from .stage import CORRUPTED_ATTRIBUTES, TENANT_ATTRIBUTE, DemoIncident, stage
 
@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _print_summary(incident: DemoIncident, outcome: Any, run_dir: Path, started: float) -> None:
     """The closing summary: ground truth, the plan's and the patch's counts, the checks, the archive."""
-    plan, journal = _plan_counts(run_dir), status_counts(run_dir / "journal.jsonl")
+    plan, journal = _plan_counts(run_dir), journal_status_counts(run_dir)
     print()
     print("== recovery demo summary ==")
     print(

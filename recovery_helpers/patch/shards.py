@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..journal import iter_jsonl
+from ..journal import iter_jsonl, status_counts
 from .state import BACKUP_FILE, JOURNAL_FILE, journal_state
 
 SHARDS_DIR = "patch-shards"
@@ -50,6 +50,16 @@ def shards(run_dir: Path) -> list[tuple[int, int]]:
 def journal_paths(run_dir: Path) -> list[Path]:
     """Every patch journal of the run folder: the whole plan's, then each shard's."""
     return [run_dir / JOURNAL_FILE, *(patch_files(run_dir, s)[0] for s in shards(run_dir))]
+
+
+def journal_status_counts(run_dir: Path) -> dict[str, int]:
+    """Per-status line counts over every patch journal of the run folder (``journal.status_counts`` of each,
+    summed): what the lift's summary, the demo's report and index.html show of a patch."""
+    counts: dict[str, int] = {}
+    for path in journal_paths(run_dir):
+        for status, n in status_counts(path).items():
+            counts[status] = counts.get(status, 0) + n
+    return counts
 
 
 def iter_journals(run_dir: Path) -> Iterator[dict[str, Any]]:
