@@ -340,6 +340,74 @@ def run_engine(
     return result
 
 
+@dataclasses.dataclass
+class Repeated:
+    """--repeat engine runs of one setting: the median run by items/s, and the median client CPU of them all."""
+
+    runs: list[dict[str, Any]]  # sorted by items/s
+
+    @property
+    def median(self) -> dict[str, Any]:
+        return self.runs[len(self.runs) // 2]
+
+    @property
+    def rate(self) -> float:
+        return self.median["patched"] / self.median["elapsed"]
+
+    @property
+    def all_rates(self) -> str:
+        return "/".join(f"{r['patched'] / r['elapsed']:.0f}" for r in self.runs)
+
+    def _cpus(self) -> list[float]:
+        return sorted(1000 * r["cpu"] / r["patched"] for r in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        """Client CPU ms/item: a measure of its own, the median of every run's (not the median run's)."""
+        cpus = self._cpus()
+        return cpus[len(cpus) // 2]
+
+    @property
+    def all_cpus(self) -> str:
+        return "/".join(f"{c:.2f}" for c in self._cpus())
+
+
+def repeated_runs(
+    args: argparse.Namespace,
+    sb: SandboxProcess,
+    runs_dir: Path,
+    label: str,
+    latency: float,
+    workers: int,
+    mode: str,
+    reset: Any,
+    requests: list[dict[str, Any]],
+    max_processes: int = 1,
+) -> Repeated:
+    """The engine --repeat times on a fresh copy of the approved plan, the items corrupted again after each run;
+    every run must patch every item with no conflict and no failure."""
+    runs = []
+    for attempt in range(args.repeat):
+        incident = f"{label}-{attempt}"
+        copy_plan(runs_dir, "plan-1x", incident)
+        sb.control("settings", {"latency_ms": latency})
+        one = run_engine(
+            sb,
+            runs_dir,
+            incident,
+            workers,
+            write_mode=mode,
+            transact_batch=args.transact_batch,
+            max_processes=max_processes,
+        )
+        reset(requests)
+        if one["patched"] != args.items or one["conflicts"] or one["failed"]:
+            raise RuntimeError(f"engine run {incident} is wrong: {one}")
+        runs.append(one)
+    # the median run (by items/s): one run is a few seconds on a machine shared with other work
+    return Repeated(sorted(runs, key=lambda r: r["patched"] / r["elapsed"]))
+
+
 def _processes_runs(
     args: argparse.Namespace,
     sb: SandboxProcess,
@@ -357,43 +425,18 @@ def _processes_runs(
         f"processes {counts}: write_mode={mode}, {workers} threads per process, latency {latency:g} ms, "
         f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
-    results = []
-    for p in counts:
-        runs = []
-        for attempt in range(args.repeat):
-            incident = f"procs-{p}-{attempt}"
-            copy_plan(runs_dir, "plan-1x", incident)
-            sb.control("settings", {"latency_ms": latency})
-            one = run_engine(
-                sb,
-                runs_dir,
-                incident,
-                workers,
-                write_mode=mode,
-                transact_batch=args.transact_batch,
-                max_processes=p,
-            )
-            reset(requests)
-            if one["patched"] != args.items or one["conflicts"] or one["failed"]:
-                raise RuntimeError(f"engine run with {p} processes is wrong: {one}")
-            runs.append(one)
-        runs.sort(key=lambda r: r["patched"] / r["elapsed"])
-        res = runs[len(runs) // 2]
-        results.append(
-            (
-                p,
-                res["patched"] / res["elapsed"],
-                1000 * res["cpu"] / res["patched"],
-                1000 * res["server_cpu"] / res["patched"],
-                "/".join(f"{r['patched'] / r['elapsed']:.0f}" for r in runs),
-            )
-        )
-    base_rate, base_cpu = results[0][1], results[0][2]
-    for p, rate, cpu, server, all_rates in results:
+    results = [
+        (p, repeated_runs(args, sb, runs_dir, f"procs-{p}", latency, workers, mode, reset, requests, p))
+        for p in counts
+    ]
+    base = results[0][1]
+    for p, rep in results:
+        server = 1000 * rep.median["server_cpu"] / rep.median["patched"]
         print(
-            f"processes={p} items_per_s={rate:.0f} ratio={rate / base_rate:.2f} "
-            f"client_cpu_ms_per_item={cpu:.3f} cpu_ratio={cpu / base_cpu:.2f} "
-            f"sandbox_cpu_ms_per_item={server:.3f} runs={all_rates} write_mode={mode}"
+            f"processes={p} items_per_s={rep.rate:.0f} ratio={rep.rate / base.rate:.2f} "
+            f"client_cpu_ms_per_item={rep.cpu:.3f} cpu_ratio={rep.cpu / base.cpu:.2f} "
+            f"sandbox_cpu_ms_per_item={server:.3f} runs={rep.all_rates} cpu_runs={rep.all_cpus} "
+            f"write_mode={mode}"
         )
     load = os.getloadavg()
     print(f"load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
@@ -692,31 +735,11 @@ def main(argv: list[str] | None = None) -> int:
             seed_rate = len(sample_keys) / seed_elapsed
             # (b) the engine, on everything, in a fresh process, once per write mode
             for mode in modes:
-                runs = []
-                for attempt in range(args.repeat):
-                    incident = f"run-{int(latency)}ms-{mode}-{attempt}"
-                    copy_plan(runs_dir, "plan-1x", incident)
-                    sb.control("settings", {"latency_ms": latency})
-                    one = run_engine(
-                        sb,
-                        runs_dir,
-                        incident,
-                        workers_for(mode),
-                        write_mode=mode,
-                        transact_batch=args.transact_batch,
-                    )
-                    reset(main_requests)
-                    if one["patched"] != args.items or one["conflicts"] or one["failed"]:
-                        raise RuntimeError(f"engine run at {latency} ms ({mode}) is wrong: {one}")
-                    runs.append(one)
-                # the median run (by items/s): one run is a few seconds on a machine shared with other work
-                runs.sort(key=lambda r: r["patched"] / r["elapsed"])
-                res = runs[len(runs) // 2]
-                engine_rate = res["patched"] / res["elapsed"]
-                all_rates = "/".join(f"{r['patched'] / r['elapsed']:.0f}" for r in runs)
-                # client CPU is a measure of its own: the median of every run's, not the median run's
-                cpus = sorted(1000 * r["cpu"] / r["patched"] for r in runs)
-                all_cpus = "/".join(f"{c:.2f}" for c in cpus)
+                label = f"run-{int(latency)}ms-{mode}"
+                rep = repeated_runs(
+                    args, sb, runs_dir, label, latency, workers_for(mode), mode, reset, main_requests
+                )
+                res, engine_rate, all_rates = rep.median, rep.rate, rep.all_rates
                 rows.append(
                     {
                         "latency_ms": latency,
@@ -729,8 +752,8 @@ def main(argv: list[str] | None = None) -> int:
                         "engine_calls_per_item": sum(res["calls"].values()) / res["patched"],
                         "engine_calls": res["calls"],
                         "seed_cpu_ms_per_item": 1000 * seed_cpu / len(sample_keys),
-                        "engine_cpu_ms_per_item": cpus[len(cpus) // 2],
-                        "engine_cpu_runs": all_cpus,
+                        "engine_cpu_ms_per_item": rep.cpu,
+                        "engine_cpu_runs": rep.all_cpus,
                         "seed_server_cpu_ms_per_item": 1000 * seed_server_cpu / len(sample_keys),
                         "engine_server_cpu_ms_per_item": 1000 * res["server_cpu"] / res["patched"],
                         "engine_maxrss_mb": res["maxrss_kb"] / 1024,
