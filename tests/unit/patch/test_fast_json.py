@@ -1,5 +1,6 @@
-"""The engine's BatchGetItem answers read with json.loads are exactly what botocore's parser returns, and its
-TransactWriteItems written with json.dumps do exactly what botocore's serialization does."""
+"""The engine's BatchGetItem answers read with orjson are exactly what botocore's parser returns, and its
+BatchGetItem and TransactWriteItems requests written with orjson do exactly what botocore's serialization
+does."""
 
 from __future__ import annotations
 
@@ -59,19 +60,19 @@ def test_transactions_written_as_json_write_and_check_every_attribute_type(sandb
     # conditions on binary values travel as base64 too: one holds, one does not (cancelled, reasons parsed)
     holds = {"blob": {"B": items[0]["blob"]["B"]}, "chunks": items[0]["chunks"]}
     changed = {**items[0], "status": {"S": "changed"}}
-    condition = "#b = :b AND chunks = :c"
+    holding = {
+        "Put": {
+            "TableName": table,
+            "Item": changed,
+            "ConditionExpression": "#b = :b AND chunks = :c",
+            "ExpressionAttributeNames": {"#b": "blob"},
+            "ExpressionAttributeValues": {":b": holds["blob"], ":c": holds["chunks"]},
+        }
+    }
     with pytest.raises(ClientError) as err:
         fast.transact_write_items(
             TransactItems=[
-                {
-                    "Put": {
-                        "TableName": table,
-                        "Item": changed,
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeNames": {"#b": "blob"},
-                        "ExpressionAttributeValues": {":b": holds["blob"], ":c": holds["chunks"]},
-                    }
-                },
+                holding,
                 {
                     "Put": {
                         "TableName": table,
@@ -85,17 +86,5 @@ def test_transactions_written_as_json_write_and_check_every_attribute_type(sandb
         )
     reasons = [r["Code"] for r in err.value.response["CancellationReasons"]]
     assert reasons == ["None", "ConditionalCheckFailed"]
-    fast.transact_write_items(
-        TransactItems=[
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": changed,
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeNames": {"#b": "blob"},
-                    "ExpressionAttributeValues": {":b": holds["blob"], ":c": holds["chunks"]},
-                }
-            }
-        ]
-    )
+    fast.transact_write_items(TransactItems=[holding])  # alone, its condition holds: written
     assert items_equal(aws.dynamodb.get_item(TableName=table, Key=schema.key_of(changed))["Item"], changed)
