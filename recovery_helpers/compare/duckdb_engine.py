@@ -108,10 +108,9 @@ def _unmatched_pairs(con, before: Sequence[str], after: Sequence[str], key_names
     )
     for table in ("before_lines", "before_hashes", "after_lines"):  # their memory goes to the decisions
         con.execute(f"DROP TABLE {table}")
-    lone_before, lone_after = "lone_before", "lone_after"
     return (
-        f"SELECT b.line, a.line FROM {_keyed(lone_before, key_names)} b "
-        f"FULL OUTER JOIN {_keyed(lone_after, key_names)} a ON a.kj = b.kj "
+        f"SELECT b.line, a.line FROM {_keyed('lone_before', key_names)} b "
+        f"FULL OUTER JOIN {_keyed('lone_after', key_names)} a ON a.kj = b.kj "
         "WHERE b.line IS DISTINCT FROM a.line"
     )
 
