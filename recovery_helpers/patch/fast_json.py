@@ -1,11 +1,11 @@
-"""The engine's two hot calls in plain JSON: BatchGetItem answers read, TransactWriteItems requests written.
+"""The engine's two hot calls in plain JSON: BatchGetItem and TransactWriteItems bodies written, answers read.
 
 botocore parses an answer and serializes a request by walking its model member by member; for DynamoDB
 items (deep AttributeValue structures) that was a third of the patch engine's client CPU (bench/README.md).
 
-Reading: the items of a BatchGetItem answer are read with ``orjson.loads``. An AttributeValue in the JSON protocol is
-already what boto3's low-level client returns (``{"S": "x"}``, ``{"N": "1.5"}``, ``{"BOOL": true}``...),
-except binary, which travels as base64 text and is returned as bytes: those values (``B``, ``BS``, also
+Reading: the items of a BatchGetItem answer are read with ``orjson.loads``. An AttributeValue in the JSON
+protocol is already what boto3's low-level client returns (``{"S": "x"}``, ``{"N": "1.5"}``, ``{"BOOL": true}``
+...), except binary, which travels as base64 text and is returned as bytes: those values (``B``, ``BS``, also
 inside maps and lists) are decoded here, and only when the answer holds one. The rest of the answer
 (``UnprocessedKeys``, ``ConsumedCapacity``) and every error answer are still parsed by botocore, through the
 ``before-parse`` event botocore offers for this (its ``customized_response_dict`` is merged into the result).
@@ -13,9 +13,9 @@ inside maps and lists) are decoded here, and only when the answer holds one. The
 Writing: a TransactWriteItems request's ``TransactItems`` and a BatchGetItem request's ``RequestItems`` are
 taken out of the parameters before botocore serializes them (the engine builds every element itself and runs
 without parameter validation; DynamoDB validates them) and put into the JSON body with ``orjson.dumps`` (bytes
-as base64, as botocore writes them; the json module for what orjson refuses) before the request is signed and sent (``before-call``). The call
-recorder still sees them: it reads the parameters before this does. Headers, signing, retries and error
-parsing stay botocore's.
+as base64, as botocore writes them; the json module for what orjson refuses) before the request is signed and
+sent (``before-call``). The call recorder still sees them: it reads the parameters before this does. Headers,
+signing, retries and error parsing stay botocore's.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from typing import Any
 
 import orjson
 
-#: Where a call's TransactItems (or RequestItems) wait between the parameter build and the request (botocore's per-call context).
+#: Where a call's TransactItems (or RequestItems) wait between the parameter build and the request
+#: (botocore's per-call context).
 _STASH = "recovery_transact_items"
 
 
 def use_fast_json(client: Any) -> None:
-    """Have ``client`` (a DynamoDB client) read BatchGetItem's items and write TransactWriteItems' in JSON."""
+    """Have ``client`` (a DynamoDB client) write BatchGetItem's and TransactWriteItems' bodies and read
+    BatchGetItem's items in plain JSON."""
     events = client.meta.events
     events.register("before-parse.dynamodb.BatchGetItem", _items_by_json)
     # on the service level and last: after the call recorder's handler, which reads the table names
