@@ -83,12 +83,13 @@ class PlanEntry:
 
     def digest_line(self) -> str:
         """The canonical line this entry contributes to the plan digest."""
-        return (
-            json.dumps(
-                [self.key_id, self.action, self.restored_digest, self.live_digest], separators=(",", ":")
-            )
-            + "\n"
-        )
+        return digest_line(self.key_id, self.action, self.restored_digest, self.live_digest)
+
+
+def digest_line(key_id: str, action: str, restored_digest: str, live_digest: str) -> str:
+    """One entry's canonical line of the plan digest (04_diff sums them when it writes the plan, 05_patch again
+    when it reads it)."""
+    return json.dumps([key_id, action, restored_digest, live_digest], separators=(",", ":")) + "\n"
 
 
 class PlanWriter:
@@ -144,13 +145,10 @@ class PlanWriter:
                             raise ValueError(f"key {key_id} appears twice in the plan")
                         previous = key_id
                         obj = json.loads(line)
-                        digest.update(
-                            json.dumps(
-                                [key_id, obj["action"], obj["restored_digest"], obj["live_digest"]],
-                                separators=(",", ":"),
-                            ).encode()
-                            + b"\n"
+                        entry_line = digest_line(
+                            key_id, obj["action"], obj["restored_digest"], obj["live_digest"]
                         )
+                        digest.update(entry_line.encode())
                         counts[obj["classification"]] += 1
                         out.write(line + "\n")
                     out.flush()
