@@ -30,9 +30,6 @@ class CounterBar:
         with self.counter.get_lock():
             self.counter.value += n
 
-    def set_description_str(self, desc: str, refresh: bool = True) -> None:
-        """Nothing to draw here: the parent's bar is the one shown."""
-
     def close(self) -> None:
         """The counter stays readable by the parent after the engine is done."""
 
