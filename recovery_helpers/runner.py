@@ -269,6 +269,8 @@ def _execute_step(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from recovery_helpers.kernel_sockets import execution_options
+
     # Nobody watches a headless kernel: progress as one final line, no approval buttons (see progress.py).
     kernel_env = {**(env or {}), **HEADLESS_ENV}
     try:
@@ -284,6 +286,7 @@ def _execute_step(
                 progress_bar=False,
                 cwd=str(workdir),
                 extra_arguments=list(KERNEL_ARGUMENTS),
+                **execution_options(),  # Unix sockets: no TCP port another process can take first
             )
     except PapermillExecutionError as exc:
         return _error_line(exc)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -128,12 +130,6 @@ def staged(workdir: Path, incident: str, orders_per_tenant: int = 40) -> Iterato
             proc.kill()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Lab:
     url: str
@@ -145,13 +141,19 @@ class Lab:
 
 @contextmanager
 def jupyter_lab(root: Path, env: dict[str, str], home: Path) -> Iterator[Lab]:
-    """JupyterLab serving ``root`` on 127.0.0.1 with a token; settings and workspaces in ``home``."""
+    """JupyterLab serving ``root`` on 127.0.0.1 with a token; settings and workspaces in ``home``.
+
+    No port is chosen ahead (a port found free here can be taken before the server binds it): the server binds
+    port 0 and its info file says which port it got. Its kernels use Unix sockets (``KernelManager.transport=ipc``,
+    as ``recovery_helpers.kernel_sockets`` explains), in a runtime folder short enough for a socket path.
+    """
     settings = home / "settings"
     for name, value in LAB_SETTINGS.items():
         plugin, file = name.rsplit("/", 1)
         (settings / plugin).mkdir(parents=True, exist_ok=True)
         (settings / plugin / file).write_text(json.dumps(value))
-    port, token = _free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
+    runtime = Path(tempfile.mkdtemp(prefix="rh-lab-"))
     log = (home / "jupyter.log").open("w")
     proc = subprocess.Popen(
         [
@@ -160,7 +162,7 @@ def jupyter_lab(root: Path, env: dict[str, str], home: Path) -> Iterator[Lab]:
             "jupyterlab",
             "--no-browser",
             "--ip=127.0.0.1",
-            f"--port={port}",
+            "--port=0",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
             f"--LabApp.user_settings_dir={settings}",
@@ -168,25 +170,16 @@ def jupyter_lab(root: Path, env: dict[str, str], home: Path) -> Iterator[Lab]:
             "--LabApp.news_url=",
             "--LabApp.extension_manager=readonly",
             "--ServerApp.open_browser=False",
+            "--KernelManager.transport=ipc",
             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
         ],
         cwd=root,
-        env={**env, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "rt")},
+        env={**env, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(runtime)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert proc.poll() is None, f"jupyter lab exited: {(home / 'jupyter.log').read_text()}"
-                assert time.monotonic() < deadline, "jupyter lab did not listen within 90 s"
-                time.sleep(0.2)
-        yield Lab(url, token)
+        yield Lab(_wait_for_server(proc, runtime / f"jpserver-{proc.pid}.json", home / "jupyter.log"), token)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -194,6 +187,21 @@ def jupyter_lab(root: Path, env: dict[str, str], home: Path) -> Iterator[Lab]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _wait_for_server(proc: subprocess.Popen, info_file: Path, log: Path) -> str:
+    """The server's URL once it answers on the port its info file names (bounded by a deadline)."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            port = int(json.loads(info_file.read_text())["port"])
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return f"http://127.0.0.1:{port}"
+        except (OSError, ValueError, KeyError):  # not written yet, half written, or not listening yet
+            assert proc.poll() is None, f"jupyter lab exited: {log.read_text()}"
+            assert time.monotonic() < deadline, "jupyter lab did not listen within 90 s"
+            time.sleep(0.2)
 
 
 def block_the_internet(context: Any, blocked: list[str]) -> None:

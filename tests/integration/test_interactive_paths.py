@@ -12,6 +12,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from recovery_helpers.context import open_context
 from recovery_helpers.errors import InputError
+from recovery_helpers.kernel_sockets import execution_options
 from recovery_helpers.runner import load_parameters
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -58,6 +59,7 @@ def test_diff_notebook_with_a_typo_fails_naming_the_folder_and_creates_nothing(t
             },
             kernel_name="python3",
             progress_bar=False,
+            **execution_options(),
             cwd=str(tmp_path),
         )
     assert failed.value.ename == "InputError"
@@ -98,6 +100,7 @@ def test_a_recovery_error_shows_its_message_not_a_traceback_and_still_fails_the_
             str(tmp_path / "out.ipynb"),
             kernel_name="python3",
             progress_bar=False,
+            **execution_options(),
             cwd=str(tmp_path),
         )
     assert (failed.value.ename, failed.value.evalue) == (
@@ -120,6 +123,7 @@ def test_other_errors_keep_their_traceback(tmp_path):
             str(tmp_path / "out.ipynb"),
             kernel_name="python3",
             progress_bar=False,
+            **execution_options(),
             cwd=str(tmp_path),
         )
     out = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)

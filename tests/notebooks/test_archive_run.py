@@ -175,6 +175,7 @@ def test_a_notebook_run_by_hand_gets_the_same_header(sandbox, aws, unique_name, 
     from nbclient import NotebookClient
 
     from recovery_helpers.archive import export_step_html
+    from recovery_helpers.kernel_sockets import execution_options
     from recovery_helpers.runner import NOTEBOOKS, default_notebooks_dir
     from tests.conftest import create_table
 
@@ -187,7 +188,8 @@ def test_a_notebook_run_by_hand_gets_the_same_header(sandbox, aws, unique_name, 
         .replace('runs_dir = "runs"', f"runs_dir = {str(tmp_path / 'runs')!r}")
         .replace("endpoint_url = None", f"endpoint_url = {sandbox.endpoint_url!r}")
     )
-    NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    resources = {"metadata": {"path": str(tmp_path)}}
+    NotebookClient(nb, kernel_name="python3", resources=resources, **execution_options()).execute()
     path = tmp_path / "runs" / "byhand" / "01_prepare.ipynb"
     nbformat.write(nb, str(path))
     html = export_step_html(path)

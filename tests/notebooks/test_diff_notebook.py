@@ -8,6 +8,7 @@ from pathlib import Path
 import papermill
 import pytest
 
+from recovery_helpers.kernel_sockets import execution_options
 from tests.diff_support import END, START, twin_tables, write_lines
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04_diff.ipynb"
@@ -77,6 +78,7 @@ def test_notebook_builds_the_plan_then_approves_it_with_the_printed_digest(
         kernel_name="python3",
         cwd=str(tmp_path),
         progress_bar=False,
+        **execution_options(),
     )
     plan = json.loads((runs / "nb" / "plan.json").read_text())
     assert plan["counts"] == {"changed": 1, "deleted": 1, "created": 0, "unchanged": 0}
@@ -94,6 +96,7 @@ def test_notebook_builds_the_plan_then_approves_it_with_the_printed_digest(
         kernel_name="python3",
         cwd=str(tmp_path),
         progress_bar=False,
+        **execution_options(),
     )
     assert "proposed changes:</b>" not in outputs(headless) and "approved 0 of 2" in outputs(headless)
     assert f"plan digest: {plan['digest']}" in outputs(headless)
@@ -106,6 +109,7 @@ def test_notebook_builds_the_plan_then_approves_it_with_the_printed_digest(
         kernel_name="python3",
         cwd=str(tmp_path),
         progress_bar=False,
+        **execution_options(),
     )
     approvals = json.loads((runs / "nb" / "approvals.json").read_text())
     assert (approvals["digest"], approvals["default"], approvals["method"]) == (

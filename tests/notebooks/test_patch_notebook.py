@@ -10,6 +10,7 @@ import pytest
 
 from recovery_helpers import estimate
 from recovery_helpers.items import items_equal
+from recovery_helpers.kernel_sockets import execution_options
 from recovery_helpers.plan import iter_plan
 from tests.unit.patch.test_patch import assert_recovered, make_scenario, writes
 
@@ -23,6 +24,7 @@ def _run(sc, tmp_path: Path, name: str, **params) -> str:
         str(out),
         kernel_name="python3",
         progress_bar=False,
+        **execution_options(),
         cwd=str(NOTEBOOK.parents[1]),
         parameters={
             "incident_id": "inc",

@@ -11,6 +11,7 @@ import papermill
 import pytest
 
 from recovery_helpers import estimate
+from recovery_helpers.kernel_sockets import execution_options
 from tests.conftest import create_table
 from tests.containment_support import attempt, make_app_role
 
@@ -86,6 +87,7 @@ def _run(name: str, out: Path, **parameters) -> str:
         parameters=parameters,
         kernel_name="python3",
         progress_bar=False,
+        **execution_options(),
         cwd=str(out),
     )
     nb = json.loads(path.read_text())
