@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
-from . import restores
+from . import iam_conditions, restores
 
 _PARTIQL_TABLE = re.compile(
     r'(?:\bFROM|\bINTO|^\s*UPDATE)\s+"?([A-Za-z0-9_.\-]+?)"?(?:\.|\s|$)', re.IGNORECASE
@@ -84,9 +84,11 @@ def _check_permissions(handler: Any, op: str) -> None:
     request.check_signature()
     policies = [IAMPolicy(p) for p in request._access_key.collect_policies()]
     arn_prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
+    context = iam_conditions.request_context(handler, _param)
     for action, table in iam_actions(op, handler.body or {}):
         resource = arn_prefix + table if table else "*"
-        verdicts = [p.is_action_permitted(f"dynamodb:{action}", resource) for p in policies]
+        with iam_conditions.in_context(context):
+            verdicts = [p.is_action_permitted(f"dynamodb:{action}", resource) for p in policies]
         if PermissionResult.DENIED in verdicts:
             why = "with an explicit deny in an identity-based policy"
         elif PermissionResult.PERMITTED in verdicts:

@@ -31,7 +31,7 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
 
-    from . import dynamo_fixes, exports, iam, partiql, restores, transactions
+    from . import dynamo_fixes, exports, iam, iam_conditions, partiql, restores, transactions
 
     dynamo_fixes.install()  # DynamoDB's number rules (its own, not the runbook's), projections, error types...
     DynamoDBBackend.execute_statement = partiql.wrap_execute_statement(DynamoDBBackend.execute_statement)
@@ -65,6 +65,7 @@ def install(settings: SandboxSettings, clock: Clock) -> None:
     DynamoHandler._authenticate_and_authorize_normal_action = iam.authorize_dynamodb
     iam.allow_account_principals()
     iam.scope_other_services()
+    iam_conditions.evaluate_conditions(iam._param)
     _speed_up_dispatch()
     _fix_comparisons_and_segments()
     DynamoHandler.serialized = _fast_serialized(DynamoHandler.serialized)

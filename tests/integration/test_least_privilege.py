@@ -120,12 +120,7 @@ def test_without_one_action_the_run_stops_at_the_step_that_needs_it(sandbox, tmp
         assert not [t for t in tables if t.startswith(f"{world.incident.table_name}-restored")]
 
 
-# -- sandbox gaps: these flip to failures (strict) when the sandbox evaluates them as AWS does -----------------
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="sandbox gap: the Condition of an Allow (iam:PolicyARN) is not evaluated",
-)
+# -- the conditions of the recovery role: the sandbox evaluates them as AWS does (sandbox/iam_conditions.py) --
 def test_the_recovery_role_may_attach_only_the_deny_policy(sandbox, aws, unique_name):
     account = aws.account_id
     app, deny, other = f"app-{unique_name}"[:60], f"deny-{unique_name}"[:60], f"other-{unique_name}"[:60]
