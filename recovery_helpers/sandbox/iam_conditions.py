@@ -91,9 +91,10 @@ def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+def _glob(pattern: str, value: str) -> bool:
+    """IAM's wildcards, case-sensitive: ``*`` any run of characters, ``?`` one character."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+    return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
 def _arn_like(pattern: str, value: str) -> bool:
@@ -143,9 +144,8 @@ def evaluate_conditions(param: Callable[[Any, str], str | None]) -> None:
         statement = self._statement
         if not isinstance(statement, dict) or not statement.get("Condition"):
             return permitted(self, action, resource, principal, values)
-        extra = {
-            k.lower(): [v] for k, v in (values or {}).items()
-        }  # moto's own (sts:ExternalId on AssumeRole)
+        # moto's own values for a trust policy (sts:ExternalId on AssumeRole)
+        extra = {k.lower(): [v] for k, v in (values or {}).items()}
         with in_context({**(REQUEST_CONTEXT.get() or {}), **extra}):
             if not statement_applies(statement):
                 return PermissionResult.NEUTRAL
