@@ -92,16 +92,10 @@ def _figure(name: str, value: Any) -> str:
     if name in ("read_units", "write_units"):
         return f"{value:,.0f}"
     if name == "export_gb":
-        return _small(value, 3)
+        return estimate.small(value, 3)
     if name == "minutes":
-        return _small(value, 1)
+        return estimate.small(value, 1)
     return str(value)
-
-
-def _small(value: float, digits: int) -> str:
-    """``0`` for nothing, ``<0.1`` (``<0.001``) for less than the last digit shown, else the rounded value."""
-    floor = 10**-digits
-    return "0" if not value else f"<{floor:.{digits}f}" if value < floor else f"{value:,.{digits}f}"
 
 
 def _binary(size: float) -> str:

@@ -75,9 +75,21 @@ class Estimate:
     def line(self) -> str:
         return (
             f"{self.step}: items={self.items} bytes={self.bytes} read_units={self.read_units:.0f} "
-            f"write_units={self.write_units:.0f} export_gb={self.export_gb:.3f} minutes={self.minutes:.1f} "
+            f"write_units={self.write_units:.0f} export_gb={small(self.export_gb, 3, grouped=False)} "
+            f"minutes={small(self.minutes, 1, grouped=False)} "
             f"capped_by={self.capped_by}"
         )
+
+
+def small(value: float, digits: int, *, grouped: bool = True) -> str:
+    """``0`` for nothing, ``<0.1`` (``<0.001``) for less than the last digit shown, else the rounded value:
+    a few seconds or megabytes never read as "0.0"."""
+    floor = 10**-digits
+    if not value:
+        return "0"
+    if value < floor:
+        return f"<{floor:.{digits}f}"
+    return f"{value:,.{digits}f}" if grouped else f"{value:.{digits}f}"
 
 
 def attribute_size(name: str, value: dict[str, Any]) -> int:

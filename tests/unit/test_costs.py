@@ -145,6 +145,8 @@ def test_patch_cost_counts_the_dry_runs_writes_twice_through_transactions(aws, t
     shown = frame.set_index("figure")["patch"]
     assert shown["write units"] == f"{auto.write_units:,.0f}" and shown["export GB"] == "0"
     assert shown["minutes"] == "<0.1", "a few seconds are not shown as 0.0 minutes"
+    # the line under the table says the same (it said minutes=0.0 beside the table's <0.1)
+    assert " export_gb=0 minutes=<0.1 " in auto.line() and auto.line() in costs.Costs("patch", [auto]).text()
 
 
 def _patch_estimate(sc, preview, **shape) -> estimate.Estimate:
