@@ -28,6 +28,7 @@ from ..aws import explain
 from ..context import Context
 from ..errors import InputError
 from ..incident import utc_now
+from ..item_diff import key_text
 from ..items import Item, from_json_safe, item_digest, to_json_safe
 from ..journal import JsonlFile
 from .checks import key_schema
@@ -210,12 +211,48 @@ def _send(
 
 
 def ambiguous_keys(ctx: Context) -> list[dict[str, Any]]:
-    """The undecided ambiguous keys of the current patch run (every shard's), each with the item now."""
+    """The undecided ambiguous keys of the current patch run (every shard's), each with the item now and its
+    ``label`` (``pk=tenant-1, sk=order#7``, as the diff shows keys)."""
     run_id = current_patch(ctx)
     lines = [
         line for path in journal_paths(ctx.incident.path) for line in final_lines(path, run_id, "ambiguous")
     ]
-    return [{**line, "now": to_json_safe(_read(ctx, from_json_safe(line["key"])))} for line in lines]
+    schema = key_schema(ctx) if lines else None
+    return [
+        {
+            **line,
+            "label": key_text(schema, from_json_safe(line["key"])),
+            "now": to_json_safe(_read(ctx, from_json_safe(line["key"]))),
+        }
+        for line in lines
+    ]
+
+
+def _by_key_id(ctx: Context, decisions: Mapping[str, str]) -> dict[str, str]:
+    """``decisions`` keyed by key id: a key may be named by its id or by its label (``pk=..., sk=...``, copied
+    from the table), when that label is one undecided key's. A label two keys share (string keys holding
+    ``", sk="``) is refused, naming their ids, and so is a key named twice; anything else is passed on as
+    given (and refused there)."""
+    labels: dict[str, list[str]] = {}
+    for line in ambiguous_keys(ctx):
+        labels.setdefault(line["label"], []).append(line["key_id"])
+    ids = {key_id for same in labels.values() for key_id in same}
+    out: dict[str, str] = {}
+    for name, decision in decisions.items():
+        same = [] if name in ids else labels.get(name.strip(), [])
+        if len(same) > 1:
+            raise InputError(
+                f"resolve_ambiguous: {name!r} names {len(same)} keys ({', '.join(same)}): use the key_id of the "
+                "one you mean. Nothing was written."
+            )
+        key_id = same[0] if same else name
+        if key_id in out:
+            raise InputError(
+                f"resolve_ambiguous names key {key_id} twice (by its key and its key_id): name it once. "
+                "Nothing was written."
+            )
+        out[key_id] = decision
+    return out
 
 
 @dataclass
@@ -231,7 +268,7 @@ class AmbiguousDecisions:
         lines += [f"  {d['key_id']}: {d['decision']} ({d['reason']})" for d in self.decided]
         if self.left:
             lines.append(
-                "  to decide: resolve_ambiguous = {key_id: 'keep' or 'write'} with resolve_reason = '...' "
+                "  to decide: resolve_ambiguous = {key or key_id: 'keep' or 'write'} with resolve_reason = '...' "
                 "(keep: the item now is accepted, nothing written; write: the target is written now)"
             )
         if self.decided and self.verification is not None:  # verified again after the decisions
@@ -246,6 +283,7 @@ class AmbiguousDecisions:
 
         rows = [
             {
+                "key": line.get("label"),
                 "key_id": line["key_id"],
                 "action": line.get("action"),
                 "before": item_text(from_json_safe(line.get("before"))),
@@ -256,7 +294,8 @@ class AmbiguousDecisions:
             }
             for line in self.left
         ]
-        return pd.DataFrame(rows, columns=["key_id", "action", "before", "found", "now", "target", "reason"])
+        columns = ["key", "key_id", "action", "before", "found", "now", "target", "reason"]
+        return pd.DataFrame(rows, columns=columns)
 
     def check(self) -> None:
         """Raise VerificationError when the verification (if any) found something wrong (returns nothing, so
@@ -289,8 +328,9 @@ def decide_ambiguous(
     if bad or not reason.strip():
         problem = f"{bad} are not 'keep' or 'write' decisions" if bad else "resolve_reason is empty"
         raise InputError(f"resolve_ambiguous: {problem}. Nothing was written.")
+    by_id = _by_key_id(ctx, decisions)
     out = AmbiguousDecisions()
-    for key_id, decision in decisions.items():
+    for key_id, decision in by_id.items():
         out.decided.append(resolve_ambiguous(ctx, key_id, decision, reason=reason))
     out.left = ambiguous_keys(ctx)
     out.verification = verify(ctx, max_workers=max_workers)

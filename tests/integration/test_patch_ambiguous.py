@@ -130,9 +130,18 @@ def test_decide_ambiguous_lists_both_versions_and_applies_a_dict(sandbox, aws, t
     assert set(frame.columns) >= {"before", "found", "now", "target"}
     with pytest.raises(InputError, match="resolve_reason is empty"):
         patch.decide_ambiguous(sc.ctx, {landed: "keep"})
+    # a key is named by its key_id or by the key shown beside it (as the diff shows keys), not both
+    label = dict(zip(frame["key_id"], frame["key"], strict=True))
+    assert label[landed] == ", ".join(f"{n}={v['S']}" for n, v in sc.key(landed).items())
+    with pytest.raises(InputError, match="twice"):
+        patch.decide_ambiguous(sc.ctx, {landed: "keep", label[landed]: "write"}, reason="r")
+    assert len(patch.decide_ambiguous(sc.ctx, {}).left) == 3  # refused before anything was decided
     decided = patch.decide_ambiguous(
-        sc.ctx, {landed: "keep", set_back: "keep", overtaken: "keep"}, reason="checked with the app team"
+        sc.ctx,
+        {label[landed]: "keep", set_back: "keep", label[overtaken]: "keep"},
+        reason="checked with the app team",
     )
+    assert sorted(d["key_id"] for d in decided.decided) == sorted([landed, set_back, overtaken])
     decided.check()  # raises while anything is wrong
     assert decided.left == [] and decided.verification.ok
     assert items_equal(sc.get(overtaken), app_item) and sc.get(set_back) is None
