@@ -309,6 +309,8 @@ def _verify_denied(
         **v.record_fields(),
         read=v.read.outcome if v.read else None,
     )
+    if report.baseline and not any(r.outcome == ALLOWED for r in report.baseline):
+        report.notes.append(PROBES_REFUSED_BEFORE)
     if v.read is not None and v.read.outcome != ALLOWED:
         report.notes.append(
             f"WARNING: the application can no longer read ({v.read.code}): check the role's policies."
@@ -325,6 +327,14 @@ def _verify_denied(
         "again.",
         report=report,
     )
+
+
+#: When every write probe was refused before the Deny too, "denied now" does not show the Deny took effect.
+PROBES_REFUSED_BEFORE = (
+    "WARNING: the application was refused on every write path before the Deny too (see 'before'): the probes "
+    "show that their keys cannot be written, not that the Deny took effect. An application policy limited to "
+    "some keys (dynamodb:LeadingKeys) refuses the probes' random keys; the Deny itself is attached (above)."
+)
 
 
 def _baseline(aws: Aws, table: str, schema: KeySchema, app_arn: str) -> list[ProbeResult]:

@@ -29,6 +29,11 @@ from .tenancy import ALL
 
 #: What lift checks when contain could not record what the application wrote through before.
 DEFAULT_PATHS = ("PutItem", "UpdateItem", "DeleteItem")
+NOTHING_TO_GET_BACK = (
+    "writes as the application: not checked. 02_contain's probes found no write path open before the Deny "
+    "(its policy refused their keys, e.g. an Allow limited by dynamodb:LeadingKeys), so there is nothing to "
+    "get back; check with the application that it writes again."
+)
 
 
 @dataclass
@@ -276,8 +281,13 @@ def _verify_writable(
 ) -> None:
     """Verify, as the application, that writes reach the table again on the paths it had before."""
     inc, aws = ctx.incident, ctx.aws
+    before = inc.get("write_paths_before")
+    paths = [p for p in (DEFAULT_PATHS if before is None else before) if p != "PartiQL INSERT"]
+    if not paths:  # contain probed, and the application could write through no path then either
+        report.notes.append(NOTHING_TO_GET_BACK)
+        ctx.record("verify lift", "skipped", reason="no write path was open before containment")
+        return
     schema = KeySchema.of_table(aws.dynamodb, ctx.table_name)
-    paths = [p for p in (inc.get("write_paths_before") or DEFAULT_PATHS) if p != "PartiQL INSERT"]
     v = verify_writes(
         aws,
         ctx.table_name,

@@ -167,3 +167,42 @@ def test_a_deny_attached_before_the_incident_stays_attached(aws, setup):
     report = _lift(s2)
     assert not report.deny_detached and _attached(aws, s) == [s["policy"]]
     assert any("attached before containment" in n for n in report.notes)
+
+
+def test_an_application_limited_to_its_tenants_keys_is_contained_and_lifted_with_a_warning(
+    aws, unique_name, tmp_path
+):
+    """An app role whose writes are allowed only under dynamodb:LeadingKeys: the probes' random keys were
+    refused before the Deny too. Contain says so; lift has no open path to get back and must not fail
+    expecting the classic three (it did: `[]` recorded by contain read as "not recorded")."""
+    table = create_table(aws.dynamodb, unique_name)
+    role = f"app-{unique_name}"[:64]
+    make_app_role(aws, role, table, allow=False)
+    arn = f"arn:aws:dynamodb:{aws.region}:{aws.account_id}:table/{table}"
+    scoped = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+                "Resource": arn,
+            },
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:*",
+                "Resource": arn,
+                "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["t1"]}},
+            },
+        ],
+    }
+    aws.iam.put_role_policy(RoleName=role, PolicyName="app-tenant", PolicyDocument=json.dumps(scoped))
+    s = {"table": table, "role": role, "param": f"ro-{unique_name}", "policy": f"deny-{unique_name}"[:120]}
+    s["ctx"] = context(aws, tmp_path, table)
+    contained = _contain(s)
+    assert contained.verified and {r.outcome for r in contained.baseline} == {"denied"}
+    assert "refused on every write path before the Deny too" in contained.summary()
+    lifted = _lift(s)
+    assert lifted.deny_detached and lifted.closed and lifted.verification is None
+    assert "not checked" in lifted.text() and _attached(aws, s) == []
+    last = s["ctx"].incident.data["timeline"][-2]
+    assert (last["action"], last["result"]) == ("verify lift", "skipped")
