@@ -238,7 +238,8 @@ def _by_key_id(ctx: Context, decisions: Mapping[str, str]) -> dict[str, str]:
         labels.setdefault(line["label"], []).append(line["key_id"])
     ids = {key_id for same in labels.values() for key_id in same}
     out: dict[str, str] = {}
-    for name, decision in decisions.items():
+    for given, decision in decisions.items():
+        name = str(given)  # a parameters file may give a number
         same = [] if name in ids else labels.get(name.strip(), [])
         if len(same) > 1:
             raise InputError(
