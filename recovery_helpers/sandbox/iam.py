@@ -84,7 +84,7 @@ def _check_permissions(handler: Any, op: str) -> None:
     request.check_signature()
     policies = [IAMPolicy(p) for p in request._access_key.collect_policies()]
     arn_prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
-    context = iam_conditions.request_context(handler, _param)
+    context = {"aws:requestedregion": [handler.region]}  # a DynamoDB request holds no other key modelled
     for action, table in iam_actions(op, handler.body or {}):
         resource = arn_prefix + table if table else "*"
         with iam_conditions.in_context(context):

@@ -48,6 +48,11 @@ EXECUTED_JS = """() => {
 
 STARTED_JS = """() => [...document.querySelectorAll('CURRENT .jp-CodeCell .jp-InputArea-prompt')]
   .some(p => /^\\[(\\*|\\d+)\\]:$/.test(p.textContent.trim()))""".replace("CURRENT", CURRENT)
+#: How many code cells have run (show an execution count).
+RAN_JS = """() => [...document.querySelectorAll('CURRENT .jp-CodeCell .jp-InputArea-prompt')]
+  .filter(p => /^\\[\\d+\\]:$/.test(p.textContent.trim())).length""".replace("CURRENT", CURRENT)
+#: Seconds with cells queued, none running to the end and the kernel not busy: the queue was lost.
+STUCK_SECONDS = 30
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -222,9 +227,12 @@ def run_all(page: Any, shot: Callable[[str], None], name: str, timeout_s: float 
     """Run All Cells from the Run menu, wait until every cell ran (fail on an error output), screenshot.
 
     A Run All that lands while JupyterLab is still settling the notebook's kernel is dropped (the prompts stay,
-    or fall back to, ``[ ]``); then it is clicked again, at most three times. Each click gets the whole
-    ``timeout_s`` (a loaded CI machine runs the other xdist worker's tests beside this one).
+    or fall back to, ``[ ]``), or queued for a kernel JupyterLab has just replaced (the prompts show ``[*]``,
+    nothing runs and the kernel is not busy: seen once in CI, where it waited out the whole timeout); then it is
+    clicked again, at most three times. Each click gets the whole ``timeout_s`` (a loaded CI machine runs the
+    other xdist worker's tests beside this one).
     """
+    busy = page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='busy']")
     idle = page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']")
     choose = page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True)
     idle.or_(choose).first.wait_for(timeout=60_000)
@@ -239,15 +247,21 @@ def run_all(page: Any, shot: Callable[[str], None], name: str, timeout_s: float 
         for attempt in range(3):
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-            clicked = time.monotonic()
-            deadline = clicked + timeout_s
+            clicked = progressed = time.monotonic()
+            deadline, ran = clicked + timeout_s, -1
             while time.monotonic() < deadline:
                 outcome = page.evaluate(EXECUTED_JS)
                 if outcome:
                     break
-                if not page.evaluate(STARTED_JS) and time.monotonic() - clicked > 10:
+                now = time.monotonic()
+                if page.evaluate(RAN_JS) != ran or busy.count():
+                    ran, progressed = page.evaluate(RAN_JS), now
+                if not page.evaluate(STARTED_JS) and now - clicked > 10:
                     shot(f"{name}-not-started-{attempt + 1}")
                     break  # nothing queued or running 10 s after the click: click again
+                if now - progressed > STUCK_SECONDS:
+                    shot(f"{name}-stuck-{attempt + 1}")
+                    break  # queued, but nothing ran and the kernel idle for 30 s: click again
                 time.sleep(0.5)
             if outcome:
                 break
