@@ -213,19 +213,19 @@ def _send(
 def ambiguous_keys(ctx: Context) -> list[dict[str, Any]]:
     """The undecided ambiguous keys of the current patch run (every shard's), each with the item now and its
     ``label`` (``pk=tenant-1, sk=order#7``, as the diff shows keys)."""
+    return [
+        {**line, "now": to_json_safe(_read(ctx, from_json_safe(line["key"])))} for line in _undecided(ctx)
+    ]
+
+
+def _undecided(ctx: Context) -> list[dict[str, Any]]:
+    """The current patch run's undecided ambiguous journal lines, each with its ``label`` (nothing read)."""
     run_id = current_patch(ctx)
     lines = [
         line for path in journal_paths(ctx.incident.path) for line in final_lines(path, run_id, "ambiguous")
     ]
     schema = key_schema(ctx) if lines else None
-    return [
-        {
-            **line,
-            "label": key_text(schema, from_json_safe(line["key"])),
-            "now": to_json_safe(_read(ctx, from_json_safe(line["key"]))),
-        }
-        for line in lines
-    ]
+    return [{**line, "label": key_text(schema, from_json_safe(line["key"]))} for line in lines]
 
 
 def _by_key_id(ctx: Context, decisions: Mapping[str, str]) -> dict[str, str]:
@@ -234,7 +234,7 @@ def _by_key_id(ctx: Context, decisions: Mapping[str, str]) -> dict[str, str]:
     ``", sk="``) is refused, naming their ids, and so is a key named twice; anything else is passed on as
     given (and refused there)."""
     labels: dict[str, list[str]] = {}
-    for line in ambiguous_keys(ctx):
+    for line in _undecided(ctx):  # labels only: the items are read once, for the listing
         labels.setdefault(line["label"], []).append(line["key_id"])
     ids = {key_id for same in labels.values() for key_id in same}
     out: dict[str, str] = {}
