@@ -115,12 +115,12 @@ _TESTS: dict[str, Callable[[str, str], bool]] = {
 }
 
 
-def statement_applies(statement: dict[str, Any]) -> bool:
-    """Whether a statement's Condition lets it apply to the current request (strict when it cannot tell)."""
+def condition_holds(statement: dict[str, Any], context: dict[str, list[str]]) -> bool:
+    """Whether a statement's Condition lets it apply to a request with ``context`` (strict when it cannot tell)."""
     condition = statement.get("Condition")
     if not condition:
         return True
-    verdict = evaluate(condition, REQUEST_CONTEXT.get() or {}) if isinstance(condition, dict) else None
+    verdict = evaluate(condition, context) if isinstance(condition, dict) else None
     if verdict is None:
         return statement.get("Effect") == "Deny"  # unknown: a Deny applies, an Allow does not
     return verdict
@@ -146,9 +146,8 @@ def evaluate_conditions(param: Callable[[Any, str], str | None]) -> None:
             return permitted(self, action, resource, principal, values)
         # moto's own values for a trust policy (sts:ExternalId on AssumeRole)
         extra = {k.lower(): [v] for k, v in (values or {}).items()}
-        with in_context({**(REQUEST_CONTEXT.get() or {}), **extra}):
-            if not statement_applies(statement):
-                return PermissionResult.NEUTRAL
+        if not condition_holds(statement, {**(REQUEST_CONTEXT.get() or {}), **extra}):
+            return PermissionResult.NEUTRAL
         unconditional = IAMPolicyStatement({k: v for k, v in statement.items() if k != "Condition"})
         return permitted(unconditional, action, resource, principal, values)
 
