@@ -253,9 +253,9 @@ def run_all(page: Any, shot: Callable[[str], None], name: str, timeout_s: float 
                 outcome = page.evaluate(EXECUTED_JS)
                 if outcome:
                     break
-                now = time.monotonic()
-                if page.evaluate(RAN_JS) != ran or busy.count():
-                    ran, progressed = page.evaluate(RAN_JS), now
+                now, ran_now = time.monotonic(), page.evaluate(RAN_JS)
+                if ran_now != ran or busy.count():
+                    ran, progressed = ran_now, now
                 if not page.evaluate(STARTED_JS) and now - clicked > 10:
                     shot(f"{name}-not-started-{attempt + 1}")
                     break  # nothing queued or running 10 s after the click: click again
